@@ -1,0 +1,100 @@
+"""The `fms-fhir` command. I/O lives here; every decision is the core's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adapter import jsonio, registry
+from adapter.outcome import InvalidInput, Issue, operation_outcome
+
+
+def _fail(issues: list[Issue]) -> None:
+    """Invalid input: an OperationOutcome on standard output, exit status 1, nothing written."""
+    sys.stdout.buffer.write(jsonio.dumps(operation_outcome(issues)))
+    sys.exit(1)
+
+
+def _read_json(path: str) -> Any:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as error:
+        raise InvalidInput(
+            [Issue("fatal", "not-found", f"cannot read {path}: {error.strerror}", None, "unreadable-file")],
+            status=400,
+        ) from None
+    return jsonio.loads(data, path)
+
+
+def _emit(resource: Any, out: str | None) -> None:
+    data = jsonio.dumps(resource)
+    if out:
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fms-fhir")
+def main() -> None:
+    """FHIR R4 adapter for fibromyalgia care: instruments, scores, LDN regimens, spreadsheets."""
+
+
+@main.command()
+@click.argument("instrument_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Write every Questionnaire and the CodeSystem.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for --all (DIR/<id>.json).")
+def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> None:
+    """Print the Questionnaire INSTRUMENT_ID, or write them all with --all --out DIR."""
+    from adapter.questionnaire import build_questionnaire
+    from adapter.terminology import codesystem
+
+    if all_:
+        if not out:
+            raise click.UsageError("--all needs --out DIR")
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        for instrument in registry.instruments().values():
+            (folder / f"{instrument.id}.json").write_bytes(jsonio.dumps(build_questionnaire(instrument)))
+        resource = codesystem()
+        (folder / f"{resource['id']}.json").write_bytes(jsonio.dumps(resource))
+        click.echo(f"wrote {len(registry.instruments())} Questionnaires and the CodeSystem to {folder}", err=True)
+        return
+    if not instrument_id:
+        raise click.UsageError("name an instrument id, or use --all --out DIR")
+    instrument = registry.get(instrument_id)
+    if instrument is None:
+        known = ", ".join(registry.instruments())
+        _fail([Issue("error", "not-found", f"unknown instrument {instrument_id!r}; known: {known}", None, "unknown-instrument")])
+        return
+    _emit(build_questionnaire(instrument), out=None)
+
+
+@main.command()
+@click.argument("answers", metavar="ANSWERS.json")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the Bundle here (default: standard output).")
+@click.option("--table", is_flag=True, help="Also print a table of the scores on standard error.")
+def convert(answers: str, out: str | None, table: bool) -> None:
+    """Answers document(s) -> transaction Bundle (QuestionnaireResponse + score Observations)."""
+    from adapter.convert import convert_documents
+    from adapter.summary import format_table, score_rows
+
+    try:
+        bundle, converted = convert_documents(_read_json(answers))
+    except InvalidInput as error:
+        _fail(error.issues)
+        return
+    _emit(bundle, out)
+    if table:
+        click.echo(format_table(score_rows(converted)), err=True)
+    if out:
+        click.echo(f"wrote {len(bundle['entry'])} resources to {out}", err=True)
+
+
+if __name__ == "__main__":
+    main()

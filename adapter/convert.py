@@ -1,0 +1,81 @@
+"""The main use case: answers documents -> QuestionnaireResponses + score Observations -> Bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from adapter.answers import Response, response_from_document
+from adapter.bundle import transaction
+from adapter.config import strict_mode
+from adapter.observations import build_observations
+from adapter.outcome import InvalidInput, Issue
+from adapter.response import build_response, response_id
+from adapter.scoring import ScoreResult, score_answers
+
+
+@dataclass(frozen=True)
+class Converted:
+    response: Response
+    scores: list[ScoreResult]
+    resources: list[dict[str, Any]]
+
+
+def convert_response(response: Response) -> Converted:
+    results = score_answers(response.instrument, response.answers)
+    questionnaire_response = build_response(response)
+    observations = build_observations(
+        results,
+        response.instrument,
+        response.subject,
+        response.authored,
+        response.status,
+        derived_from=questionnaire_response["id"],
+    )
+    return Converted(response, results, [questionnaire_response, *observations])
+
+
+def parse_documents(payload: Any) -> list[Response]:
+    """One answers document or a JSON array of them; every issue of every document is collected."""
+    documents = payload if isinstance(payload, list) else [payload]
+    if not documents:
+        raise InvalidInput([Issue("error", "required", "the array holds no answers document", None, "empty")])
+    responses: list[Response] = []
+    issues: list[Issue] = []
+    seen: dict[str, int] = {}
+    for index, document in enumerate(documents):
+        prefix = f"[{index}]." if isinstance(payload, list) else ""
+        try:
+            response = response_from_document(document, prefix)
+        except InvalidInput as error:
+            issues.extend(error.issues)
+            continue
+        rid = response_id(response)
+        if rid in seen:
+            message = (
+                f"same subject, instrument and authored date as document [{seen[rid]}]; "
+                "a visit holds one response per instrument"
+            )
+            issues.append(Issue("error", "duplicate", message, prefix.rstrip(".") or None, "duplicate-response"))
+            continue
+        seen[rid] = index
+        responses.append(response)
+    if issues:
+        raise InvalidInput(issues)
+    return responses
+
+
+def convert_documents(payload: Any) -> tuple[dict[str, Any], list[Converted]]:
+    converted = [convert_response(response) for response in parse_documents(payload)]
+    bundle = transaction(resource for item in converted for resource in item.resources)
+    if strict_mode():
+        from adapter.fhir import validate_or_raise
+
+        validate_or_raise(bundle)
+    return bundle, converted
+
+
+def iter_resources(converted: Iterable[Converted]) -> Iterable[dict[str, Any]]:
+    for item in converted:
+        yield from item.resources

@@ -1,0 +1,183 @@
+"""Scoring formulas that exist twice: as Python (the reference) and as FHIRPath.
+
+Each formula evaluates plain answers (linkId -> bool/int/AnswerOption) and writes the same rule
+as an SDC `calculatedExpression`. The FHIRPath uses only functions that both fhirpathpy and
+fhirpath.js evaluate (`repeat`, `where`, `select`, `iif`, `aggregate`, `count`); `sum()` is
+avoided on purpose (fhirpathpy cannot add FHIR nodes with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from adapter.instrument import Answers, AnswerOption, Formula, Item, Missing, ScoreValue
+
+
+def item_score(value: object) -> int:
+    """The number an answer contributes to a score."""
+    if isinstance(value, bool):
+        return 1 if value else 0
+    if isinstance(value, AnswerOption):
+        return value.score
+    if isinstance(value, int):
+        return value
+    raise TypeError(f"cannot score {value!r}")
+
+
+def _quoted(link_ids: Sequence[str]) -> str:
+    if len(link_ids) == 1:
+        return f"linkId = '{link_ids[0]}'"
+    return "linkId in (" + " | ".join(f"'{link_id}'" for link_id in link_ids) + ")"
+
+
+def answer_values(link_ids: Sequence[str]) -> str:
+    """FHIRPath of the answer values of these items, at any depth of the response."""
+    return f"%resource.repeat(item).where({_quoted(link_ids)}).answer.value"
+
+
+def score_mapping(item: Item) -> str:
+    """FHIRPath that turns one answer value of `item` into its score ('' = the value itself)."""
+    if item.type == "boolean":
+        return ".select(iif($this, 1, 0))"
+    if item.type == "choice":
+        expression = "{}"
+        for option in reversed(item.options):
+            expression = f"iif(code = '{option.code.code}', {option.score}, {expression})"
+        return f".select({expression})"
+    return ""
+
+
+def _by_mapping(link_ids: Sequence[str], items: Mapping[str, Item]) -> list[tuple[list[str], str]]:
+    groups: dict[str, list[str]] = {}
+    for link_id in link_ids:
+        groups.setdefault(score_mapping(items[link_id]), []).append(link_id)
+    return [(ids, mapping) for mapping, ids in groups.items()]
+
+
+def _sum(values: str) -> str:
+    return f"{values}.aggregate($this + $total, 0)"
+
+
+def _unanswered(link_ids: Sequence[str], answers: Answers) -> list[str]:
+    return [link_id for link_id in link_ids if answers.get(link_id) is None]
+
+
+@dataclass(frozen=True)
+class Sum:
+    """Sum of item scores; every item must be answered."""
+
+    link_ids: tuple[str, ...]
+    label: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        unanswered = _unanswered(self.link_ids, answers)
+        if unanswered:
+            return Missing(
+                f"{self.label} needs all {len(self.link_ids)} items; unanswered: "
+                + ", ".join(unanswered)
+            )
+        return sum(item_score(answers[link_id]) for link_id in self.link_ids)
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        parts = []
+        for ids, mapping in _by_mapping(self.link_ids, items):
+            values = answer_values(ids)
+            parts.append(f"iif({values}.count() = {len(ids)}, {_sum(values + mapping)}, {{}})")
+        return " + ".join(f"({part})" for part in parts) if len(parts) > 1 else parts[0]
+
+
+@dataclass(frozen=True)
+class ProratedSum:
+    """Sum of item scores scaled by items/answered, then divided; up to `max_missing` unanswered."""
+
+    link_ids: tuple[str, ...]
+    divisor: int
+    max_missing: int
+    label: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        unanswered = _unanswered(self.link_ids, answers)
+        if len(unanswered) > self.max_missing:
+            allowed = (
+                f"at most {self.max_missing} may be missing"
+                if self.max_missing
+                else "every item is needed"
+            )
+            return Missing(
+                f"{self.label}: {len(unanswered)} unanswered ({', '.join(unanswered)}); {allowed}"
+            )
+        answered = [item_score(answers[i]) for i in self.link_ids if answers.get(i) is not None]
+        total = Fraction(sum(answered)) * len(self.link_ids) / len(answered)
+        return total / self.divisor
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        (ids, mapping), *rest = _by_mapping(self.link_ids, items)
+        if rest:
+            raise ValueError("ProratedSum needs items that score alike")
+        values = answer_values(ids) + mapping
+        needed = len(ids) - self.max_missing
+        scaled = f"{_sum(values)} * {len(ids)} / {values}.count() / {self.divisor}"
+        if self.max_missing == 0:
+            scaled = f"{_sum(values)} / {self.divisor}"
+        return f"iif({values}.count() >= {needed}, {scaled}, {{}})"
+
+
+@dataclass(frozen=True)
+class Total:
+    """Sum of other formulas; missing when any part is missing."""
+
+    parts: tuple[Formula, ...]
+    label: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        values = [part.evaluate(answers, items) for part in self.parts]
+        missing = [value.reason for value in values if isinstance(value, Missing)]
+        if missing:
+            return Missing(f"{self.label} not computed: " + "; ".join(missing))
+        return sum(values)  # type: ignore[arg-type]
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        return " + ".join(f"({part.fhirpath(items)})" for part in self.parts)
+
+
+@dataclass(frozen=True)
+class ItemValue:
+    """The score of one item, e.g. a 0-100 rating."""
+
+    link_id: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        value = answers.get(self.link_id)
+        if value is None:
+            return Missing(f"{self.link_id} is unanswered")
+        return item_score(value)
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        return answer_values([self.link_id]) + score_mapping(items[self.link_id])
+
+
+@dataclass(frozen=True)
+class RegionCount:
+    """How many regions have at least one painful area; every area must be answered."""
+
+    regions: tuple[tuple[str, ...], ...]
+    all_link_ids: tuple[str, ...]
+    label: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        unanswered = _unanswered(self.all_link_ids, answers)
+        if unanswered:
+            return Missing(
+                f"{self.label} needs all {len(self.all_link_ids)} areas; unanswered: "
+                + ", ".join(unanswered)
+            )
+        return sum(1 for region in self.regions if any(answers[i] is True for i in region))
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        regions = " + ".join(
+            f"iif({answer_values(region)}.where($this).exists(), 1, 0)" for region in self.regions
+        )
+        every = f"{answer_values(self.all_link_ids)}.count() = {len(self.all_link_ids)}"
+        return f"iif({every}, {regions}, {{}})"

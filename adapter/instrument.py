@@ -1,0 +1,151 @@
+"""The declarative model every mapping in `mappings/` uses.
+
+An instrument is data (items, answer options, codes, bands) plus small formulas. Everything the
+project emits about an instrument (Questionnaire, validation, scores, Observations) is derived
+from one `Instrument` value, so the facts live in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal, Protocol
+
+LOINC = "http://loinc.org"
+
+ItemType = Literal["boolean", "integer", "decimal", "choice", "group", "display"]
+ValueType = Literal["integer", "decimal", "boolean"]
+Number = int | Fraction
+ScoreValue = int | Fraction | bool
+
+
+@dataclass(frozen=True)
+class Code:
+    """A code; `system=None` means the project's own CodeSystem (its base is configurable)."""
+
+    code: str
+    display: str
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerOption:
+    """One choice; `score` is the ordinal the scoring uses (ordinalValue / itemWeight)."""
+
+    score: int
+    code: Code
+
+
+@dataclass(frozen=True)
+class Item:
+    link_id: str
+    text: str
+    type: ItemType
+    code: Code | None = None
+    options: tuple[AnswerOption, ...] = ()
+    min_value: int | None = None
+    max_value: int | None = None
+    required: bool = True
+    control: str | None = None
+    children: tuple[Item, ...] = ()
+    prefix: str | None = None
+
+    def option_for(self, raw: object) -> AnswerOption | None:
+        """Find an option by its integer score or by its code (LOINC answer codes included)."""
+        for option in self.options:
+            if isinstance(raw, bool):
+                return None
+            if isinstance(raw, int) and option.score == raw:
+                return option
+            if isinstance(raw, str) and option.code.code == raw:
+                return option
+        return None
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A score that cannot be computed; the reason becomes dataAbsentReason.text."""
+
+    reason: str
+
+
+Answers = Mapping[str, Any]
+"""linkId -> bool (boolean), int (integer) or AnswerOption (choice); absent means unanswered."""
+
+
+class Formula(Protocol):
+    """A scoring rule that exists twice: in Python (the reference) and as FHIRPath."""
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing: ...
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Band:
+    """Half-open interval [low, high); None is unbounded."""
+
+    code: str
+    display: str
+    low: Number | None = None
+    high: Number | None = None
+
+    def contains(self, value: Number) -> bool:
+        return (self.low is None or value >= self.low) and (self.high is None or value < self.high)
+
+
+@dataclass(frozen=True)
+class BandScheme:
+    name: str
+    bands: tuple[Band, ...]
+
+    def band_for(self, value: Number) -> Band | None:
+        return next((band for band in self.bands if band.contains(value)), None)
+
+
+@dataclass(frozen=True)
+class Score:
+    code: Code
+    value_type: ValueType
+    formula: Formula
+    method: str
+    members: tuple[str, ...] = ()
+    bands: BandScheme | None = None
+    low: int | None = None
+    high: int | None = None
+
+
+@dataclass(frozen=True)
+class Instrument:
+    id: str
+    title: str
+    version: str
+    description: str
+    items: tuple[Item, ...]
+    scores: tuple[Score, ...]
+    code: Code | None = None
+    copyright: str | None = None
+    citation: str | None = None
+    _index: dict[str, Item] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {item.link_id: item for item in walk(self.items)}
+        object.__setattr__(self, "_index", index)
+
+    @property
+    def item_index(self) -> Mapping[str, Item]:
+        """Every item by linkId, groups included, at any depth."""
+        return self._index
+
+    def answerable_items(self) -> Iterator[Item]:
+        return (item for item in self._index.values() if item.type not in ("group", "display"))
+
+    def score(self, code: str) -> Score:
+        return next(score for score in self.scores if score.code.code == code)
+
+
+def walk(items: tuple[Item, ...]) -> Iterator[Item]:
+    for item in items:
+        yield item
+        yield from walk(item.children)

@@ -1,0 +1,89 @@
+"""Score results -> FHIR R4 Observations (category survey, derivedFrom the response)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.answers import Subject
+from adapter.config import SCORE_UNIT
+from adapter.ids import identifier, reference, resource_id
+from adapter.instrument import Instrument
+from adapter.scoring import ScoreResult
+from adapter.terminology import band_code, coding
+
+SURVEY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "survey",
+            "display": "Survey",
+        }
+    ]
+}
+DATA_ABSENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+OBSERVATION_STATUS = {
+    "completed": "final",
+    "amended": "amended",
+    "entered-in-error": "entered-in-error",
+    "in-progress": "preliminary",
+    "stopped": "preliminary",
+}
+
+
+def observation_id(subject: Subject, instrument: Instrument, authored: str, code: str) -> str:
+    return resource_id(subject.key, instrument.id, authored, code)
+
+
+def build_observations(
+    results: list[ScoreResult],
+    instrument: Instrument,
+    subject: Subject,
+    authored: str,
+    response_status: str,
+    derived_from: str | None,
+) -> list[dict[str, Any]]:
+    """One Observation per score; totals reference their parts in hasMember."""
+    ids = {r.code: observation_id(subject, instrument, authored, r.code) for r in results}
+    status = OBSERVATION_STATUS.get(response_status, "final")
+    observations = []
+    for result in results:
+        score = result.score
+        oid = ids[result.code]
+        method = f"{score.method} [fms-fhir {instrument.id} {instrument.version}]"
+        if result.reported:
+            method = f"Reported by the source, not computed from items. {method}"
+        observation: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": oid,
+            "identifier": [identifier(oid)],
+            "status": status,
+            "category": [SURVEY],
+            "code": {"coding": [coding(score.code)], "text": score.code.display},
+            "subject": subject.fhir(),
+            "effectiveDateTime": authored,
+        }
+        value = result.wire_value()
+        if value is None:
+            observation["dataAbsentReason"] = {
+                "coding": [{"system": DATA_ABSENT_SYSTEM, "code": "unknown", "display": "Unknown"}],
+                "text": result.missing_reason or "not computed",
+            }
+        elif isinstance(value, bool):
+            observation["valueBoolean"] = value
+        else:
+            observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
+        if result.band is not None and score.bands is not None:
+            observation["interpretation"] = [
+                {
+                    "coding": [coding(band_code(result.band.code))],
+                    "text": f"{result.band.display} ({score.bands.name})",
+                }
+            ]
+        observation["method"] = {"text": method}
+        if derived_from:
+            observation["derivedFrom"] = [reference(derived_from)]
+        members = [ids[code] for code in score.members if code in ids]
+        if members:
+            observation["hasMember"] = [reference(member) for member in members]
+        observations.append(observation)
+    return observations

@@ -1,0 +1,109 @@
+"""Marshmallow schemas for the non-FHIR inputs. They check shape; instrument rules come after."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from adapter.outcome import Issue
+
+# FHIR R4 dateTime (http://hl7.org/fhir/R4/datatypes.html#dateTime); the calendar is checked apart.
+FHIR_DATETIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+    r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
+)
+RESPONSE_STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
+REFERENCE = re.compile(r"[A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+
+
+def check_fhir_datetime(value: str) -> None:
+    if not FHIR_DATETIME.fullmatch(value):
+        raise ValidationError(
+            f"{value!r} is not a FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or "
+            "YYYY-MM-DDThh:mm:ss+zz:zz)"
+        )
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        elif len(value) > 10:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a real calendar date") from None
+
+
+class FhirDateTime(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        check_fhir_datetime(text)
+        return text
+
+
+class IdentifierSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    system = fields.String(required=True, validate=validate.Length(min=1))
+    value = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class SubjectSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    identifier = fields.Nested(IdentifierSchema)
+    reference = fields.String(
+        validate=validate.Regexp(REFERENCE, error="must look like 'Patient/123'")
+    )
+    display = fields.String()
+
+    @validates_schema
+    def one_of(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        if ("identifier" in data) == ("reference" in data):
+            raise ValidationError("give exactly one of 'identifier' or 'reference'")
+
+
+class AnswersDocumentSchema(Schema):
+    """The answers document of CONTRACT.md; item values are checked against the instrument later."""
+
+    class Meta:
+        unknown = RAISE
+
+    instrument = fields.String(required=True)
+    subject = fields.Nested(SubjectSchema, required=True)
+    authored = FhirDateTime(required=True)
+    status = fields.String(load_default="completed", validate=validate.OneOf(RESPONSE_STATUSES))
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True)
+
+
+def _flatten(messages: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(messages, Mapping):
+        found: list[tuple[str, str]] = []
+        for key, value in messages.items():
+            if key == "_schema":
+                found.extend(_flatten(value, path))
+            else:
+                found.extend(_flatten(value, f"{path}.{key}" if path else str(key)))
+        return found
+    if isinstance(messages, list):
+        return [(path, str(message)) for message in messages]
+    return [(path, str(messages))]
+
+
+def issues_from(error: ValidationError, prefix: str = "") -> list[Issue]:
+    """Marshmallow messages -> issues whose expression names the field."""
+    issues = []
+    for path, message in _flatten(error.messages, prefix):
+        if message == "Unknown field.":
+            code, rule, message = "structure", "unknown-field", f"unknown field {path.split('.')[-1]!r}"
+        elif message == "Missing data for required field.":
+            code, rule, message = "required", "missing-field", "required field is missing"
+        else:
+            code, rule = "value", "invalid-value"
+        issues.append(Issue("error", code, message, expression=path or None, rule=rule))
+    return issues

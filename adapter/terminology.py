@@ -1,0 +1,76 @@
+"""The project's own CodeSystem, generated from the instrument declarations.
+
+It holds every local code an instrument uses (instrument, item, answer, score) plus the band
+codes of Observation.interpretation, so every Coding the project emits resolves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter import __version__
+from adapter.config import CODESYSTEM_ID, codesystem_url
+from adapter.instrument import Code, Instrument, walk
+from adapter.registry import instruments
+
+BANDS = {
+    "none": "None",
+    "normal": "Normal",
+    "mild": "Mild",
+    "moderate": "Moderate",
+    "severe": "Severe",
+    "very-severe": "Very severe",
+    "positive": "Positive",
+    "negative": "Negative",
+}
+
+
+def coding(code: Code) -> dict[str, Any]:
+    return {"system": code.system or codesystem_url(), "code": code.code, "display": code.display}
+
+
+def local_codes(instrument: Instrument) -> list[Code]:
+    codes: list[Code] = []
+    if instrument.code:
+        codes.append(instrument.code)
+    for item in walk(instrument.items):
+        if item.code:
+            codes.append(item.code)
+        codes.extend(option.code for option in item.options)
+    codes.extend(score.code for score in instrument.scores)
+    return [code for code in codes if code.system is None]
+
+
+def band_code(code: str) -> Code:
+    return Code(code, BANDS[code])
+
+
+def codesystem() -> dict[str, Any]:
+    concepts: dict[str, dict[str, str]] = {}
+    for instrument in instruments().values():
+        for code in local_codes(instrument):
+            known = concepts.setdefault(code.code, {"code": code.code, "display": code.display})
+            if known["display"] != code.display:
+                raise ValueError(f"code {code.code!r} is declared with two displays")
+    for code, display in BANDS.items():
+        concepts.setdefault(code, {"code": code, "display": display})
+    return {
+        "resourceType": "CodeSystem",
+        "id": CODESYSTEM_ID,
+        "url": codesystem_url(),
+        "version": __version__,
+        "name": "FmsInstruments",
+        "title": "fms-fhir instruments, items, scores and severity bands",
+        "status": "active",
+        "experimental": False,
+        "publisher": "fms-fhir",
+        "description": (
+            "Codes for fibromyalgia instruments, items and scores that have no LOINC code "
+            "(WPI, SSS, FS, ACR 2016 criteria, FIQR, PHQ-4 anxiety subscale, 0-100 pain), and the "
+            "severity bands used in Observation.interpretation."
+        ),
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(concepts),
+        "concept": list(concepts.values()),
+    }

@@ -1,0 +1,1 @@
+"""One module per instrument; each exposes `INSTRUMENT` (see adapter/registry.py)."""

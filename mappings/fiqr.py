@@ -1,0 +1,141 @@
+"""Revised Fibromyalgia Impact Questionnaire, past 7 days (instruments.md section 3).
+
+Item wording is a paraphrase of the topics; the FIQR is distributed by the Fibromyalgia
+Information Foundation (Bennett), so the full published wording is not embedded.
+"""
+
+from adapter.formulas import ProratedSum, Total
+from adapter.instrument import Band, BandScheme, Code, Instrument, Item, Score
+
+FUNCTION = (
+    "Brush or comb your hair",
+    "Walk continuously for 20 minutes",
+    "Prepare a homemade meal",
+    "Vacuum, scrub or sweep floors",
+    "Lift and carry a bag full of groceries",
+    "Climb one flight of stairs",
+    "Change bed sheets",
+    "Sit in a chair for 45 minutes",
+    "Go shopping for groceries",
+)
+OVERALL = (
+    "Fibromyalgia prevented me from accomplishing goals for the week",
+    "I was completely overwhelmed by my fibromyalgia symptoms",
+)
+# (topic, anchor 0, anchor 10); 10 is the worst for every item, no reverse scoring (3.1).
+SYMPTOMS = (
+    ("Pain", "no pain", "unbearable pain"),
+    ("Energy", "lots of energy", "no energy"),
+    ("Stiffness", "no stiffness", "severe stiffness"),
+    ("Quality of sleep", "awoke well rested", "awoke very tired"),
+    ("Depression", "not depressed", "very depressed"),
+    ("Memory problems", "good memory", "very poor memory"),
+    ("Anxiety", "not anxious", "very anxious"),
+    ("Tenderness to touch", "no tenderness", "very tender"),
+    ("Balance problems", "no imbalance", "severe imbalance"),
+    (
+        "Sensitivity to loud noises, bright lights, odors and cold",
+        "no sensitivity",
+        "extreme sensitivity",
+    ),
+)
+
+
+def _rating(link_id: str, prefix: str, text: str) -> Item:
+    return Item(
+        link_id=link_id,
+        text=text,
+        type="integer",
+        code=Code(link_id, f"FIQR {prefix}: {text}"),
+        min_value=0,
+        max_value=10,
+        control="slider",
+        prefix=prefix,
+    )
+
+
+FUNCTION_ITEMS = tuple(
+    _rating(f"fiqr-f{n}", f"F{n}", f"{topic} (0 = no difficulty, 10 = very difficult)")
+    for n, topic in enumerate(FUNCTION, 1)
+)
+OVERALL_ITEMS = tuple(
+    _rating(f"fiqr-o{n}", f"O{n}", f"{topic} (0 = never, 10 = always)")
+    for n, topic in enumerate(OVERALL, 1)
+)
+SYMPTOM_ITEMS = tuple(
+    _rating(f"fiqr-s{n}", f"S{n}", f"{topic} (0 = {low}, 10 = {high})")
+    for n, (topic, low, high) in enumerate(SYMPTOMS, 1)
+)
+
+
+def _ids(items: tuple[Item, ...]) -> tuple[str, ...]:
+    return tuple(item.link_id for item in items)
+
+
+BENNETT = BandScheme(
+    "Bennett FIQR severity (mild < 39, moderate 39 to < 59, severe >= 59)",
+    (
+        Band("mild", "Mild", None, 39),
+        Band("moderate", "Moderate", 39, 59),
+        Band("severe", "Severe", 59, None),
+    ),
+)
+
+FUNCTION_SCORE = Score(
+    code=Code("fiqr-function", "FIQR function domain score"),
+    value_type="decimal",
+    formula=ProratedSum(_ids(FUNCTION_ITEMS), 3, 1, "FIQR function"),
+    method=(
+        "FIQR function = sum(F1..F9) / 3, 0-30; exactly one missing item is prorated (sum x 9/8); "
+        "two or more missing: not computed (Bennett 2009; fiqr.info)"
+    ),
+    low=0,
+    high=30,
+)
+OVERALL_SCORE = Score(
+    code=Code("fiqr-overall", "FIQR overall impact domain score"),
+    value_type="decimal",
+    formula=ProratedSum(_ids(OVERALL_ITEMS), 1, 0, "FIQR overall impact"),
+    method="FIQR overall impact = O1 + O2, 0-20; any missing item: not computed (fiqr.info)",
+    low=0,
+    high=20,
+)
+SYMPTOMS_SCORE = Score(
+    code=Code("fiqr-symptoms", "FIQR symptoms domain score"),
+    value_type="decimal",
+    formula=ProratedSum(_ids(SYMPTOM_ITEMS), 2, 0, "FIQR symptoms"),
+    method="FIQR symptoms = sum(S1..S10) / 2, 0-50; any missing item: not computed (fiqr.info)",
+    low=0,
+    high=50,
+)
+TOTAL_SCORE = Score(
+    code=Code("fiqr-total", "FIQR total score"),
+    value_type="decimal",
+    formula=Total(
+        (FUNCTION_SCORE.formula, OVERALL_SCORE.formula, SYMPTOMS_SCORE.formula), "FIQR total"
+    ),
+    method="FIQR total = function + overall impact + symptoms, 0-100 (Bennett 2009)",
+    members=("fiqr-function", "fiqr-overall", "fiqr-symptoms"),
+    bands=BENNETT,
+    low=0,
+    high=100,
+)
+
+INSTRUMENT = Instrument(
+    id="fiqr",
+    title="Revised Fibromyalgia Impact Questionnaire (past 7 days)",
+    version="1.0.0",
+    description=(
+        "For each item, choose the number that best describes the past 7 days. If you did not "
+        "do an activity in the past 7 days, rate the last time you did it; if you cannot do it "
+        "at all, choose 10."
+    ),
+    code=Code("fiqr", "Revised Fibromyalgia Impact Questionnaire"),
+    items=(*FUNCTION_ITEMS, *OVERALL_ITEMS, *SYMPTOM_ITEMS),
+    scores=(FUNCTION_SCORE, OVERALL_SCORE, SYMPTOMS_SCORE, TOTAL_SCORE),
+    copyright=(
+        "FIQR: Bennett RM et al., Arthritis Res Ther 2009;11:R120. Distributed by the "
+        "Fibromyalgia Information Foundation; item texts here are paraphrased topics."
+    ),
+    citation="Bennett RM et al. Arthritis Res Ther 2009;11:R120, doi 10.1186/ar2783",
+)

@@ -1,0 +1,123 @@
+"""ACR 2016 fibromyalgia criteria, self-report survey (instruments.md sections 2.3 and 2.4).
+
+Reuses the WPI and SSS declarations as groups, so their items and scores exist only once.
+The result is an Observation "criteria met (self-report)", never a Condition: the self-report
+version is valid for research, not for diagnosing an individual (Wolfe 2016).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from adapter.formulas import Total, answer_values
+from adapter.instrument import (
+    Answers,
+    Band,
+    BandScheme,
+    Code,
+    Formula,
+    Instrument,
+    Item,
+    Missing,
+    Score,
+    ScoreValue,
+)
+from mappings import sss, wpi
+
+DURATION = "fm-duration-3m"
+
+FS_BANDS = BandScheme(
+    "Wolfe 2015 polysymptomatic distress categories (J Rheumatol 2015;42:1494)",
+    (
+        Band("none", "None", 0, 4),
+        Band("mild", "Mild", 4, 8),
+        Band("moderate", "Moderate", 8, 12),
+        Band("severe", "Severe", 12, 20),
+        Band("very-severe", "Very severe", 20, None),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Acr2016Criteria:
+    """(WPI >= 7 and SSS >= 5, or WPI 4-6 and SSS >= 9), generalized pain >= 4 regions, >= 3 months."""
+
+    wpi: Formula
+    sss: Formula
+    regions: Formula
+    duration: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        parts = [self.wpi, self.sss, self.regions]
+        values = [part.evaluate(answers, items) for part in parts]
+        reasons = [value.reason for value in values if isinstance(value, Missing)]
+        if answers.get(self.duration) is None:
+            reasons.append(f"{self.duration} is unanswered")
+        if reasons:
+            return Missing("ACR 2016 criteria not assessed: " + "; ".join(reasons))
+        wpi_value, sss_value, regions = values
+        severity = (wpi_value >= 7 and sss_value >= 5) or (4 <= wpi_value <= 6 and sss_value >= 9)
+        return bool(severity and regions >= 4 and answers[self.duration] is True)
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        w, s, g = (f"({part.fhirpath(items)})" for part in (self.wpi, self.sss, self.regions))
+        d = answer_values([self.duration])
+        return (
+            f"iif({w}.exists() and {s}.exists() and {g}.exists() and {d}.exists(), "
+            f"(({w} >= 7 and {s} >= 5) or ({w} >= 4 and {w} <= 6 and {s} >= 9)) "
+            f"and {g} >= 4 and {d} = true, {{}})"
+        )
+
+
+FS_SCORE = Score(
+    code=Code("fs-score", "Fibromyalgia severity (FS) scale, polysymptomatic distress"),
+    value_type="integer",
+    formula=Total((wpi.WPI_SCORE.formula, sss.SSS_SCORE.formula), "FS"),
+    method="FS (polysymptomatic distress) = WPI + SSS (Wolfe 2011), 0-31",
+    members=("wpi-score", "sss-score"),
+    bands=FS_BANDS,
+    low=0,
+    high=31,
+)
+
+CRITERIA = Score(
+    code=Code("acr2016-criteria", "ACR 2016 fibromyalgia criteria met (self-report)"),
+    value_type="boolean",
+    formula=Acr2016Criteria(
+        wpi.WPI_SCORE.formula, sss.SSS_SCORE.formula, wpi.GP_REGIONS.formula, DURATION
+    ),
+    method=(
+        "ACR 2016 revised criteria, self-report (Wolfe 2016): (WPI >= 7 and SSS >= 5, or WPI 4-6 "
+        "and SSS >= 9) and generalized pain in >= 4 of 5 regions and symptoms >= 3 months; "
+        "valid for research, not for diagnosing an individual"
+    ),
+    members=("wpi-score", "sss-score", "gp-regions"),
+)
+
+INSTRUMENT = Instrument(
+    id="fm2016",
+    title="ACR 2016 fibromyalgia criteria, self-report survey",
+    version="1.0.0",
+    description=(
+        "Self-report survey of the 2016 revised ACR fibromyalgia criteria: Widespread Pain Index, "
+        "Symptom Severity Scale and symptom duration. Criteria met on self-report is a research "
+        "classification, not a diagnosis."
+    ),
+    code=Code("fm2016", "ACR 2016 fibromyalgia criteria, self-report survey"),
+    items=(
+        Item(link_id="wpi", text=wpi.QUESTION, type="group", children=wpi.ITEMS),
+        Item(
+            link_id="sss",
+            text="Symptom Severity Scale",
+            type="group",
+            children=sss.ITEMS,
+        ),
+        Item(
+            link_id=DURATION,
+            text="Have the symptoms above been present at a similar level for at least 3 months?",
+            type="boolean",
+            code=Code(DURATION, "Symptoms at a similar level for at least 3 months"),
+        ),
+    ),
+    scores=(wpi.WPI_SCORE, wpi.GP_REGIONS, sss.SSS_SCORE, FS_SCORE, CRITERIA),
+    citation="Wolfe F et al. Semin Arthritis Rheum 2016;46:319-329",
+)
