@@ -90,7 +90,11 @@ def check_value(item: Item, raw: object, where: str) -> tuple[object | None, Iss
     if item.type == "choice":
         option = item.option_for(raw)
         if option is None:
-            rule = "out-of-range" if isinstance(raw, int) and not isinstance(raw, bool) else "not-an-option"
+            rule = (
+                "out-of-range"
+                if isinstance(raw, int) and not isinstance(raw, bool)
+                else "not-an-option"
+            )
             return bad(f"{raw!r} is not one of the options: {_describe_options(item)}", rule)
         return option, None
     return bad(f"is a {item.type} and takes no answer", "not-answerable", "structure")
@@ -107,7 +111,9 @@ def check_answers(
         item = instrument.item_index.get(link_id)
         if item is None:
             if link_id in scores:
-                message = f"{link_id} is a calculated score of {instrument.id}; send the item answers"
+                message = (
+                    f"{link_id} is a calculated score of {instrument.id}; send the item answers"
+                )
                 issues.append(Issue("error", "invalid", message, where, "calculated-item"))
             else:
                 message = f"{link_id!r} is not an item of {instrument.id}"

@@ -23,7 +23,15 @@ def _read_json(path: str) -> Any:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
         raise InvalidInput(
-            [Issue("fatal", "not-found", f"cannot read {path}: {error.strerror}", None, "unreadable-file")],
+            [
+                Issue(
+                    "fatal",
+                    "not-found",
+                    f"cannot read {path}: {error.strerror}",
+                    None,
+                    "unreadable-file",
+                )
+            ],
             status=400,
         ) from None
     return jsonio.loads(data, path)
@@ -60,24 +68,43 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         for instrument in registry.instruments().values():
-            (folder / f"{instrument.id}.json").write_bytes(jsonio.dumps(build_questionnaire(instrument)))
+            (folder / f"{instrument.id}.json").write_bytes(
+                jsonio.dumps(build_questionnaire(instrument))
+            )
         resource = codesystem()
         (folder / f"{resource['id']}.json").write_bytes(jsonio.dumps(resource))
-        click.echo(f"wrote {len(registry.instruments())} Questionnaires and the CodeSystem to {folder}", err=True)
+        click.echo(
+            f"wrote {len(registry.instruments())} Questionnaires and the CodeSystem to {folder}",
+            err=True,
+        )
         return
     if not instrument_id:
         raise click.UsageError("name an instrument id, or use --all --out DIR")
     instrument = registry.get(instrument_id)
     if instrument is None:
         known = ", ".join(registry.instruments())
-        _fail([Issue("error", "not-found", f"unknown instrument {instrument_id!r}; known: {known}", None, "unknown-instrument")])
+        _fail(
+            [
+                Issue(
+                    "error",
+                    "not-found",
+                    f"unknown instrument {instrument_id!r}; known: {known}",
+                    None,
+                    "unknown-instrument",
+                )
+            ]
+        )
         return
     _emit(build_questionnaire(instrument), out=None)
 
 
 @main.command()
 @click.argument("answers", metavar="ANSWERS.json")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the Bundle here (default: standard output).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the Bundle here (default: standard output).",
+)
 @click.option("--table", is_flag=True, help="Also print a table of the scores on standard error.")
 def convert(answers: str, out: str | None, table: bool) -> None:
     """Answers document(s) -> transaction Bundle (QuestionnaireResponse + score Observations)."""

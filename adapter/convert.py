@@ -40,7 +40,9 @@ def parse_documents(payload: Any) -> list[Response]:
     """One answers document or a JSON array of them; every issue of every document is collected."""
     documents = payload if isinstance(payload, list) else [payload]
     if not documents:
-        raise InvalidInput([Issue("error", "required", "the array holds no answers document", None, "empty")])
+        raise InvalidInput(
+            [Issue("error", "required", "the array holds no answers document", None, "empty")]
+        )
     responses: list[Response] = []
     issues: list[Issue] = []
     seen: dict[str, int] = {}
@@ -57,7 +59,11 @@ def parse_documents(payload: Any) -> list[Response]:
                 f"same subject, instrument and authored date as document [{seen[rid]}]; "
                 "a visit holds one response per instrument"
             )
-            issues.append(Issue("error", "duplicate", message, prefix.rstrip(".") or None, "duplicate-response"))
+            issues.append(
+                Issue(
+                    "error", "duplicate", message, prefix.rstrip(".") or None, "duplicate-response"
+                )
+            )
             continue
         seen[rid] = index
         responses.append(response)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from adapter.instrument import Answers, AnswerOption, Formula, Item, Missing, ScoreValue
+from adapter.instrument import AnswerOption, Answers, Formula, Item, Missing, ScoreValue
 
 
 def item_score(value: object) -> int:
@@ -40,7 +40,7 @@ def answer_values(link_ids: Sequence[str]) -> str:
 def score_mapping(item: Item) -> str:
     """FHIRPath that turns one answer value of `item` into its score ('' = the value itself)."""
     if item.type == "boolean":
-        return ".select(iif($this, 1, 0))"
+        return ".select(iif($this = true, 1, 0))"
     if item.type == "choice":
         expression = "{}"
         for option in reversed(item.options):
@@ -177,7 +177,8 @@ class RegionCount:
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:
         regions = " + ".join(
-            f"iif({answer_values(region)}.where($this).exists(), 1, 0)" for region in self.regions
+            f"iif({answer_values(region)}.where($this = true).exists(), 1, 0)"
+            for region in self.regions
         )
         every = f"{answer_values(self.all_link_ids)}.count() = {len(self.all_link_ids)}"
         return f"iif({every}, {regions}, {{}})"

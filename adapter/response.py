@@ -34,7 +34,11 @@ def _items(items: tuple[Item, ...], answers: dict[str, Any] | Any) -> list[dict[
                 result.append({"linkId": item.link_id, "text": item.text, "item": children})
         elif item.link_id in answers:
             result.append(
-                {"linkId": item.link_id, "text": item.text, "answer": [_answer(answers[item.link_id])]}
+                {
+                    "linkId": item.link_id,
+                    "text": item.text,
+                    "answer": [_answer(answers[item.link_id])],
+                }
             )
     return result
 

@@ -100,7 +100,11 @@ def issues_from(error: ValidationError, prefix: str = "") -> list[Issue]:
     issues = []
     for path, message in _flatten(error.messages, prefix):
         if message == "Unknown field.":
-            code, rule, message = "structure", "unknown-field", f"unknown field {path.split('.')[-1]!r}"
+            code, rule, message = (
+                "structure",
+                "unknown-field",
+                f"unknown field {path.split('.')[-1]!r}",
+            )
         elif message == "Missing data for required field.":
             code, rule, message = "required", "missing-field", "required field is missing"
         else:

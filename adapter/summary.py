@@ -13,7 +13,13 @@ def score_rows(converted: Iterable[Converted]) -> list[tuple[str, ...]]:
         response = item.response
         for result in item.scores:
             value = result.wire_value()
-            shown = "not computed" if value is None else str(value).lower() if isinstance(value, bool) else f"{value:g}"
+            shown = (
+                "not computed"
+                if value is None
+                else str(value).lower()
+                if isinstance(value, bool)
+                else f"{value:g}"
+            )
             rows.append(
                 (
                     response.subject.value or response.subject.reference or "",
@@ -31,6 +37,9 @@ def score_rows(converted: Iterable[Converted]) -> list[tuple[str, ...]]:
 def format_table(rows: list[tuple[str, ...]]) -> str:
     header = ("patient", "date", "instrument", "code", "score", "value", "band")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -41,12 +41,12 @@ SYMPTOMS = (
 )
 
 
-def _rating(link_id: str, prefix: str, text: str) -> Item:
+def _rating(link_id: str, prefix: str, topic: str, anchors: str) -> Item:
     return Item(
         link_id=link_id,
-        text=text,
+        text=f"{topic} ({anchors})",
         type="integer",
-        code=Code(link_id, f"FIQR {prefix}: {text}"),
+        code=Code(link_id, f"FIQR {prefix}: {topic}"),
         min_value=0,
         max_value=10,
         control="slider",
@@ -55,15 +55,15 @@ def _rating(link_id: str, prefix: str, text: str) -> Item:
 
 
 FUNCTION_ITEMS = tuple(
-    _rating(f"fiqr-f{n}", f"F{n}", f"{topic} (0 = no difficulty, 10 = very difficult)")
+    _rating(f"fiqr-f{n}", f"F{n}", topic, "0 = no difficulty, 10 = very difficult")
     for n, topic in enumerate(FUNCTION, 1)
 )
 OVERALL_ITEMS = tuple(
-    _rating(f"fiqr-o{n}", f"O{n}", f"{topic} (0 = never, 10 = always)")
+    _rating(f"fiqr-o{n}", f"O{n}", topic, "0 = never, 10 = always")
     for n, topic in enumerate(OVERALL, 1)
 )
 SYMPTOM_ITEMS = tuple(
-    _rating(f"fiqr-s{n}", f"S{n}", f"{topic} (0 = {low}, 10 = {high})")
+    _rating(f"fiqr-s{n}", f"S{n}", topic, f"0 = {low}, 10 = {high}")
     for n, (topic, low, high) in enumerate(SYMPTOMS, 1)
 )
 

@@ -10,7 +10,11 @@ from adapter.instrument import Code, Instrument, Item, Score
 
 RATINGS = (
     ("pain-mean", "Mean pain intensity, past week (NRS 0-100)", "Average pain over the past week"),
-    ("pain-max", "Maximum pain intensity, past week (NRS 0-100)", "Maximum pain over the past week"),
+    (
+        "pain-max",
+        "Maximum pain intensity, past week (NRS 0-100)",
+        "Maximum pain over the past week",
+    ),
 )
 
 ITEMS = tuple(

@@ -65,7 +65,9 @@ ANXIETY_SCORE = Score(
     high=6,
 )
 DEPRESSION_SCORE = Score(
-    code=Code("55758-7", "Patient Health Questionnaire 2 item (PHQ-2) total score [Reported]", LOINC),
+    code=Code(
+        "55758-7", "Patient Health Questionnaire 2 item (PHQ-2) total score [Reported]", LOINC
+    ),
     value_type="integer",
     formula=Sum(DEPRESSION, "PHQ-4 depression subscale"),
     method="PHQ-2 = interest + down, 0-6; both items needed (Kroenke 2009)",

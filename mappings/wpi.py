@@ -70,7 +70,8 @@ INSTRUMENT = Instrument(
     id="wpi",
     title="Widespread Pain Index (past week)",
     version="1.0.0",
-    description=QUESTION + " Widespread Pain Index of the ACR 2010/2011/2016 fibromyalgia criteria.",
+    description=QUESTION
+    + " Widespread Pain Index of the ACR 2010/2011/2016 fibromyalgia criteria.",
     code=Code("wpi", "Widespread Pain Index"),
     items=ITEMS,
     scores=(WPI_SCORE, GP_REGIONS),

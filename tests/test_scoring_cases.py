@@ -1,0 +1,74 @@
+"""Every YAML case: the Python score, the band, and the Questionnaire's FHIRPath must agree."""
+
+from decimal import Decimal
+from fractions import Fraction
+
+from fhirpathpy import evaluate
+from fhirpathpy.models import models
+
+from adapter.convert import convert_response
+from adapter.questionnaire import build_questionnaire
+from adapter.response import build_response
+from adapter.scoring import score_answers, scores_by_code
+from tests.conftest import assert_valid_fhir
+
+
+def test_python_scores_and_bands(score_case):
+    response = score_case.response()
+    results = scores_by_code(score_answers(response.instrument, response.answers))
+    for code, expected in score_case.expect.items():
+        result = results[code]
+        if expected is None:
+            assert result.value is None and result.missing_reason, code
+        else:
+            assert result.wire_value() == expected, code
+            assert type(result.wire_value()) is type(expected) or isinstance(expected, int | float)
+    for code, band in score_case.bands.items():
+        assert (results[code].band.code if results[code].band else None) == band, code
+
+
+def _calculated_expressions(instrument):
+    questionnaire = build_questionnaire(instrument)
+    expressions = {}
+    for item in questionnaire["item"]:
+        for extension in item.get("extension", []):
+            if extension["url"].endswith("sdc-questionnaire-calculatedExpression"):
+                expressions[item["linkId"]] = extension["valueExpression"]["expression"]
+    return expressions
+
+
+def test_fhirpath_agrees_with_python(score_case):
+    response = score_case.response()
+    instrument = response.instrument
+    questionnaire_response = build_response(response)
+    expressions = _calculated_expressions(instrument)
+    for result in score_answers(instrument, response.answers):
+        expression = expressions.get(result.code) or result.score.formula.fhirpath(
+            instrument.item_index
+        )
+        got = evaluate(
+            questionnaire_response,
+            expression,
+            {"resource": questionnaire_response},
+            model=models["r4"],
+        )
+        if result.value is None:
+            assert got == [], (result.code, got)
+            continue
+        assert len(got) == 1, (result.code, got)
+        if isinstance(result.value, bool):
+            assert got[0] is result.value, result.code
+        else:
+            assert abs(Fraction(Decimal(str(got[0]))) - Fraction(result.value)) < Fraction(
+                1, 10**9
+            ), (
+                result.code,
+                got,
+                result.value,
+            )
+
+
+def test_every_case_converts_to_valid_fhir(score_case):
+    converted = convert_response(score_case.response())
+    for resource in converted.resources:
+        assert_valid_fhir(resource)
