@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from adapter import jsonio, registry
+from adapter import config, jsonio, registry
 from adapter.outcome import InvalidInput, Issue, operation_outcome
 
 
@@ -35,6 +35,12 @@ def _read_json(path: str) -> Any:
             status=400,
         ) from None
     return jsonio.loads(data, path)
+
+
+def _warn(issues: list[Issue]) -> None:
+    for issue in issues:
+        place = f" at {issue.expression}" if issue.expression else ""
+        click.echo(f"{issue.severity}{place}: {issue.message}", err=True)
 
 
 def _emit(resource: Any, out: str | None) -> None:
@@ -106,13 +112,28 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
     help="Write the Bundle here (default: standard output).",
 )
 @click.option("--table", is_flag=True, help="Also print a table of the scores on standard error.")
-def convert(answers: str, out: str | None, table: bool) -> None:
+@click.option(
+    "--regimen",
+    "regimen_path",
+    metavar="REGIMEN.json",
+    help="Add this LDN regimen's MedicationStatement to the same Bundle.",
+)
+def convert(answers: str, out: str | None, table: bool, regimen_path: str | None) -> None:
     """Answers document(s) -> transaction Bundle (QuestionnaireResponse + score Observations)."""
     from adapter.convert import convert_documents
+    from adapter.medication import build_medication_statement, regimen_from_document
     from adapter.summary import format_table, score_rows
 
     try:
-        bundle, converted = convert_documents(_read_json(answers))
+        extra = []
+        if regimen_path:
+            try:
+                regimen, warnings = regimen_from_document(_read_json(regimen_path))
+            except InvalidInput as error:
+                raise InvalidInput([i.under("regimen") for i in error.issues]) from None
+            _warn(warnings)
+            extra.append(build_medication_statement(regimen))
+        bundle, converted = convert_documents(_read_json(answers), extra)
     except InvalidInput as error:
         _fail(error.issues)
         return
@@ -121,6 +142,29 @@ def convert(answers: str, out: str | None, table: bool) -> None:
         click.echo(format_table(score_rows(converted)), err=True)
     if out:
         click.echo(f"wrote {len(bundle['entry'])} resources to {out}", err=True)
+
+
+@main.command()
+@click.argument("regimen_path", metavar="REGIMEN.json")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write here (default: standard output)."
+)
+def regimen(regimen_path: str, out: str | None) -> None:
+    """LDN regimen (phases or a titration rule) -> MedicationStatement."""
+    from adapter.medication import build_medication_statement, regimen_from_document
+
+    try:
+        parsed, warnings = regimen_from_document(_read_json(regimen_path))
+    except InvalidInput as error:
+        _fail(error.issues)
+        return
+    _warn(warnings)
+    resource = build_medication_statement(parsed)
+    if config.strict_mode():
+        from adapter.fhir import validate_or_raise
+
+        validate_or_raise(resource)
+    _emit(resource, out)
 
 
 if __name__ == "__main__":

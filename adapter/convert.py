@@ -72,9 +72,12 @@ def parse_documents(payload: Any) -> list[Response]:
     return responses
 
 
-def convert_documents(payload: Any) -> tuple[dict[str, Any], list[Converted]]:
+def convert_documents(
+    payload: Any, extra: Iterable[dict[str, Any]] = ()
+) -> tuple[dict[str, Any], list[Converted]]:
+    """Answers documents -> one transaction Bundle; `extra` resources (a regimen) join it."""
     converted = [convert_response(response) for response in parse_documents(payload)]
-    bundle = transaction(resource for item in converted for resource in item.resources)
+    bundle = transaction([*iter_resources(converted), *extra])
     if strict_mode():
         from adapter.fhir import validate_or_raise
 

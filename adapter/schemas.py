@@ -87,6 +87,8 @@ def _flatten(messages: Any, path: str) -> list[tuple[str, str]]:
         for key, value in messages.items():
             if key == "_schema":
                 found.extend(_flatten(value, path))
+            elif isinstance(key, int):
+                found.extend(_flatten(value, f"{path}[{key}]"))
             else:
                 found.extend(_flatten(value, f"{path}.{key}" if path else str(key)))
         return found
@@ -111,3 +113,67 @@ def issues_from(error: ValidationError, prefix: str = "") -> list[Issue]:
             code, rule = "value", "invalid-value"
         issues.append(Issue("error", code, message, expression=path or None, rule=rule))
     return issues
+
+
+class PhaseSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    dose_mg = fields.Decimal(required=True)
+    start = fields.Date(required=True)
+    end = fields.Date(load_default=None)
+
+
+class TitrationSchema(Schema):
+    """A start-low rule: start_mg, raised by step_mg every every_days days up to target_mg."""
+
+    class Meta:
+        unknown = RAISE
+
+    start_mg = fields.Decimal(required=True)
+    step_mg = fields.Decimal(required=True)
+    every_days = fields.Integer(required=True, strict=True)
+    target_mg = fields.Decimal(required=True)
+    start = fields.Date(required=True)
+    end = fields.Date(load_default=None)
+
+
+class CodingSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    system = fields.String(required=True)
+    code = fields.String(required=True)
+    display = fields.String()
+
+
+MEDICATION_STATEMENT_STATUSES = (
+    "active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
+    "not-taken",
+)  # fmt: skip
+
+
+class RegimenSchema(Schema):
+    """An LDN regimen: explicit phases, or a titration rule expanded into phases."""
+
+    class Meta:
+        unknown = RAISE
+
+    subject = fields.Nested(SubjectSchema, required=True)
+    status = fields.String(
+        load_default="active", validate=validate.OneOf(MEDICATION_STATEMENT_STATUSES)
+    )
+    reason = fields.List(fields.Nested(CodingSchema), load_default=None)
+    form = fields.String(load_default="capsule")
+    timing = fields.String(load_default="bedtime")
+    phases = fields.List(fields.Nested(PhaseSchema))
+    titration = fields.Nested(TitrationSchema)
+    asserted = fields.Date(load_default=None)
+    note = fields.String(load_default=None)
+
+    @validates_schema
+    def phases_or_titration(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        if ("phases" in data) == ("titration" in data):
+            raise ValidationError("give either 'phases' or 'titration'")
+        if "phases" in data and not data["phases"]:
+            raise ValidationError("'phases' holds no phase", "phases")

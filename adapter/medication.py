@@ -1,0 +1,251 @@
+"""LDN regimen document -> FHIR R4 MedicationStatement, the titration as ordered dosages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError
+
+from adapter.answers import Subject
+from adapter.ids import identifier, resource_id
+from adapter.instrument import Code
+from adapter.outcome import InvalidInput, Issue
+from adapter.schemas import RegimenSchema, issues_from
+from adapter.terminology import coding
+from mappings import ldn
+
+_SCHEMA = RegimenSchema()
+UCUM = "http://unitsofmeasure.org"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One dose over a period; `end` is the last day taken (inclusive), None while ongoing."""
+
+    dose_mg: Decimal
+    start: date
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class Regimen:
+    subject: Subject
+    status: str
+    reasons: tuple[Code, ...]
+    form: str
+    timing: str
+    phases: tuple[Phase, ...]
+    asserted: date
+    note: str | None = None
+
+
+def expand_titration(
+    start_mg: Decimal,
+    step_mg: Decimal,
+    every_days: int,
+    target_mg: Decimal,
+    start: date,
+    end: date | None = None,
+) -> list[Phase]:
+    """1.5 -> 3 -> 4.5 mg, `every_days` each; a target off the step is reached in a last, smaller step."""
+    phases = []
+    dose, day = start_mg, start
+    while dose < target_mg:
+        phases.append(Phase(dose, day, day + timedelta(days=every_days - 1)))
+        day += timedelta(days=every_days)
+        dose = min(dose + step_mg, target_mg)
+    phases.append(Phase(target_mg, day, end))
+    return phases
+
+
+def _titration_issues(rule: Mapping[str, Any]) -> list[Issue]:
+    def error(field: str, message: str, code: str) -> Issue:
+        return Issue("error", "value", message, f"titration.{field}", code)
+
+    issues = []
+    if rule["start_mg"] <= 0:
+        issues.append(
+            error("start_mg", "the starting dose must be above 0 mg", "dose-not-positive")
+        )
+    if rule["step_mg"] <= 0:
+        issues.append(error("step_mg", "the step must be above 0 mg", "dose-not-positive"))
+    if rule["every_days"] < 1:
+        issues.append(error("every_days", "a step lasts at least 1 day", "invalid-value"))
+    if rule["target_mg"] < rule["start_mg"]:
+        issues.append(error("target_mg", "the target is below the starting dose", "invalid-value"))
+    return issues
+
+
+def phase_issues(phases: list[Phase], where: str = "phases") -> list[Issue]:
+    """Doses above 0, ends after starts, and phases that follow each other without overlap or gap."""
+    issues = []
+    for index, phase in enumerate(phases):
+        place = f"{where}[{index}]"
+        if phase.dose_mg <= 0:
+            message = f"dose {phase.dose_mg} mg: a dose must be above 0 mg"
+            issues.append(Issue("error", "value", message, f"{place}.dose_mg", "dose-not-positive"))
+        elif phase.dose_mg > ldn.LOW_DOSE_LIMIT_MG:
+            message = (
+                f"{phase.dose_mg} mg/day is above {ldn.LOW_DOSE_LIMIT_MG} mg: no longer low-dose "
+                "naltrexone; check the dose"
+            )
+            issues.append(
+                Issue("warning", "business-rule", message, f"{place}.dose_mg", "not-low-dose")
+            )
+        if phase.end is not None and phase.end < phase.start:
+            message = f"ends {phase.end}, before it starts ({phase.start})"
+            issues.append(Issue("error", "value", message, f"{place}.end", "end-before-start"))
+        if index == 0:
+            continue
+        previous = phases[index - 1]
+        if previous.end is None:
+            message = f"{where}[{index - 1}] has no end, so only the last phase may be open"
+            issues.append(
+                Issue("error", "business-rule", message, f"{place}.start", "phase-overlap")
+            )
+        elif phase.start <= previous.end:
+            message = f"starts {phase.start}, before {where}[{index - 1}] ends ({previous.end})"
+            issues.append(
+                Issue("error", "business-rule", message, f"{place}.start", "phase-overlap")
+            )
+        elif phase.start > previous.end + timedelta(days=1):
+            gap = (phase.start - previous.end).days - 1
+            message = (
+                f"starts {phase.start}, {gap} day(s) after {where}[{index - 1}] ends "
+                f"({previous.end}); record a pause as its own phase or end the regimen"
+            )
+            issues.append(Issue("error", "business-rule", message, f"{place}.start", "phase-gap"))
+    return issues
+
+
+def regimen_from_document(document: Any) -> tuple[Regimen, list[Issue]]:
+    """Regimen document -> Regimen and its warnings, or InvalidInput with every error."""
+    if not isinstance(document, Mapping):
+        raise InvalidInput(
+            [Issue("error", "structure", "a regimen is a JSON object", None, "not-an-object")]
+        )
+    try:
+        data = _SCHEMA.load(document)
+    except ValidationError as error:
+        raise InvalidInput(issues_from(error)) from None
+    issues: list[Issue] = []
+    if data["form"] not in ldn.FORMS:
+        message = f"unknown form {data['form']!r}; known: {', '.join(ldn.FORMS)}"
+        issues.append(Issue("error", "code-invalid", message, "form", "unknown-form"))
+    if data["timing"] not in ldn.TIMINGS:
+        message = f"unknown timing {data['timing']!r}; known: {', '.join(ldn.TIMINGS)}"
+        issues.append(Issue("error", "code-invalid", message, "timing", "unknown-timing"))
+    if "titration" in data:
+        rule = data["titration"]
+        rule_issues = _titration_issues(rule)
+        issues.extend(rule_issues)
+        phases = [] if rule_issues else expand_titration(**rule)
+        if phases and rule["end"] is not None and rule["end"] < phases[-1].start:
+            message = f"ends {rule['end']}, before the target dose is reached ({phases[-1].start})"
+            issues.append(Issue("error", "value", message, "titration.end", "end-before-start"))
+        else:
+            issues.extend(
+                i.under("titration") for i in phase_issues(phases, "phases") if not i.is_error
+            )
+    else:
+        phases = [Phase(p["dose_mg"], p["start"], p["end"]) for p in data["phases"]]
+        issues.extend(phase_issues(phases))
+    if any(issue.is_error for issue in issues):
+        raise InvalidInput(issues)
+    reasons = (
+        tuple(Code(r["code"], r.get("display", r["code"]), r["system"]) for r in data["reason"])
+        if data["reason"] is not None
+        else ldn.FIBROMYALGIA
+    )
+    regimen = Regimen(
+        subject=Subject.from_json(data["subject"]),
+        status=data["status"],
+        reasons=reasons,
+        form=data["form"],
+        timing=data["timing"],
+        phases=tuple(phases),
+        asserted=data["asserted"] or phases[-1].start,
+        note=data["note"],
+    )
+    return regimen, issues
+
+
+def _mg(dose: Decimal) -> str:
+    return format(dose.normalize(), "f")
+
+
+def _period(phase: Phase) -> dict[str, str]:
+    period = {"start": phase.start.isoformat()}
+    if phase.end is not None:
+        period["end"] = phase.end.isoformat()
+    return period
+
+
+def _dosage(sequence: int, phase: Phase, regimen: Regimen) -> dict[str, Any]:
+    when, words = ldn.TIMINGS[regimen.timing]
+    span = f"from {phase.start}" + (f" to {phase.end}" if phase.end else ", ongoing")
+    repeat: dict[str, Any] = {
+        "boundsPeriod": _period(phase),
+        "frequency": 1,
+        "period": 1,
+        "periodUnit": "d",
+    }
+    if when:
+        repeat["when"] = [when]
+    return {
+        "sequence": sequence,
+        "text": f"{_mg(phase.dose_mg)} mg by mouth {words} ({ldn.FORMS[regimen.form]}), {span}",
+        "timing": {"repeat": repeat},
+        "route": {"coding": [coding(ldn.ORAL_ROUTE)], "text": "oral"},
+        "doseAndRate": [
+            {
+                "doseQuantity": {
+                    "value": float(phase.dose_mg),
+                    "unit": "mg",
+                    "system": UCUM,
+                    "code": "mg",
+                }
+            }
+        ],
+    }
+
+
+def medication_statement_id(regimen: Regimen) -> str:
+    return resource_id(
+        regimen.subject.key, "ldn", regimen.phases[0].start.isoformat(), "MedicationStatement"
+    )
+
+
+def build_medication_statement(regimen: Regimen) -> dict[str, Any]:
+    """One MedicationStatement; each phase a dosage with its sequence and boundsPeriod."""
+    rid = medication_statement_id(regimen)
+    effective = {"start": regimen.phases[0].start.isoformat()}
+    if regimen.phases[-1].end is not None:
+        effective["end"] = regimen.phases[-1].end.isoformat()
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "identifier": [identifier(rid)],
+        "status": regimen.status,
+        "medicationCodeableConcept": {
+            "coding": [coding(ldn.NALTREXONE)],
+            "text": ldn.medication_text(regimen.form),
+        },
+        "subject": regimen.subject.fhir(),
+        "effectivePeriod": effective,
+        "dateAsserted": regimen.asserted.isoformat(),
+        "reasonCode": [
+            {
+                "coding": [coding(code) for code in regimen.reasons],
+                "text": regimen.reasons[0].display,
+            }
+        ],
+        "dosage": [_dosage(n, phase, regimen) for n, phase in enumerate(regimen.phases, 1)],
+    }
+    if regimen.note:
+        resource["note"] = [{"text": regimen.note}]
+    return resource

@@ -1,0 +1,40 @@
+"""Low-dose naltrexone (LDN): the facts behind the MedicationStatement (instruments.md 6.2, 6.3).
+
+No RxNorm concept exists for 1.5-4.5 mg naltrexone (US oral naltrexone is 50 mg tablets; LDN is
+compounded), so the ingredient is coded and the dose is carried in each dosage.
+"""
+
+from decimal import Decimal
+
+from adapter.instrument import Code
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+
+NALTREXONE = Code("7243", "naltrexone", RXNORM)
+ORAL_ROUTE = Code("26643006", "Oral route", SNOMED)
+FIBROMYALGIA = (
+    Code("203082005", "Fibromyalgia", SNOMED),
+    Code("M79.7", "Fibromyalgia", ICD10),
+)
+
+# Above this daily dose the regimen is no longer "low dose" (literature range 1-5 mg).
+LOW_DOSE_LIMIT_MG = Decimal("5")
+
+FORMS = {
+    "capsule": "compounded capsules",
+    "liquid": "compounded oral liquid",
+}
+
+# timing name -> (FHIR Timing.repeat.when, words for the dosage text); once a day in every case.
+TIMINGS: dict[str, tuple[str | None, str]] = {
+    "bedtime": ("HS", "once daily at bedtime"),
+    "morning": ("MORN", "once daily in the morning"),
+    "evening": ("EVE", "once daily in the evening"),
+    "once-daily": (None, "once daily"),
+}
+
+
+def medication_text(form: str) -> str:
+    return f"Low-dose naltrexone (LDN), {FORMS[form]} from naltrexone hydrochloride"
