@@ -18,9 +18,16 @@ def _fail(issues: list[Issue]) -> None:
     sys.exit(1)
 
 
-def _read_json(path: str) -> Any:
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def _read_json(path: str, limit: int = MAX_INPUT_BYTES) -> Any:
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(limit + 1)
     except OSError as error:
         raise InvalidInput(
             [
@@ -34,6 +41,9 @@ def _read_json(path: str) -> Any:
             ],
             status=400,
         ) from None
+    if len(data) > limit:
+        message = f"{path} is larger than {limit // (1024 * 1024)} MiB"
+        raise InvalidInput([Issue("error", "too-long", message, None, "too-large")], status=413)
     return jsonio.loads(data, path)
 
 
@@ -142,6 +152,63 @@ def convert(answers: str, out: str | None, table: bool, regimen_path: str | None
         click.echo(format_table(score_rows(converted)), err=True)
     if out:
         click.echo(f"wrote {len(bundle['entry'])} resources to {out}", err=True)
+
+
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+def _validated(path: str, questionnaire_id: str | None) -> Any:
+    from adapter.validation import validate_response
+
+    try:
+        resource = _read_json(path, MAX_RESPONSE_BYTES)
+    except InvalidInput as error:
+        return None, error.issues, None
+    validated = validate_response(resource, questionnaire_id)
+    return resource, validated.issues, validated
+
+
+@main.command()
+@click.argument("response_path", metavar="QR.json")
+@click.option(
+    "--questionnaire",
+    "questionnaire_id",
+    metavar="ID",
+    help="Validate against this instrument (when QR.questionnaire is empty).",
+)
+def validate(response_path: str, questionnaire_id: str | None) -> None:
+    """Check a QuestionnaireResponse against its Questionnaire; print an OperationOutcome.
+
+    Exit 0 when it holds no error (warnings and information do not fail it), 1 when it does.
+    """
+    _, issues, _ = _validated(response_path, questionnaire_id)
+    sys.stdout.buffer.write(jsonio.dumps(operation_outcome(issues)))
+    sys.exit(1 if any(issue.is_error for issue in issues) else 0)
+
+
+@main.command()
+@click.argument("response_path", metavar="QR.json")
+@click.option(
+    "--questionnaire",
+    "questionnaire_id",
+    metavar="ID",
+    help="Score as this instrument (when QR.questionnaire is empty).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write the Bundle here (default: standard output).",
+)
+def extract(response_path: str, questionnaire_id: str | None, out: str | None) -> None:
+    """Score a valid QuestionnaireResponse: its Observations as a transaction Bundle."""
+    from adapter.convert import extract_observations
+
+    resource, issues, validated = _validated(response_path, questionnaire_id)
+    if validated is None or not validated.valid:
+        _fail(issues)
+        return
+    _warn([issue for issue in issues if issue.severity == "warning"])
+    _emit(extract_observations(resource, validated.response), out)
 
 
 @main.command()

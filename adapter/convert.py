@@ -9,6 +9,7 @@ from typing import Any
 from adapter.answers import Response, response_from_document
 from adapter.bundle import transaction
 from adapter.config import strict_mode
+from adapter.ids import reference
 from adapter.observations import build_observations
 from adapter.outcome import InvalidInput, Issue
 from adapter.response import build_response, response_id
@@ -31,7 +32,7 @@ def convert_response(response: Response) -> Converted:
         response.subject,
         response.authored,
         response.status,
-        derived_from=questionnaire_response["id"],
+        derived_from=reference(questionnaire_response["id"]),
     )
     return Converted(response, results, [questionnaire_response, *observations])
 
@@ -88,3 +89,30 @@ def convert_documents(
 def iter_resources(converted: Iterable[Converted]) -> Iterable[dict[str, Any]]:
     for item in converted:
         yield from item.resources
+
+
+def extract_observations(resource: dict[str, Any], response: Response) -> dict[str, Any]:
+    """Score Observations of an already validated QuestionnaireResponse, as a transaction Bundle.
+
+    The same code path as `convert`: same scores, same deterministic ids.
+    """
+    derived_from = None
+    if resource.get("id"):
+        derived_from = {"reference": f"QuestionnaireResponse/{resource['id']}"}
+    elif isinstance(resource.get("identifier"), dict):
+        derived_from = {"identifier": resource["identifier"]}
+    results = score_answers(response.instrument, response.answers)
+    observations = build_observations(
+        results,
+        response.instrument,
+        response.subject,
+        response.authored,
+        response.status,
+        derived_from,
+    )
+    bundle = transaction(observations)
+    if strict_mode():
+        from adapter.fhir import validate_or_raise
+
+        validate_or_raise(bundle)
+    return bundle

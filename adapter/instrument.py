@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 LOINC = "http://loinc.org"
 
-ItemType = Literal["boolean", "integer", "decimal", "choice", "group", "display"]
+ItemType = Literal["boolean", "integer", "decimal", "choice", "string", "text", "group", "display"]
 ValueType = Literal["integer", "decimal", "boolean"]
 Number = int | Fraction
 ScoreValue = int | Fraction | bool
@@ -38,6 +38,15 @@ class AnswerOption:
 
 
 @dataclass(frozen=True)
+class EnableWhen:
+    """Questionnaire.item.enableWhen: `answer` is a bool, an int or an option code."""
+
+    question: str
+    operator: Literal["exists", "=", "!=", ">", "<", ">=", "<="]
+    answer: bool | int | str
+
+
+@dataclass(frozen=True)
 class Item:
     link_id: str
     text: str
@@ -46,10 +55,16 @@ class Item:
     options: tuple[AnswerOption, ...] = ()
     min_value: int | None = None
     max_value: int | None = None
+    max_length: int | None = None
     required: bool = True
+    repeats: bool = False
     control: str | None = None
     children: tuple[Item, ...] = ()
     prefix: str | None = None
+    enable_when: tuple[EnableWhen, ...] = ()
+    enable_behavior: Literal["all", "any"] = "all"
+    score: Score | None = None
+    """Set on the read-only item that calculates this score (see adapter.questionnaire)."""
 
     def option_for(self, raw: object) -> AnswerOption | None:
         """Find an option by its integer score or by its code (LOINC answer codes included)."""

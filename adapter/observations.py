@@ -40,7 +40,7 @@ def build_observations(
     subject: Subject,
     authored: str,
     response_status: str,
-    derived_from: str | None,
+    derived_from: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
     """One Observation per score; totals reference their parts in hasMember."""
     ids = {r.code: observation_id(subject, instrument, authored, r.code) for r in results}
@@ -81,7 +81,7 @@ def build_observations(
             ]
         observation["method"] = {"text": method}
         if derived_from:
-            observation["derivedFrom"] = [reference(derived_from)]
+            observation["derivedFrom"] = [derived_from]
         members = [ids[code] for code in score.members if code in ids]
         if members:
             observation["hasMember"] = [reference(member) for member in members]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from adapter.config import questionnaire_url
-from adapter.instrument import AnswerOption, Instrument, Item, Score
+from adapter.instrument import AnswerOption, EnableWhen, Instrument, Item
 from adapter.terminology import coding
 
 EXT = "http://hl7.org/fhir/StructureDefinition/"
@@ -14,6 +16,27 @@ SDC_CALCULATED = (
 )
 ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
 VALUE_KEY = {"integer": "valueInteger", "decimal": "valueDecimal"}
+
+
+@cache
+def form_items(instrument: Instrument) -> tuple[Item, ...]:
+    """The instrument's items plus a read-only item per calculated score (linkId = score code).
+
+    A score that is an item's own answer (pain-mean, pain-max) is that item: no extra item.
+    """
+    calculated = tuple(
+        Item(
+            link_id=score.code.code,
+            text=score.code.display,
+            type=score.value_type,
+            code=score.code,
+            required=False,
+            score=score,
+        )
+        for score in instrument.scores
+        if score.code.code not in instrument.item_index
+    )
+    return instrument.items + calculated
 
 
 def _item_control(control: str) -> dict[str, Any]:
@@ -34,8 +57,32 @@ def _answer_option(option: AnswerOption) -> dict[str, Any]:
     }
 
 
-def questionnaire_item(item: Item) -> dict[str, Any]:
+def _enable_when(condition: EnableWhen, index: Mapping[str, Item]) -> dict[str, Any]:
+    result: dict[str, Any] = {"question": condition.question, "operator": condition.operator}
+    question = index.get(condition.question)
+    if condition.operator == "exists" or isinstance(condition.answer, bool):
+        result["answerBoolean"] = condition.answer
+    elif question is not None and question.type == "choice":
+        option = question.option_for(condition.answer)
+        result["answerCoding"] = coding(option.code) if option else {"code": str(condition.answer)}
+    else:
+        result["answerInteger"] = condition.answer
+    return result
+
+
+def questionnaire_item(item: Item, index: Mapping[str, Item]) -> dict[str, Any]:
     extensions: list[dict[str, Any]] = []
+    if item.score is not None:
+        extensions.append(
+            {
+                "url": SDC_CALCULATED,
+                "valueExpression": {
+                    "description": item.score.method,
+                    "language": "text/fhirpath",
+                    "expression": item.score.formula.fhirpath(index),
+                },
+            }
+        )
     value_key = VALUE_KEY.get(item.type, "valueInteger")
     if item.min_value is not None:
         extensions.append({"url": EXT + "minValue", value_key: item.min_value})
@@ -55,41 +102,23 @@ def questionnaire_item(item: Item) -> dict[str, Any]:
         result["prefix"] = item.prefix
     result["text"] = item.text
     result["type"] = item.type
+    if item.enable_when:
+        result["enableWhen"] = [_enable_when(c, index) for c in item.enable_when]
+        if len(item.enable_when) > 1:
+            result["enableBehavior"] = item.enable_behavior
     if item.type not in ("group", "display"):
         result["required"] = item.required
+    if item.repeats:
+        result["repeats"] = True
+    if item.score is not None:
+        result["readOnly"] = True
+    if item.max_length is not None:
+        result["maxLength"] = item.max_length
     if item.options:
         result["answerOption"] = [_answer_option(option) for option in item.options]
     if item.children:
-        result["item"] = [questionnaire_item(child) for child in item.children]
+        result["item"] = [questionnaire_item(child, index) for child in item.children]
     return result
-
-
-def calculated_item(score: Score, instrument: Instrument) -> dict[str, Any]:
-    """Read-only item whose linkId is the score's code, so a renderer's total matches the Observation."""
-    expression = score.formula.fhirpath(instrument.item_index)
-    return {
-        "extension": [
-            {
-                "url": SDC_CALCULATED,
-                "valueExpression": {
-                    "description": score.method,
-                    "language": "text/fhirpath",
-                    "expression": expression,
-                },
-            }
-        ],
-        "linkId": score.code.code,
-        "code": [coding(score.code)],
-        "text": score.code.display,
-        "type": score.value_type,
-        "required": False,
-        "readOnly": True,
-    }
-
-
-def calculated_scores(instrument: Instrument) -> list[Score]:
-    """Scores that need an item of their own (a score equal to an item is that item)."""
-    return [score for score in instrument.scores if score.code.code not in instrument.item_index]
 
 
 def build_questionnaire(instrument: Instrument) -> dict[str, Any]:
@@ -111,7 +140,6 @@ def build_questionnaire(instrument: Instrument) -> dict[str, Any]:
         resource["copyright"] = instrument.copyright
     if instrument.code:
         resource["code"] = [coding(instrument.code)]
-    resource["item"] = [questionnaire_item(item) for item in instrument.items] + [
-        calculated_item(score, instrument) for score in calculated_scores(instrument)
-    ]
+    index = instrument.item_index
+    resource["item"] = [questionnaire_item(item, index) for item in form_items(instrument)]
     return resource

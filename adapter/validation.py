@@ -1,0 +1,585 @@
+"""QuestionnaireResponse against its Questionnaire: one small named rule per check.
+
+Every rule has a stable code (`RULES`) that engines can route on, and names its source. The
+structure is checked first with the R4B model (fhir.resources); the rules then walk the response
+and the instrument's declaration side by side, so the Questionnaire and the validation come from
+the same source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from adapter import registry
+from adapter.answers import Response, Subject
+from adapter.config import questionnaire_url
+from adapter.fhir import validation_issues
+from adapter.instrument import AnswerOption, EnableWhen, Instrument, Item
+from adapter.outcome import Issue
+from adapter.questionnaire import form_items
+from adapter.scoring import score_answers, wire_value
+
+ROOT = "QuestionnaireResponse"
+MAX_ISSUES = 500
+STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
+ANSWER_KEY = {
+    "boolean": "valueBoolean",
+    "integer": "valueInteger",
+    "decimal": "valueDecimal",
+    "choice": "valueCoding",
+    "string": "valueString",
+    "text": "valueString",
+}
+
+# code -> (severity, what it means, source). The README lists this table.
+RULES: dict[str, tuple[str, str, str]] = {
+    "not-json": ("error", "the body is not JSON", "RFC 8259"),
+    "not-a-resource": ("error", "JSON, but not a FHIR resource (no resourceType)", "FHIR R4 JSON"),
+    "wrong-resource-type": (
+        "error",
+        "another resource type than QuestionnaireResponse",
+        "FHIR R4 JSON",
+    ),
+    "too-large": ("error", "the response is larger than the service accepts", "fms-fhir limit"),
+    "fhir-structure": (
+        "error",
+        "the R4 structure is broken (type, cardinality, unknown element)",
+        "FHIR R4 StructureDefinition",
+    ),
+    "invalid-status": (
+        "error",
+        "status is not a QuestionnaireResponse status",
+        "R4 ValueSet questionnaire-answers-status",
+    ),
+    "no-questionnaire": (
+        "error",
+        "questionnaire is empty and the caller named none",
+        "R4 QuestionnaireResponse.questionnaire",
+    ),
+    "unknown-questionnaire": (
+        "error",
+        "the questionnaire is not one of this adapter's",
+        "fms-fhir registry",
+    ),
+    "unknown-version": (
+        "error",
+        "the questionnaire version is not the one served",
+        "R4 canonical url|version",
+    ),
+    "questionnaire-mismatch": (
+        "error",
+        "the response names another questionnaire than the caller",
+        "R4 QuestionnaireResponse.questionnaire",
+    ),
+    "unknown-link-id": (
+        "error",
+        "the linkId is not in the Questionnaire",
+        "R4 QuestionnaireResponse.item.linkId",
+    ),
+    "wrong-place": (
+        "error",
+        "the linkId exists, but under another parent",
+        "R4 QuestionnaireResponse.item (hierarchy mirrors the Questionnaire)",
+    ),
+    "item-order": (
+        "error",
+        "items are not in the Questionnaire's order",
+        "R4 QuestionnaireResponse.item (order follows the Questionnaire)",
+    ),
+    "duplicate-item": ("error", "a non-repeating item appears twice", "R4 invariant qrs-2"),
+    "answer-and-items": (
+        "error",
+        "an item holds both answers and child items",
+        "R4 invariant qrs-1",
+    ),
+    "group-answered": ("error", "a group carries an answer", "R4 Questionnaire.item.type group"),
+    "multiple-answers": (
+        "error",
+        "more than one answer to an item that does not repeat",
+        "R4 Questionnaire.item.repeats",
+    ),
+    "wrong-answer-type": (
+        "error",
+        "the answer's type does not fit item.type",
+        "R4 Questionnaire.item.type answer types",
+    ),
+    "integer-for-choice": (
+        "information",
+        "a choice answered with its score (valueInteger) instead of the Coding; accepted",
+        "fms-fhir, ordinalValue",
+    ),
+    "not-an-option": (
+        "error",
+        "a choice answer is not among the answerOptions (system and code)",
+        "R4 Questionnaire.item.answerOption",
+    ),
+    "out-of-range": (
+        "error",
+        "the answer is below minValue or above maxValue",
+        "R4 extensions minValue/maxValue",
+    ),
+    "too-long": (
+        "error",
+        "a text answer is longer than maxLength",
+        "R4 Questionnaire.item.maxLength",
+    ),
+    "text-mismatch": (
+        "warning",
+        "item.text differs from the Questionnaire's text",
+        "R4 QuestionnaireResponse.item.text",
+    ),
+    "required-missing": (
+        "error",
+        "a required item is unanswered (warning while in-progress)",
+        "R4 Questionnaire.item.required",
+    ),
+    "disabled-answered": (
+        "error",
+        "an item disabled by enableWhen has an answer",
+        "R4 Questionnaire.item.enableWhen",
+    ),
+    "authored-missing": (
+        "error",
+        "authored is missing: scores need a date",
+        "fms-fhir (scores are dated by authored)",
+    ),
+    "subject-missing": (
+        "error",
+        "subject is missing: scores need a patient",
+        "fms-fhir (scores need a subject)",
+    ),
+    "calculated-mismatch": (
+        "warning",
+        "a calculated score in the response differs from this adapter's",
+        "SDC calculatedExpression",
+    ),
+}
+
+
+def issue(rule: str, message: str, expression: str | None, severity: str | None = None) -> Issue:
+    default, _, _ = RULES[rule]
+    code = {
+        "error": "invalid",
+        "warning": "business-rule",
+        "information": "informational",
+    }[severity or default]
+    if rule in ("required-missing",):
+        code = "required"
+    elif rule in ("fhir-structure", "not-json", "not-a-resource", "wrong-resource-type"):
+        code = "structure"
+    elif rule in ("unknown-questionnaire", "unknown-version"):
+        code = "not-found"
+    elif rule == "too-large":
+        code = "too-long"
+    return Issue(severity or default, code, message, expression, rule)  # type: ignore[arg-type]
+
+
+@dataclass
+class Answered:
+    """An answer found in the response, with its place."""
+
+    item: Item
+    value: Any
+    path: str
+
+
+@dataclass
+class Walk:
+    instrument: Instrument
+    index: Mapping[str, Item]
+    issues: list[Issue] = field(default_factory=list)
+    answers: dict[str, list[Answered]] = field(default_factory=dict)
+    present: dict[str, str] = field(default_factory=dict)
+    attempted: set[str] = field(default_factory=set)
+    """Items with an answer, valid or not: a wrong answer is reported once, not also as missing."""
+
+
+# --- rules on one item -----------------------------------------------------------------------
+
+
+def rule_text(q_item: Item, qr_item: Mapping[str, Any], path: str) -> Iterator[Issue]:
+    # R4: QuestionnaireResponse.item.text "Name for group or question text" (from the Questionnaire)
+    text = qr_item.get("text")
+    if text is not None and text.strip() != q_item.text.strip():
+        yield issue(
+            "text-mismatch",
+            f"{q_item.link_id}: text {text!r} is not {q_item.text!r}",
+            f"{path}.text",
+        )
+
+
+def rule_answer_and_items(q_item: Item, qr_item: Mapping[str, Any], path: str) -> Iterator[Issue]:
+    # R4 invariant qrs-1: (answer.exists() and item.exists()).not()
+    if q_item.type not in ("group", "display") and qr_item.get("answer") and qr_item.get("item"):
+        message = f"{qr_item['linkId']}: an item holds answers or child items, never both"
+        yield issue("answer-and-items", message, path)
+
+
+def rule_group_answer(q_item: Item, qr_item: Mapping[str, Any], path: str) -> Iterator[Issue]:
+    # R4 Questionnaire.item.type: a group has child items, never answers
+    if q_item.type in ("group", "display") and qr_item.get("answer"):
+        yield issue(
+            "group-answered",
+            f"{q_item.link_id} is a {q_item.type} and takes no answer",
+            f"{path}.answer[0]",
+        )
+
+
+def rule_answer_count(q_item: Item, answers: list[Any], path: str) -> Iterator[Issue]:
+    # R4 Questionnaire.item.repeats: false means at most one answer
+    if len(answers) > 1 and not q_item.repeats:
+        yield issue(
+            "multiple-answers",
+            f"{q_item.link_id} takes one answer, got {len(answers)}",
+            f"{path}.answer[1]",
+        )
+
+
+def _value(answer: Mapping[str, Any]) -> tuple[str | None, Any]:
+    for key, value in answer.items():
+        if key.startswith("value"):
+            return key, value
+    return None, None
+
+
+def rule_answer_type(q_item: Item, key: str | None, path: str) -> Iterator[Issue]:
+    # R4 Questionnaire.item.type fixes the answer's value[x] (boolean -> valueBoolean, ...)
+    expected = ANSWER_KEY.get(q_item.type)
+    if q_item.score is not None:
+        allowed = {"boolean": {"valueBoolean"}}.get(q_item.type, {"valueInteger", "valueDecimal"})
+    elif q_item.type == "choice":
+        allowed = {"valueCoding", "valueInteger"}
+    else:
+        allowed = {expected}
+    if key not in allowed:
+        message = f"{q_item.link_id} is a {q_item.type} item and takes {expected}, got {key or 'no value'}"
+        yield issue("wrong-answer-type", message, f"{path}.{key}" if key else path)
+
+
+def match_option(q_item: Item, key: str, value: Any) -> AnswerOption | None:
+    if key == "valueInteger":
+        return q_item.option_for(value)
+    if not isinstance(value, Mapping):
+        return None
+    for option in q_item.options:
+        system = option.code.system
+        if value.get("code") == option.code.code and value.get("system") in (
+            None,
+            system or _local(),
+        ):
+            return option
+    return None
+
+
+def _local() -> str:
+    from adapter.config import codesystem_url
+
+    return codesystem_url()
+
+
+def rule_option(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
+    # R4 Questionnaire.item.answerOption: a choice answer is one of the options (system and code)
+    if q_item.type != "choice" or q_item.score is not None:
+        return
+    option = match_option(q_item, key, value)
+    if option is None:
+        shown = value.get("code") if isinstance(value, Mapping) else value
+        allowed = ", ".join(f"{o.code.code} ({o.score})" for o in q_item.options)
+        message = f"{q_item.link_id}: {shown!r} is not one of the options: {allowed}"
+        yield issue("not-an-option", message, f"{path}.{key}")
+    elif key == "valueInteger":
+        message = f"{q_item.link_id}: answered with the score {value}; read as {option.code.code}"
+        yield issue("integer-for-choice", message, f"{path}.{key}")
+
+
+def rule_range(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
+    # R4 extensions minValue / maxValue on Questionnaire.item
+    if key not in ("valueInteger", "valueDecimal") or q_item.type == "choice":
+        return
+    if q_item.min_value is not None and value < q_item.min_value:
+        yield issue(
+            "out-of-range",
+            f"{q_item.link_id}: {value} is below the minimum {q_item.min_value}",
+            f"{path}.{key}",
+        )
+    if q_item.max_value is not None and value > q_item.max_value:
+        yield issue(
+            "out-of-range",
+            f"{q_item.link_id}: {value} is above the maximum {q_item.max_value}",
+            f"{path}.{key}",
+        )
+
+
+def rule_length(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
+    # R4 Questionnaire.item.maxLength
+    if q_item.max_length is not None and isinstance(value, str) and len(value) > q_item.max_length:
+        message = f"{q_item.link_id}: {len(value)} characters, at most {q_item.max_length}"
+        yield issue("too-long", message, f"{path}.{key}")
+
+
+# --- the walk ---------------------------------------------------------------------------------
+
+
+def _walk_items(
+    walk: Walk, q_items: tuple[Item, ...], qr_items: list[Mapping[str, Any]], path: str
+) -> None:
+    positions = {item.link_id: (position, item) for position, item in enumerate(q_items)}
+    last_position = -1
+    seen: set[str] = set()
+    for number, qr_item in enumerate(qr_items):
+        here = f"{path}.item[{number}]"
+        link_id = qr_item["linkId"]
+        if link_id not in positions:
+            if link_id in walk.index:
+                message = f"{link_id} belongs elsewhere in {walk.instrument.id}, not under {path}"
+                walk.issues.append(issue("wrong-place", message, f"{here}.linkId"))
+            else:
+                message = f"{link_id!r} is not an item of {walk.instrument.id}"
+                walk.issues.append(issue("unknown-link-id", message, f"{here}.linkId"))
+            continue
+        position, q_item = positions[link_id]
+        if link_id in seen and not q_item.repeats:
+            # R4 invariant qrs-2: repeated answers go in one item's answer array
+            message = f"{link_id} appears twice; repeated answers belong in one item"
+            walk.issues.append(issue("duplicate-item", message, here))
+        elif position < last_position:
+            message = f"{link_id} comes after an item that follows it in the Questionnaire"
+            walk.issues.append(issue("item-order", message, here))
+        seen.add(link_id)
+        last_position = max(last_position, position)
+        walk.present.setdefault(link_id, here)
+        walk.issues.extend(rule_text(q_item, qr_item, here))
+        walk.issues.extend(rule_group_answer(q_item, qr_item, here))
+        both = list(rule_answer_and_items(q_item, qr_item, here))
+        walk.issues.extend(both)
+        answers = qr_item.get("answer") or []
+        if q_item.type not in ("group", "display"):
+            if answers:
+                walk.attempted.add(link_id)
+            walk.issues.extend(rule_answer_count(q_item, answers, here))
+            for answer_number, answer in enumerate(answers):
+                _check_answer(walk, q_item, answer, f"{here}.answer[{answer_number}]")
+        if qr_item.get("item") and not both:
+            _walk_items(walk, q_item.children, qr_item["item"], here)
+
+
+def _check_answer(walk: Walk, q_item: Item, answer: Mapping[str, Any], path: str) -> None:
+    key, value = _value(answer)
+    type_issues = list(rule_answer_type(q_item, key, path))
+    walk.issues.extend(type_issues)
+    if type_issues or key is None:
+        return
+    found = list(rule_option(q_item, key, value, path))
+    found += rule_range(q_item, key, value, path)
+    found += rule_length(q_item, key, value, path)
+    walk.issues.extend(found)
+    if any(i.is_error for i in found):
+        return
+    plain = (
+        match_option(q_item, key, value)
+        if q_item.type == "choice" and q_item.score is None
+        else value
+    )
+    walk.answers.setdefault(q_item.link_id, []).append(Answered(q_item, plain, path))
+    if answer.get("item"):
+        _walk_items(walk, q_item.children, answer["item"], path)
+
+
+def _comparable(answered: Answered) -> Any:
+    return answered.value.code.code if isinstance(answered.value, AnswerOption) else answered.value
+
+
+def _condition_holds(condition: EnableWhen, answers: Mapping[str, list[Answered]]) -> bool:
+    values = [_comparable(a) for a in answers.get(condition.question, [])]
+    target = condition.answer
+    if condition.operator == "exists":
+        return bool(values) == bool(target)
+    if isinstance(target, str) and condition.question in answers:
+        option = answers[condition.question][0].item.option_for(target)
+        target = option.code.code if option else target
+    compare = {
+        "=": lambda v: v == target,
+        "!=": lambda v: v != target,
+        ">": lambda v: v > target,
+        "<": lambda v: v < target,
+        ">=": lambda v: v >= target,
+        "<=": lambda v: v <= target,
+    }[condition.operator]
+    return any(compare(value) for value in values)
+
+
+def enabled(item: Item, answers: Mapping[str, list[Answered]]) -> bool:
+    if not item.enable_when:
+        return True
+    results = [_condition_holds(condition, answers) for condition in item.enable_when]
+    return all(results) if item.enable_behavior == "all" else any(results)
+
+
+def rule_required_and_enabled(
+    walk: Walk, items: tuple[Item, ...], parent_path: str, status: str
+) -> Iterator[Issue]:
+    # R4 Questionnaire.item.required; R4 Questionnaire.item.enableWhen (disabled items hold no answer)
+    severity = "error" if status in ("completed", "amended") else "warning"
+    for item in items:
+        is_enabled = enabled(item, walk.answers)
+        if not is_enabled:
+            for answered in walk.answers.get(item.link_id, []):
+                message = f"{item.link_id} is disabled by enableWhen and must not be answered"
+                yield issue("disabled-answered", message, answered.path)
+            continue
+        if item.children:
+            yield from rule_required_and_enabled(
+                walk, item.children, walk.present.get(item.link_id, parent_path), status
+            )
+        elif item.required and item.link_id not in walk.attempted:
+            message = f"{item.link_id} is required and unanswered"
+            if status not in ("completed", "amended"):
+                message += f" (status {status})"
+            yield issue("required-missing", message, parent_path, severity)
+
+
+# --- the whole response -----------------------------------------------------------------------
+
+
+@dataclass
+class Validated:
+    issues: list[Issue]
+    instrument: Instrument | None = None
+    response: Response | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.is_error for i in self.issues)
+
+
+def resolve(
+    resource: Mapping[str, Any], questionnaire_id: str | None
+) -> tuple[Instrument | None, list[Issue]]:
+    """The Questionnaire from QuestionnaireResponse.questionnaire, or the one the caller names."""
+    canonical = resource.get("questionnaire")
+    named = registry.get(questionnaire_id) if questionnaire_id else None
+    if questionnaire_id and named is None:
+        known = ", ".join(registry.instruments())
+        message = f"unknown questionnaire {questionnaire_id!r}; known: {known}"
+        return None, [issue("unknown-questionnaire", message, None)]
+    if not canonical:
+        if named is None:
+            message = "questionnaire is empty: name the Questionnaire (--questionnaire ID, ?questionnaire=ID)"
+            return None, [issue("no-questionnaire", message, f"{ROOT}.questionnaire")]
+        return named, []
+    found, version = registry.by_canonical(canonical)
+    if found is None:
+        if named is not None:
+            message = f"questionnaire {canonical} is not {questionnaire_url(named.id)}"
+            return None, [issue("questionnaire-mismatch", message, f"{ROOT}.questionnaire")]
+        message = f"{canonical} is not a Questionnaire of this adapter; known: " + ", ".join(
+            questionnaire_url(i) for i in registry.instruments()
+        )
+        return None, [issue("unknown-questionnaire", message, f"{ROOT}.questionnaire")]
+    if named is not None and named.id != found.id:
+        message = f"the response is for {found.id}, the caller named {named.id}"
+        return None, [issue("questionnaire-mismatch", message, f"{ROOT}.questionnaire")]
+    if version is not None and version != found.version:
+        message = f"{found.id} version {version} is unknown; this adapter serves {found.version}"
+        return None, [issue("unknown-version", message, f"{ROOT}.questionnaire")]
+    return found, []
+
+
+def validate_response(resource: Any, questionnaire_id: str | None = None) -> Validated:
+    """Check a parsed JSON value as a QuestionnaireResponse; never raises on bad input."""
+    if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
+        return Validated(
+            [issue("not-a-resource", "the body is JSON, but not a FHIR resource", None)]
+        )
+    if resource["resourceType"] != ROOT:
+        message = f"expected a QuestionnaireResponse, got a {resource['resourceType']}"
+        return Validated([issue("wrong-resource-type", message, "resourceType")])
+    structure = [
+        issue("fhir-structure", i.message, i.expression) for i in validation_issues(dict(resource))
+    ]
+    if structure:
+        return Validated(structure[:MAX_ISSUES])
+    issues: list[Issue] = []
+    status = resource["status"]
+    if status not in STATUSES:
+        issues.append(
+            issue(
+                "invalid-status",
+                f"status {status!r} is not one of {', '.join(STATUSES)}",
+                f"{ROOT}.status",
+            )
+        )
+    if not resource.get("authored"):
+        issues.append(issue("authored-missing", "authored is missing", f"{ROOT}.authored"))
+    subject = resource.get("subject") or {}
+    if not subject.get("reference") and not (subject.get("identifier") or {}).get("value"):
+        issues.append(
+            issue(
+                "subject-missing", "subject (reference or identifier) is missing", f"{ROOT}.subject"
+            )
+        )
+    instrument, found = resolve(resource, questionnaire_id)
+    issues.extend(found)
+    if instrument is None:
+        return Validated(issues)
+    items = form_items(instrument)
+    index = {**instrument.item_index, **{i.link_id: i for i in items}}
+    walk = Walk(instrument, index)
+    _walk_items(walk, items, resource.get("item") or [], ROOT)
+    walk.issues.extend(rule_required_and_enabled(walk, instrument.items, ROOT, status))
+    issues.extend(walk.issues)
+    result = Validated(issues, instrument)
+    if result.valid:
+        result.response = _response(instrument, resource, walk)
+        issues.extend(rule_calculated(result.response, walk))
+    if len(issues) > MAX_ISSUES:
+        dropped = len(issues) - MAX_ISSUES
+        result.issues = issues[:MAX_ISSUES] + [
+            Issue(
+                "information",
+                "informational",
+                f"{dropped} more issues not listed",
+                None,
+                "truncated",
+            )
+        ]
+    return result
+
+
+def _response(instrument: Instrument, resource: Mapping[str, Any], walk: Walk) -> Response:
+    answers = {
+        link_id: found[0].value
+        for link_id, found in walk.answers.items()
+        if link_id in instrument.item_index
+    }
+    return Response(
+        instrument=instrument,
+        subject=Subject.from_json(resource["subject"]),
+        authored=resource["authored"],
+        status=resource["status"],
+        answers=answers,
+    )
+
+
+def rule_calculated(response: Response, walk: Walk) -> Iterator[Issue]:
+    # SDC calculatedExpression: a renderer's score should equal this adapter's (Python reference)
+    for result in score_answers(response.instrument, response.answers):
+        sent = walk.answers.get(result.code)
+        if not sent or sent[0].item.score is None:
+            continue
+        ours = wire_value(result.score, result.value)
+        theirs = sent[0].value
+        if ours is None:
+            message = f"{result.code}: the response holds {theirs!r}, but it cannot be computed ({result.missing_reason})"
+        elif isinstance(ours, bool) or isinstance(theirs, bool):
+            if ours == theirs:
+                continue
+            message = f"{result.code}: the response holds {theirs!r}, the scoring gives {ours!r}"
+        elif abs(Fraction(str(theirs)) - Fraction(result.value)) <= Fraction(1, 100):
+            continue
+        else:
+            message = f"{result.code}: the response holds {theirs}, the scoring gives {ours}"
+        yield issue("calculated-mismatch", message, sent[0].path)
