@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/fms-fhir convert examples/baseline-visit.json --out build/baseline-bundle.json --table
+	$(BIN)/fms-fhir convert-sheet examples/case-report-followup.xlsx --out build/case-report --report build/case-report-report.json
 
 test: $(STAMP)
 	$(BIN)/ruff check .

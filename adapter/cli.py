@@ -234,5 +234,108 @@ def regimen(regimen_path: str, out: str | None) -> None:
     _emit(resource, out)
 
 
+@main.command("convert-sheet")
+@click.argument("sheet_path", metavar="FILE")
+@click.option(
+    "--contract",
+    "contract_path",
+    metavar="C",
+    help="Sheet contract (YAML or JSON); default: the canonical template.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["transaction", "patient", "ndjson"]),
+    default="transaction",
+    show_default=True,
+    help="A transaction Bundle per visit, per patient, or NDJSON files per resource type.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Write the JSON row report here.",
+)
+@click.option(
+    "--patient-system",
+    metavar="URI",
+    help="Identifier system of the patient column (overrides the contract).",
+)
+def convert_sheet(
+    sheet_path: str,
+    contract_path: str | None,
+    output_format: str,
+    out: str,
+    report_path: str | None,
+    patient_system: str | None,
+) -> None:
+    """Legacy spreadsheet (CSV, XLSX) -> FHIR, every row converted or rejected with its reasons.
+
+    Exit 0 when every row converted, 3 when some rows were rejected (the rest is written),
+    1 when the file or the contract cannot be used (nothing written).
+    """
+    import dataclasses
+
+    from adapter.sheets.contract import default_contract, load_contract
+    from adapter.sheets.output import SINKS
+    from adapter.sheets.pipeline import convert_sheet as run
+
+    try:
+        contract = load_contract(contract_path) if contract_path else default_contract()
+        if patient_system:
+            contract = dataclasses.replace(contract, patient_system=patient_system)
+        sink = SINKS[output_format](out)
+        report = run(sheet_path, contract, sink, output_format, _progress_bar())
+    except InvalidInput as error:
+        _fail(error.issues)
+        return
+    finally:
+        if sys.stderr.isatty():
+            click.echo("\r\033[K", nl=False, err=True)
+    if report_path:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_bytes(jsonio.dumps(report.to_json()))
+    click.echo(report.summary(), err=True)
+    click.echo(f"wrote {output_format} output to {out}", err=True)
+    sys.exit(3 if report.rows_rejected else 0)
+
+
+def _progress_bar() -> Any:
+    """A bar on standard error, only at a terminal and only once a file takes more than a moment."""
+    import time
+
+    if not sys.stderr.isatty():
+        return None
+    started = time.monotonic()
+
+    def show(rows: int, fraction: float | None) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed < 1.0:
+            return
+        rate = rows / elapsed
+        if fraction is not None:
+            filled = int(30 * min(fraction, 1.0))
+            bar = "#" * filled + "-" * (30 - filled)
+            text = f"[{bar}] {fraction:4.0%}  {rows:,} rows  {rate:,.0f} rows/s"
+        else:
+            text = f"{rows:,} rows  {rate:,.0f} rows/s"
+        click.echo(f"\r{text}", nl=False, err=True)
+
+    return show
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.xlsx or FILE.csv")
+def template(out: str) -> None:
+    """Write the canonical sheet template (XLSX: with a second sheet explaining each column)."""
+    from adapter.sheets.template import write_template
+
+    if Path(out).suffix.lower() not in (".xlsx", ".csv"):
+        raise click.UsageError("--out must end in .xlsx or .csv")
+    write_template(out)
+    click.echo(f"wrote the template to {out}", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -142,6 +142,8 @@ class Instrument:
     code: Code | None = None
     copyright: str | None = None
     citation: str | None = None
+    rank: int = 100
+    """Where it stands in listings and the sheet template (lower first)."""
     _index: dict[str, Item] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -22,7 +22,7 @@ def instruments() -> dict[str, Instrument]:
             if instrument.id in found:
                 raise ValueError(f"two mappings declare instrument {instrument.id!r}")
             found[instrument.id] = instrument
-    return found
+    return dict(sorted(found.items(), key=lambda pair: (pair[1].rank, pair[0])))
 
 
 def get(instrument_id: str) -> Instrument | None:

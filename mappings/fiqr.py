@@ -122,6 +122,7 @@ TOTAL_SCORE = Score(
 )
 
 INSTRUMENT = Instrument(
+    rank=40,
     id="fiqr",
     title="Revised Fibromyalgia Impact Questionnaire (past 7 days)",
     version="1.0.0",

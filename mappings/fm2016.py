@@ -94,6 +94,7 @@ CRITERIA = Score(
 )
 
 INSTRUMENT = Instrument(
+    rank=30,
     id="fm2016",
     title="ACR 2016 fibromyalgia criteria, self-report survey",
     version="1.0.0",

@@ -43,6 +43,7 @@ SCORES = tuple(
 )
 
 INSTRUMENT = Instrument(
+    rank=60,
     id="pain-nrs",
     title="Pain intensity, past week, 0-100",
     version="1.0.0",

@@ -87,6 +87,7 @@ TOTAL_SCORE = Score(
 )
 
 INSTRUMENT = Instrument(
+    rank=50,
     id="phq4",
     title="PHQ-4 (last 2 weeks)",
     version="1.0.0",

@@ -66,6 +66,7 @@ SSS_SCORE = Score(
 )
 
 INSTRUMENT = Instrument(
+    rank=20,
     id="sss",
     title="Symptom Severity Scale, 2011/2016 self-report",
     version="1.0.0",

@@ -67,6 +67,7 @@ GP_REGIONS = Score(
 )
 
 INSTRUMENT = Instrument(
+    rank=10,
     id="wpi",
     title="Widespread Pain Index (past week)",
     version="1.0.0",

@@ -1,0 +1,1 @@
+"""Legacy spreadsheets (CSV, XLSX) -> FHIR: contract, readers, per-row conversion, outputs."""

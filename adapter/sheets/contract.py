@@ -1,0 +1,219 @@
+"""The sheet contract: which column holds what, how values and dates are written.
+
+The default contract is the canonical template of CONTRACT.md (columns named by linkId and score
+code). Other layouts are described by a YAML or JSON file, checked here with marshmallow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from adapter import registry
+from adapter.instrument import Item, Score
+from adapter.outcome import InvalidInput, Issue
+from adapter.schemas import issues_from
+from mappings import ldn
+
+TRUE_WORDS = ("x", "ja", "j", "yes", "y", "true", "wahr", "1", "oui", "si", "sí", "✓")
+FALSE_WORDS = ("nein", "n", "no", "false", "falsch", "0", "non", "-")
+DEFAULT_PATIENT_SYSTEM = "urn:fms-fhir:patient-id"
+
+
+def targets() -> dict[str, Item | Score]:
+    """Every linkId and score code a column may map to."""
+    found: dict[str, Item | Score] = {}
+    for instrument in registry.instruments().values():
+        for item in instrument.answerable_items():
+            found.setdefault(item.link_id, item)
+        for score in instrument.scores:
+            found.setdefault(score.code.code, score)
+    return found
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    header: str
+    target: str
+    blank_is_false: bool = False
+    values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SheetContract:
+    patient_column: str = "patient_id"
+    patient_system: str = DEFAULT_PATIENT_SYSTEM
+    date_column: str = "visit_date"
+    date_formats: tuple[str, ...] = ()
+    dose_column: str | None = "ldn_dose_mg"
+    columns: tuple[ColumnRule, ...] = ()
+    delimiter: str | None = None
+    encoding: str | None = None
+    decimal_comma: bool = False
+    true_values: frozenset[str] = frozenset(TRUE_WORDS)
+    false_values: frozenset[str] = frozenset(FALSE_WORDS)
+    sheet: str | None = None
+    on_mismatch: Literal["reject", "warn"] = "reject"
+    ldn_form: str = "capsule"
+    ldn_timing: str = "bedtime"
+
+    @property
+    def by_header(self) -> dict[str, ColumnRule]:
+        return {rule.header: rule for rule in self.columns}
+
+
+def default_contract(patient_system: str = DEFAULT_PATIENT_SYSTEM) -> SheetContract:
+    """The canonical template: a column per linkId and per score code."""
+    return SheetContract(
+        patient_system=patient_system,
+        columns=tuple(ColumnRule(target, target) for target in targets()),
+    )
+
+
+def template_columns() -> list[str]:
+    return ["patient_id", "visit_date", "ldn_dose_mg", *targets()]
+
+
+class _Column(fields.Field):
+    """A column is a target name, or {to, blank, values}."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return {"to": value}
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"to", "blank", "values"}
+            if unknown:
+                raise ValidationError(f"unknown keys {sorted(unknown)}; use to, blank, values")
+            if not isinstance(value.get("to"), str):
+                raise ValidationError("'to' names a linkId or score code")
+            if value.get("blank", "absent") not in ("absent", False, "false"):
+                raise ValidationError("'blank' is 'absent' (default) or false")
+            if "values" in value and not isinstance(value["values"], Mapping):
+                raise ValidationError("'values' maps cell texts to values")
+            return dict(value)
+        raise ValidationError("a column maps to a linkId, or to {to, blank, values}")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class _PatientSchema(_Strict):
+    column = fields.String(required=True)
+    system = fields.String(load_default=DEFAULT_PATIENT_SYSTEM)
+
+
+class _DateSchema(_Strict):
+    column = fields.String(required=True)
+    formats = fields.List(fields.String(), load_default=list)
+
+
+class _DoseSchema(_Strict):
+    column = fields.String(required=True)
+
+
+class _CsvSchema(_Strict):
+    delimiter = fields.String(load_default=None, validate=validate.Length(equal=1))
+    encoding = fields.String(load_default=None)
+    decimal_comma = fields.Boolean(load_default=False)
+
+
+class _LdnSchema(_Strict):
+    form = fields.String(load_default="capsule", validate=validate.OneOf(list(ldn.FORMS)))
+    timing = fields.String(load_default="bedtime", validate=validate.OneOf(list(ldn.TIMINGS)))
+
+
+class ContractSchema(_Strict):
+    patient = fields.Nested(_PatientSchema, required=True)
+    visit_date = fields.Nested(_DateSchema, required=True)
+    ldn_dose = fields.Nested(_DoseSchema, load_default=None)
+    csv = fields.Nested(_CsvSchema, load_default=dict)
+    true_values = fields.List(fields.Raw(), load_default=None)
+    false_values = fields.List(fields.Raw(), load_default=None)
+    sheet = fields.String(load_default=None)
+    on_mismatch = fields.String(load_default="reject", validate=validate.OneOf(["reject", "warn"]))
+    ldn = fields.Nested(_LdnSchema, load_default=dict)
+    columns = fields.Dict(keys=fields.String(), values=_Column(), required=True)
+
+    @validates_schema
+    def known_targets(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        known = targets()
+        errors: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        for header, column in data.get("columns", {}).items():
+            target = column["to"]
+            if target not in known:
+                errors[header] = f"{target!r} is not a linkId or score code"
+            elif target in seen:
+                errors[header] = f"{target!r} is already the target of column {seen[target]!r}"
+            else:
+                seen[target] = header
+        if errors:
+            raise ValidationError({"columns": errors})
+
+
+def _words(values: list[Any] | None, default: tuple[str, ...]) -> frozenset[str]:
+    return (
+        frozenset(str(v).strip().lower() for v in values)
+        if values is not None
+        else frozenset(default)
+    )
+
+
+def contract_from_data(data: Any) -> SheetContract:
+    try:
+        loaded = ContractSchema().load(data if isinstance(data, Mapping) else {})
+    except ValidationError as error:
+        raise InvalidInput([i.under("contract") for i in issues_from(error)]) from None
+    csv = loaded["csv"]
+    columns = tuple(
+        ColumnRule(
+            header=header,
+            target=column["to"],
+            blank_is_false=column.get("blank") in (False, "false"),
+            values={str(k).strip().lower(): v for k, v in column["values"].items()}
+            if "values" in column
+            else None,
+        )
+        for header, column in loaded["columns"].items()
+    )
+    return SheetContract(
+        patient_column=loaded["patient"]["column"],
+        patient_system=loaded["patient"]["system"],
+        date_column=loaded["visit_date"]["column"],
+        date_formats=tuple(loaded["visit_date"]["formats"]),
+        dose_column=loaded["ldn_dose"]["column"] if loaded["ldn_dose"] else None,
+        columns=columns,
+        delimiter=csv.get("delimiter"),
+        encoding=csv.get("encoding"),
+        decimal_comma=csv.get("decimal_comma", False),
+        true_values=_words(loaded["true_values"], TRUE_WORDS),
+        false_values=_words(loaded["false_values"], FALSE_WORDS),
+        sheet=loaded["sheet"],
+        on_mismatch=loaded["on_mismatch"],
+        ldn_form=loaded["ldn"].get("form", "capsule"),
+        ldn_timing=loaded["ldn"].get("timing", "bedtime"),
+    )
+
+
+def load_contract(path: str | Path) -> SheetContract:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+        data = yaml.safe_load(text)
+    except OSError as error:
+        message = f"cannot read the contract {path}: {error.strerror}"
+        raise InvalidInput(
+            [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
+        ) from None
+    except yaml.YAMLError as error:
+        message = f"the contract {path} is not YAML or JSON: {error}"
+        raise InvalidInput(
+            [Issue("fatal", "structure", message, None, "invalid-contract")], 400
+        ) from None
+    return contract_from_data(data)

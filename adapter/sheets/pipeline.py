@@ -1,0 +1,167 @@
+"""A whole sheet: read rows one at a time, convert each, account for every one, write, report."""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from adapter.answers import Subject
+from adapter.outcome import InvalidInput, Issue, operation_outcome
+from adapter.sheets.contract import SheetContract
+from adapter.sheets.doses import medication_statements
+from adapter.sheets.output import Sink
+from adapter.sheets.readers import open_sheet
+from adapter.sheets.rows import RowPlan, convert_row, plan_rows
+
+MAX_LISTED_WARNINGS = 1000
+NO_DOSE = -1
+
+Progress = Callable[[int, float | None], None]
+
+
+@dataclass
+class SheetReport:
+    file: str
+    format: str
+    rows_read: int = 0
+    rows_converted: int = 0
+    rows_rejected: int = 0
+    rows_blank: int = 0
+    resources: Counter[str] = field(default_factory=Counter)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings_total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "rows_read": self.rows_read,
+            "rows_converted": self.rows_converted,
+            "rows_rejected": self.rows_rejected,
+            "rows_blank": self.rows_blank,
+            "resources": dict(sorted(self.resources.items())),
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "warnings_total": self.warnings_total,
+        }
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}, "
+            f"rejected {self.rows_rejected} (blank rows skipped: {self.rows_blank})",
+            "resources: "
+            + (", ".join(f"{n} {kind}" for kind, n in sorted(self.resources.items())) or "none"),
+        ]
+        for entry in self.rejected[:50]:
+            for issue in entry["outcome"]["issue"]:
+                where = issue.get("expression", [f"row {entry['row']}"])[0]
+                lines.append(f"  rejected {where}: {issue['diagnostics']}")
+        if len(self.rejected) > 50:
+            lines.append(f"  ... and {len(self.rejected) - 50} more rejected rows (see the report)")
+        if self.warnings_total:
+            lines.append(f"warnings: {self.warnings_total} (see the report)")
+        return "\n".join(lines)
+
+    def _warn(self, row: int | None, issues: list[Issue]) -> None:
+        self.warnings_total += len(issues)
+        if len(self.warnings) < MAX_LISTED_WARNINGS:
+            self.warnings.append({"row": row, "outcome": operation_outcome(issues)})
+
+
+def _visit_key(patient: str, visit: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{patient}\x00{visit}".encode(), digest_size=8).digest())
+
+
+def _pack(visit: str, dose: Decimal | None) -> int:
+    micrograms = NO_DOSE if dose is None else int(dose * 1000)
+    return date.fromisoformat(visit).toordinal() * 10**9 + (micrograms + 1)
+
+
+def _unpack(packed: int) -> tuple[str, Decimal | None]:
+    ordinal, rest = divmod(packed, 10**9)
+    micrograms = rest - 1
+    dose = None if micrograms == NO_DOSE else Decimal(micrograms) / 1000
+    return date.fromordinal(ordinal).isoformat(), dose
+
+
+def convert_sheet(
+    path: str | Path,
+    contract: SheetContract,
+    sink: Sink,
+    output_format: str,
+    progress: Progress | None = None,
+) -> SheetReport:
+    """Every row converted or rejected with its reasons; a file that cannot be read raises."""
+    report = SheetReport(Path(path).name, output_format)
+    seen: set[int] = set()
+    doses: dict[str, array[int]] = {}
+    try:
+        with open_sheet(path, contract) as sheet:
+            plan = plan_rows(sheet.header, contract)
+            if not isinstance(plan, RowPlan):
+                raise InvalidInput(plan)
+            if plan.warnings:
+                report._warn(None, plan.warnings)
+            for number, cells in sheet.rows:
+                _one_row(plan, number, cells, report, sink, seen, doses)
+                if progress and report.rows_read % 500 == 0:
+                    progress(report.rows_read, sheet.progress())
+        for patient in sorted(doses):
+            history = [_unpack(packed) for packed in doses[patient]]
+            subject = Subject(system=contract.patient_system, value=patient)
+            statements = medication_statements(
+                subject, history, contract.ldn_form, contract.ldn_timing
+            )
+            sink.add_patient(patient, statements)
+            report.resources.update(r["resourceType"] for r in statements)
+        sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    return report
+
+
+def _one_row(
+    plan: RowPlan,
+    number: int,
+    cells: list[Any],
+    report: SheetReport,
+    sink: Sink,
+    seen: set[int],
+    doses: dict[str, array[int]],
+) -> None:
+    result = convert_row(plan, number, cells)
+    if result.blank:
+        report.rows_blank += 1
+        return
+    report.rows_read += 1
+    if not result.rejected and result.patient and result.date:
+        key = _visit_key(result.patient, result.date)
+        if key in seen:
+            message = (
+                f"patient {result.patient} already has a visit on {result.date} in an earlier row"
+            )
+            result.issues.append(
+                Issue("error", "duplicate", message, f"row {number}", "duplicate-visit")
+            )
+        seen.add(key)
+    if result.rejected:
+        report.rows_rejected += 1
+        report.rejected.append({"row": number, "outcome": operation_outcome(result.issues)})
+        return
+    report.rows_converted += 1
+    if result.issues:
+        report._warn(number, result.issues)
+    assert result.patient is not None and result.date is not None
+    sink.add_visit(result.patient, result.date, result.resources)
+    report.resources.update(r["resourceType"] for r in result.resources)
+    if plan.dose is not None:
+        doses.setdefault(result.patient, array("q")).append(_pack(result.date, result.dose))

@@ -1,0 +1,419 @@
+"""One sheet row -> the visit's resources, or the issues that reject it. Pure: no I/O.
+
+A row may fill any subset of the instruments; an instrument whose columns are all blank is not
+part of that visit. An instrument that contains another (fm2016 holds the WPI and SSS items) is
+used when a column only it has is filled (`fm-duration-3m`); then the contained ones are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from openpyxl.utils import get_column_letter
+
+from adapter.answers import Response, Subject, check_value
+from adapter.bundle import transaction
+from adapter.convert import convert_response
+from adapter.instrument import Instrument, Item, Score
+from adapter.observations import build_observations
+from adapter.outcome import Issue
+from adapter.registry import instruments
+from adapter.scoring import ScoreResult, band_for, wire_value
+from adapter.sheets.contract import ColumnRule, SheetContract, targets
+from adapter.sheets.values import (
+    CellError,
+    is_blank,
+    mapped,
+    parse_boolean,
+    parse_date,
+    parse_decimal,
+    parse_integer,
+)
+from mappings import ldn
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int
+    header: str
+    rule: ColumnRule | None
+
+    @property
+    def place(self) -> str:
+        return f'column {get_column_letter(self.index + 1)} "{self.header}"'
+
+
+@dataclass(frozen=True)
+class InstrumentColumns:
+    instrument: Instrument
+    columns: tuple[Column, ...]
+    exclusive: frozenset[str]
+    contains: tuple[str, ...]
+
+
+@dataclass
+class RowPlan:
+    """What each column of this sheet means, worked out once from the header."""
+
+    contract: SheetContract
+    patient: Column
+    date: Column
+    dose: Column | None
+    mapped: tuple[Column, ...]
+    instruments: tuple[InstrumentColumns, ...]
+    warnings: list[Issue] = field(default_factory=list)
+
+
+def plan_rows(header: list[str], contract: SheetContract) -> RowPlan | list[Issue]:
+    positions = {name: index for index, name in enumerate(header) if name}
+    issues = []
+
+    def required(name: str, what: str) -> Column | None:
+        if name not in positions:
+            shown = ", ".join(repr(h) for h in header if h)
+            issues.append(
+                Issue(
+                    "fatal",
+                    "required",
+                    f"no {what} column {name!r}; the header has {shown}",
+                    "header",
+                    "missing-column",
+                )
+            )
+            return None
+        return Column(positions[name], name, None)
+
+    patient = required(contract.patient_column, "patient")
+    date = required(contract.date_column, "visit date")
+    if issues or patient is None or date is None:
+        return issues
+    dose = (
+        Column(positions[contract.dose_column], contract.dose_column, None)
+        if contract.dose_column and contract.dose_column in positions
+        else None
+    )
+    rules = contract.by_header
+    mapped_columns = tuple(
+        Column(positions[h], h, rule) for h, rule in rules.items() if h in positions
+    )
+    known = {contract.patient_column, contract.date_column, contract.dose_column, *rules}
+    warnings = [
+        Issue(
+            "warning",
+            "informational",
+            f'column "{h}" is not in the contract and is ignored',
+            "header",
+            "unmapped-column",
+        )
+        for h in header
+        if h and h not in known
+    ]
+    return RowPlan(
+        contract, patient, date, dose, mapped_columns, _instrument_columns(mapped_columns), warnings
+    )
+
+
+def _instrument_columns(columns: tuple[Column, ...]) -> tuple[InstrumentColumns, ...]:
+    registered = list(instruments().values())
+    own = {
+        i.id: {x.link_id for x in i.answerable_items()} | {s.code.code for s in i.scores}
+        for i in registered
+    }
+    items = {i.id: {x.link_id for x in i.answerable_items()} for i in registered}
+    result = []
+    for instrument in registered:
+        contained = tuple(
+            other.id
+            for other in registered
+            if other.id != instrument.id and items[other.id] < items[instrument.id]
+        )
+        shared = set().union(*(own[other] for other in contained)) if contained else set()
+        selected = tuple(c for c in columns if c.rule and c.rule.target in own[instrument.id])
+        if selected:
+            result.append(
+                InstrumentColumns(
+                    instrument, selected, frozenset(own[instrument.id] - shared), contained
+                )
+            )
+    return tuple(result)
+
+
+@dataclass
+class RowResult:
+    number: int
+    issues: list[Issue]
+    patient: str | None = None
+    date: str | None = None
+    dose: Decimal | None = None
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    blank: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        return any(issue.is_error for issue in self.issues)
+
+
+def _where(number: int, column: Column) -> str:
+    return f"row {number}, {column.place}"
+
+
+def _read_cell(
+    raw: Any, target: Item | Score, rule: ColumnRule | None, contract: SheetContract
+) -> Any:
+    found, value = mapped(raw, rule)
+    if found:
+        return value
+    kind = target.type if isinstance(target, Item) else target.value_type
+    if kind == "boolean":
+        return parse_boolean(raw, rule, contract)
+    if kind == "integer":
+        return parse_integer(raw, contract)
+    if kind == "decimal":
+        return Fraction(parse_decimal(raw, contract))
+    if kind == "choice":
+        try:
+            return parse_integer(raw, contract)
+        except CellError:
+            return str(raw).strip()
+    raise CellError(f"cannot read a {kind} column")
+
+
+def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
+    contract = plan.contract
+
+    def cell(column: Column) -> Any:
+        return cells[column.index] if column.index < len(cells) else None
+
+    if all(is_blank(value) for value in cells):
+        return RowResult(number, [], blank=True)
+    issues: list[Issue] = []
+    patient = cell(plan.patient)
+    if is_blank(patient):
+        issues.append(
+            Issue(
+                "error",
+                "required",
+                "no patient identifier",
+                _where(number, plan.patient),
+                "missing-patient",
+            )
+        )
+        patient = None
+    else:
+        patient = str(
+            int(patient) if isinstance(patient, float) and patient.is_integer() else patient
+        ).strip()
+    authored = None
+    if is_blank(cell(plan.date)):
+        issues.append(
+            Issue("error", "required", "no visit date", _where(number, plan.date), "missing-date")
+        )
+    else:
+        try:
+            authored = parse_date(cell(plan.date), contract)
+        except CellError as error:
+            issues.append(
+                Issue("error", "value", str(error), _where(number, plan.date), "invalid-date")
+            )
+    dose = None
+    if plan.dose is not None and not is_blank(cell(plan.dose)):
+        try:
+            dose = parse_decimal(cell(plan.dose), contract)
+        except CellError as error:
+            issues.append(
+                Issue("error", "value", str(error), _where(number, plan.dose), "invalid-value")
+            )
+        else:
+            if dose < 0:
+                issues.append(
+                    Issue(
+                        "error",
+                        "value",
+                        f"dose {dose} mg is below 0",
+                        _where(number, plan.dose),
+                        "dose-not-positive",
+                    )
+                )
+            elif dose > ldn.LOW_DOSE_LIMIT_MG:
+                message = f"{dose} mg/day is above {ldn.LOW_DOSE_LIMIT_MG} mg: no longer low-dose naltrexone"
+                issues.append(
+                    Issue(
+                        "warning",
+                        "business-rule",
+                        message,
+                        _where(number, plan.dose),
+                        "not-low-dose",
+                    )
+                )
+    all_targets = targets()
+    values: dict[str, tuple[Any, Column]] = {}
+    for column in plan.mapped:
+        assert column.rule is not None
+        raw = cell(column)
+        target = all_targets[column.rule.target]
+        if is_blank(raw):
+            if column.rule.blank_is_false and isinstance(target, Item) and target.type == "boolean":
+                values[column.rule.target] = (False, column)
+            continue
+        try:
+            values[column.rule.target] = (_read_cell(raw, target, column.rule, contract), column)
+        except CellError as error:
+            issues.append(
+                Issue(
+                    "error",
+                    "value",
+                    f"{column.rule.target}: {error}",
+                    _where(number, column),
+                    "invalid-value",
+                )
+            )
+    result = RowResult(number, issues, patient, authored, dose)
+    if patient is None or authored is None:
+        return result
+    subject = Subject(system=contract.patient_system, value=patient)
+    filled = {target for target, (_, column) in values.items() if not is_blank(cell(column))}
+    chosen = _present(plan, filled)
+    for entry in chosen:
+        result.resources.extend(
+            _convert_instrument(entry, values, subject, authored, number, issues, contract)
+        )
+    if not chosen and dose is None and not any(i.is_error for i in issues):
+        message = "the row holds no instrument answers, scores or LDN dose"
+        issues.append(Issue("error", "required", message, f"row {number}", "empty-visit"))
+    if result.rejected:
+        result.resources = []
+    return result
+
+
+def _present(plan: RowPlan, filled: set[str]) -> list[InstrumentColumns]:
+    present = [
+        entry
+        for entry in plan.instruments
+        if any(
+            column.rule and column.rule.target in filled and column.rule.target in entry.exclusive
+            for column in entry.columns
+        )
+    ]
+    contained = {instrument_id for entry in present for instrument_id in entry.contains}
+    return [entry for entry in present if entry.instrument.id not in contained]
+
+
+def _convert_instrument(
+    entry: InstrumentColumns,
+    values: dict[str, tuple[Any, Column]],
+    subject: Subject,
+    authored: str,
+    number: int,
+    issues: list[Issue],
+    contract: SheetContract,
+) -> list[dict[str, Any]]:
+    instrument = entry.instrument
+    answers: dict[str, Any] = {}
+    reported: dict[str, tuple[Any, Column]] = {}
+    errors_before = sum(1 for i in issues if i.is_error)
+    for column in entry.columns:
+        assert column.rule is not None
+        target = column.rule.target
+        if target not in values:
+            continue
+        value, _ = values[target]
+        item = instrument.item_index.get(target)
+        if item is not None:
+            checked, issue = check_value(item, value, _where(number, column))
+            if issue:
+                issues.append(issue)
+            else:
+                answers[target] = checked
+        else:
+            score = instrument.score(target)
+            if (
+                not isinstance(value, bool)
+                and score.low is not None
+                and not (score.low <= value <= (score.high or value))
+            ):
+                message = (
+                    f"{target}: {wire_value(score, value)} is outside {score.low}-{score.high}"
+                )
+                issues.append(
+                    Issue("error", "value", message, _where(number, column), "out-of-range")
+                )
+            else:
+                reported[target] = (value, column)
+    if sum(1 for i in issues if i.is_error) > errors_before:
+        return []
+    if answers:
+        converted = convert_response(Response(instrument, subject, authored, "completed", answers))
+        results = {r.code: r for r in converted.scores}
+        resources = converted.resources
+        replaced = _reconcile(results, reported, number, issues, contract)
+        if replaced:
+            by_code = {r.code: r for r in replaced}
+            final = [by_code.get(code, result) for code, result in results.items()]
+            observations = build_observations(
+                final,
+                instrument,
+                subject,
+                authored,
+                "completed",
+                resources[1]["derivedFrom"][0] if len(resources) > 1 else None,
+            )
+            resources = [resources[0], *observations]
+        return resources
+    results = []
+    for score in instrument.scores:
+        if score.code.code in reported:
+            value, _ = reported[score.code.code]
+            results.append(ScoreResult(score, value, band=band_for(score, value), reported=True))
+    return build_observations(results, instrument, subject, authored, "completed", None)
+
+
+def _reconcile(
+    results: dict[str, ScoreResult],
+    reported: dict[str, tuple[Any, Column]],
+    number: int,
+    issues: list[Issue],
+    contract: SheetContract,
+) -> list[ScoreResult]:
+    """Reported totals next to items: they must agree; where the items fall short, keep the report."""
+    replaced = []
+    for code, (value, column) in reported.items():
+        computed = results[code]
+        where = _where(number, column)
+        if computed.value is None:
+            message = f"{code}: not computable from the items ({computed.missing_reason}); the reported {wire_value(computed.score, value)} is kept"
+            issues.append(Issue("warning", "informational", message, where, "reported-kept"))
+            replaced.append(
+                ScoreResult(
+                    computed.score, value, band=band_for(computed.score, value), reported=True
+                )
+            )
+            continue
+        if isinstance(value, bool) or isinstance(computed.value, bool):
+            agrees = value == computed.value
+        else:
+            tolerance = Fraction(1, 2 * 10 ** _places_of(value))
+            agrees = abs(Fraction(computed.value) - Fraction(value)) <= tolerance
+        if not agrees:
+            severity = "error" if contract.on_mismatch == "reject" else "warning"
+            message = (
+                f"{code}: the reported {wire_value(computed.score, value)} disagrees with "
+                f"{computed.wire_value()} computed from the items"
+            )
+            issues.append(Issue(severity, "business-rule", message, where, "reported-mismatch"))  # type: ignore[arg-type]
+    return replaced
+
+
+def _places_of(value: Any) -> int:
+    exact = Fraction(value)
+    places = 0
+    while exact.denominator != 1 and places < 6:
+        exact *= 10
+        places += 1
+    return places
+
+
+def visit_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return transaction(resources)

@@ -1,0 +1,600 @@
+"""Legacy spreadsheets -> FHIR: contract, readers, accounting, reported totals, doses, outputs."""
+
+import csv
+import json
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import Workbook
+
+from adapter.cli import main
+from adapter.outcome import InvalidInput
+from adapter.sheets.contract import (
+    contract_from_data,
+    default_contract,
+    load_contract,
+    template_columns,
+)
+from adapter.sheets.doses import courses
+from adapter.sheets.output import SINKS
+from adapter.sheets.pipeline import convert_sheet
+from tests.conftest import assert_valid_fhir
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PHQ = ["phq4-nervous", "phq4-worry", "phq4-interest", "phq4-down"]
+
+
+def write_csv(path, rows, delimiter=",", encoding="utf-8"):
+    with open(path, "w", newline="", encoding=encoding) as handle:
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
+    return path
+
+
+def write_xlsx(path, rows):
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    workbook.save(path)
+    return path
+
+
+def run(path, tmp_path, contract=None, output_format="transaction"):
+    out = tmp_path / f"out-{output_format}"
+    report = convert_sheet(
+        path, contract or default_contract(), SINKS[output_format](out), output_format
+    )
+    return report, out
+
+
+def resources(out):
+    found = []
+    for path in sorted(out.glob("*.json")):
+        bundle = json.loads(path.read_text())
+        assert_valid_fhir(bundle)
+        found += [entry["resource"] for entry in bundle["entry"]]
+    for path in sorted(out.glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            resource = json.loads(line)
+            assert_valid_fhir(resource)
+            found.append(resource)
+    return found
+
+
+def observations(found):
+    return {
+        (r["effectiveDateTime"], r["code"]["coding"][0]["code"]): r
+        for r in found
+        if r["resourceType"] == "Observation"
+    }
+
+
+HEADER = ["patient_id", "visit_date", "ldn_dose_mg", *PHQ, "70272-0", "pain-mean", "pain-max"]
+
+
+# --- accounting -------------------------------------------------------------------------------
+
+
+def test_every_row_is_converted_or_rejected(tmp_path):
+    rows = [
+        HEADER,
+        ["P1", "2024-01-10", "", 1, 2, 1, 1, "", 40, 60],  # good
+        ["", "", "", "", "", "", "", "", "", ""],  # blank: skipped, not a data row
+        ["P1", "2024-02-10", "", 1, 2, 9, 1, "", "", ""],  # 9 is not an option
+        ["", "2024-03-10", "", 1, 1, 1, 1, "", "", ""],  # no patient
+        ["P2", "10.03.2024", "", 1, 1, 1, 1, "", "", ""],  # date not ISO, no format given
+        ["P2", "2024-03-11", "", "", "", "", "", "", "", ""],  # nothing but patient and date
+        ["P2", "2024-03-12", "", "", "", "", "", "", "55", "x"],  # 'x' is not a number
+        ["P3", "2024-03-12", "3", "", "", "", "", "", "", ""],  # dose only: converted
+        ["P1", "2024-01-10", "", 0, 0, 0, 0, "", "", ""],  # the same visit again
+    ]
+    report, out = run(write_csv(tmp_path / "mixed.csv", rows), tmp_path)
+    assert (report.rows_read, report.rows_converted, report.rows_rejected, report.rows_blank) == (
+        8,
+        2,
+        6,
+        1,
+    )
+    assert report.rows_read == report.rows_converted + report.rows_rejected
+    reasons = {
+        entry["row"]: [
+            (i["details"]["coding"][0]["code"], i.get("expression", [""])[0])
+            for i in entry["outcome"]["issue"]
+        ]
+        for entry in report.rejected
+    }
+    assert reasons == {
+        4: [("out-of-range", 'row 4, column F "phq4-interest"')],
+        5: [("missing-patient", 'row 5, column A "patient_id"')],
+        6: [("invalid-date", 'row 6, column B "visit_date"')],
+        7: [("empty-visit", "row 7")],
+        8: [("invalid-value", 'row 8, column J "pain-max"')],
+        10: [("duplicate-visit", "row 10")],
+    }
+    for entry in report.rejected:
+        assert_valid_fhir(entry["outcome"])
+    found = resources(out)
+    assert {r["resourceType"] for r in found} == {
+        "QuestionnaireResponse",
+        "Observation",
+        "MedicationStatement",
+    }
+
+
+def test_report_and_exit_status_through_the_cli(tmp_path):
+    sheet = write_csv(
+        tmp_path / "s.csv",
+        [
+            HEADER,
+            ["P1", "2024-01-10", "", 1, 2, 1, 1, "", 40, 60],
+            ["P1", "2024-01-11", "", 1, 2, 7, 1, "", "", ""],
+        ],
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "convert-sheet",
+            str(sheet),
+            "--out",
+            str(tmp_path / "out"),
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
+    assert result.exit_code == 3, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["rows_read"], report["rows_converted"], report["rows_rejected"]) == (2, 1, 1)
+    assert (
+        report["rejected"][0]["row"] == 3
+        and report["rejected"][0]["outcome"]["resourceType"] == "OperationOutcome"
+    )
+    assert "rows read 2, converted 1, rejected 1" in result.stderr
+    assert 'rejected row 3, column F "phq4-interest"' in result.stderr
+
+
+# --- contract features --------------------------------------------------------------------------
+
+
+def test_default_contract_is_the_template():
+    names = [rule.header for rule in default_contract().columns]
+    assert template_columns() == ["patient_id", "visit_date", "ldn_dose_mg", *names]
+    assert "fm-duration-3m" in names and "fiqr-total" in names and "55758-7" in names
+
+
+def test_contract_maps_columns_values_dates_and_decimal_commas(tmp_path):
+    contract = contract_from_data(
+        {
+            "patient": {"column": "Nr", "system": "urn:example:mrn"},
+            "visit_date": {"column": "Datum", "formats": ["%d.%m.%Y", "%d/%m/%y"]},
+            "ldn_dose": {"column": "LDN"},
+            "csv": {"decimal_comma": True},
+            "true_values": ["x", "ja"],
+            "columns": {
+                "Nervös": {
+                    "to": "phq4-nervous",
+                    "values": {"gar nicht": 0, "an einzelnen Tagen": 1},
+                },
+                "Sorgen": "phq4-worry",
+                "Interesse": "phq4-interest",
+                "Niedergeschlagen": "phq4-down",
+                "Nacken": {"to": "wpi-neck", "blank": False},
+                "FIQR": "fiqr-total",
+            },
+        }
+    )
+    sheet = write_csv(
+        tmp_path / "s.csv",
+        [
+            [
+                "Nr",
+                "Datum",
+                "LDN",
+                "Nervös",
+                "Sorgen",
+                "Interesse",
+                "Niedergeschlagen",
+                "FIQR",
+                "Nacken",
+                "Kommentar",
+            ],
+            ["7", "10.04.2025", "4,5", "An einzelnen Tagen", "2", "LA6569-3", "1", "", "", "gut"],
+            ["7", "11/04/25", "4,5", "", "", "", "", "37,5", "", ""],
+        ],
+        delimiter=";",
+    )
+    report, out = run(sheet, tmp_path, contract)
+    assert report.rows_rejected == 0, report.rejected
+    assert [w["outcome"]["issue"][0]["details"]["coding"][0]["code"] for w in report.warnings] == [
+        "unmapped-column"
+    ]
+    found = observations(resources(out))
+    assert found[("2025-04-10", "70272-0")]["valueQuantity"]["value"] == 5
+    reported = found[("2025-04-11", "fiqr-total")]
+    assert reported["valueQuantity"]["value"] == 37.5
+    assert reported["interpretation"][0]["coding"][0]["code"] == "mild"
+    assert reported["method"]["text"].startswith("Reported by the source")
+    assert "derivedFrom" not in reported
+    # blank checkbox-style cells alone do not make an instrument part of the visit
+    assert not any(code == "wpi-score" for _, code in found)
+
+
+def test_blank_checkbox_columns_are_false_once_the_instrument_is_present(tmp_path):
+    contract = contract_from_data(
+        {
+            "patient": {"column": "id"},
+            "visit_date": {"column": "date"},
+            "columns": {n: {"to": n, "blank": False} for n in ["wpi-neck", "wpi-chest"]}
+            | {
+                n: n
+                for n in ["wpi-jaw-l", "wpi-jaw-r"]
+                + [
+                    f"wpi-{a}-{s}"
+                    for a in ["shoulder", "upper-arm", "lower-arm", "hip", "upper-leg", "lower-leg"]
+                    for s in "lr"
+                ]
+                + ["wpi-upper-back", "wpi-lower-back", "wpi-abdomen"]
+            },
+        }
+    )
+    header = ["id", "date", "wpi-neck", "wpi-chest"] + [
+        rule.header for rule in contract.columns[2:]
+    ]
+    row = ["P1", "2024-01-01", "x", ""] + ["nein"] * 17
+    report, out = run(write_csv(tmp_path / "w.csv", [header, row]), tmp_path, contract)
+    assert report.rows_converted == 1
+    assert observations(resources(out))[("2024-01-01", "wpi-score")]["valueQuantity"]["value"] == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "expression"),
+    [
+        (
+            {
+                "patient": {"column": "id"},
+                "visit_date": {"column": "d"},
+                "columns": {"A": "phq4-sleep"},
+            },
+            "contract.columns.A",
+        ),
+        (
+            {
+                "patient": {"column": "id"},
+                "visit_date": {"column": "d"},
+                "columns": {"A": "phq4-down", "B": "phq4-down"},
+            },
+            "contract.columns.B",
+        ),
+        (
+            {
+                "patient": {"column": "id"},
+                "visit_date": {"column": "d"},
+                "columns": {"A": {"to": "phq4-down", "blank": True}},
+            },
+            "contract.columns.A.value",
+        ),
+        ({"visit_date": {"column": "d"}, "columns": {}}, "contract.patient"),
+        (
+            {
+                "patient": {"column": "id"},
+                "visit_date": {"column": "d"},
+                "columns": {},
+                "colour": "red",
+            },
+            "contract.colour",
+        ),
+        (
+            {
+                "patient": {"column": "id"},
+                "visit_date": {"column": "d"},
+                "columns": {},
+                "ldn": {"form": "tablet"},
+            },
+            "contract.ldn.form",
+        ),
+    ],
+    ids=[
+        "unknown target",
+        "target twice",
+        "bad blank",
+        "no patient",
+        "unknown key",
+        "unknown form",
+    ],
+)
+def test_bad_contracts_are_refused_with_the_place(data, expression):
+    with pytest.raises(InvalidInput) as raised:
+        contract_from_data(data)
+    assert expression in [issue.expression for issue in raised.value.issues]
+
+
+def test_contract_file_errors(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("patient: [unclosed")
+    with pytest.raises(InvalidInput):
+        load_contract(bad)
+    with pytest.raises(InvalidInput):
+        load_contract(tmp_path / "missing.yaml")
+
+
+# --- readers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_csv_encodings_and_delimiters_are_detected(tmp_path, encoding, delimiter):
+    contract = contract_from_data(
+        {
+            "patient": {"column": "Patientennummer"},
+            "visit_date": {"column": "Datum"},
+            "columns": {"Schmerz (Ø)": "pain-mean", "Schmerz max": "pain-max"},
+        }
+    )
+    sheet = write_csv(
+        tmp_path / "s.csv",
+        [
+            ["Patientennummer", "Datum", "Schmerz (Ø)", "Schmerz max"],
+            ["Jürgen-1", "2024-01-01", "30", "55"],
+        ],
+        delimiter,
+        encoding,
+    )
+    report, out = run(sheet, tmp_path, contract)
+    assert (report.rows_converted, report.warnings) == (1, [])
+    subject = resources(out)[0]["subject"]["identifier"]["value"]
+    assert subject == "Jürgen-1"
+
+
+def test_xlsx_date_cells_serial_numbers_and_numbers(tmp_path):
+    sheet = write_xlsx(
+        tmp_path / "s.xlsx",
+        [
+            HEADER,
+            ["P1", datetime(2024, 1, 10), 1.5, 1, 2, 1, 1, None, 40, 60],
+            [1001, date(2024, 2, 10), 3, 1, 2, 1, 1, None, 40.0, 60],
+            [
+                "P1",
+                45336,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                30,
+                50,
+            ],  # Excel serial for 2024-02-14
+        ],
+    )
+    report, out = run(sheet, tmp_path)
+    assert report.rows_rejected == 0, report.rejected
+    found = resources(out)
+    dates = sorted(
+        {r.get("effectiveDateTime") for r in found if r["resourceType"] == "Observation"}
+    )
+    assert dates == ["2024-01-10", "2024-02-10", "2024-02-14"]
+    assert {r["subject"]["identifier"]["value"] for r in found} == {"P1", "1001"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "rule"),
+    [
+        ("not-zip.xlsx", b"this is not a workbook", "not-a-workbook"),
+        ("empty.xlsx", b"", "empty-file"),
+        ("empty.csv", b"", "empty-file"),
+        ("blank.csv", b"\n\n  \n", "empty-file"),
+        ("old.xls", b"\xd0\xcf\x11\xe0", "not-a-workbook"),
+    ],
+)
+def test_unreadable_files_get_one_clear_error_and_nothing_is_written(tmp_path, name, content, rule):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = CliRunner().invoke(main, ["convert-sheet", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    outcome = json.loads(result.stdout)
+    assert outcome["issue"][0]["details"]["coding"][0]["code"] == rule
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_zip_that_is_not_a_workbook(tmp_path):
+    path = tmp_path / "fake.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hello.txt", "not a workbook")
+    result = CliRunner().invoke(main, ["convert-sheet", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["issue"][0]["details"]["coding"][0]["code"] == "not-a-workbook"
+
+
+def test_missing_required_columns(tmp_path):
+    sheet = write_csv(tmp_path / "s.csv", [["patient", "date"], ["P1", "2024-01-01"]])
+    result = CliRunner().invoke(main, ["convert-sheet", str(sheet), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert {i["details"]["coding"][0]["code"] for i in json.loads(result.stdout)["issue"]} == {
+        "missing-column"
+    }
+
+
+def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.docx").write_text("precious")
+    sheet = write_csv(
+        tmp_path / "s.csv", [HEADER, ["P1", "2024-01-10", "", 1, 2, 1, 1, "", 40, 60]]
+    )
+    result = CliRunner().invoke(main, ["convert-sheet", str(sheet), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and (tmp_path / "out" / "thesis.docx").exists()
+
+
+# --- reported totals ------------------------------------------------------------------------------
+
+
+def _phq_sheet(tmp_path, total):
+    return write_csv(
+        tmp_path / "s.csv", [HEADER, ["P1", "2024-01-10", "", 1, 2, 1, 1, total, "", ""]]
+    )
+
+
+def test_reported_total_that_agrees_is_accepted(tmp_path):
+    report, out = run(_phq_sheet(tmp_path, "5"), tmp_path)
+    assert report.rows_converted == 1
+    total = observations(resources(out))[("2024-01-10", "70272-0")]
+    assert "Reported" not in total["method"]["text"] and total["derivedFrom"]
+
+
+def test_reported_total_that_disagrees_rejects_the_row(tmp_path):
+    report, _ = run(_phq_sheet(tmp_path, "7"), tmp_path)
+    issue = report.rejected[0]["outcome"]["issue"][0]
+    assert issue["details"]["coding"][0]["code"] == "reported-mismatch"
+    assert issue["expression"] == ['row 2, column H "70272-0"']
+    assert "reported 7 disagrees with 5" in issue["diagnostics"]
+
+
+def test_mismatch_can_be_a_warning_by_contract(tmp_path):
+    contract = contract_from_data(
+        {
+            "patient": {"column": "patient_id"},
+            "visit_date": {"column": "visit_date"},
+            "on_mismatch": "warn",
+            "columns": {n: n for n in HEADER[3:]},
+        }
+    )
+    report, _ = run(_phq_sheet(tmp_path, "7"), tmp_path, contract)
+    assert report.rows_converted == 1
+    codes = [
+        i["details"]["coding"][0]["code"] for w in report.warnings for i in w["outcome"]["issue"]
+    ]
+    assert "reported-mismatch" in codes
+
+
+def test_fiqr_total_rounded_in_the_sheet_agrees(tmp_path):
+    items = [
+        f"fiqr-{d}{n}" for d, count in (("f", 9), ("o", 2), ("s", 10)) for n in range(1, count + 1)
+    ]
+    header = ["patient_id", "visit_date", *items, "fiqr-total"]
+    values = [2] * 9 + [5, 5] + [4] * 10  # 6 + 10 + 20 = 36
+    rows = [
+        header,
+        ["P1", "2024-01-01", *values, "36"],
+        ["P1", "2024-01-02", 1, *values[1:], "35.7"],
+        ["P1", "2024-01-03", 1, *values[1:], "35.6"],
+    ]
+    report, _ = run(write_csv(tmp_path / "f.csv", rows), tmp_path)
+    # 35.67 is reported as 35.7 (agrees) or 35.6 (does not)
+    assert report.rows_converted == 2 and [e["row"] for e in report.rejected] == [4]
+
+
+# --- LDN dose history -----------------------------------------------------------------------------
+
+
+def test_dose_history_becomes_phases_and_courses():
+    history = [
+        ("2024-01-01", None), ("2024-01-15", 1.5), ("2024-01-29", 3.0), ("2024-02-12", 4.5),
+        ("2024-05-01", 4.5), ("2024-07-01", None), ("2024-09-01", 4.5),
+    ]  # fmt: skip
+    found = courses(
+        [(d, None if v is None else __import__("decimal").Decimal(str(v))) for d, v in history]
+    )
+    (first, first_asserted), (second, second_asserted) = found
+    assert [(str(p.dose_mg), p.start.isoformat(), p.end and p.end.isoformat()) for p in first] == [
+        ("1.5", "2024-01-15", "2024-01-28"),
+        ("3.0", "2024-01-29", "2024-02-11"),
+        ("4.5", "2024-02-12", "2024-06-30"),
+    ]
+    assert first_asserted == date(2024, 7, 1)
+    assert [(str(p.dose_mg), p.start.isoformat(), p.end) for p in second] == [
+        ("4.5", "2024-09-01", None)
+    ]
+    assert second_asserted == date(2024, 9, 1)
+
+
+def test_dose_column_gives_one_medication_statement_per_course(tmp_path):
+    rows = [HEADER] + [
+        ["P1", day, dose, "", "", "", "", "", "40", "60"]
+        for day, dose in [
+            ("2024-01-15", "1.5"),
+            ("2024-03-01", ""),
+            ("2024-01-29", "4.5"),
+            ("2024-04-01", "4.5"),
+        ]
+    ]
+    report, out = run(write_csv(tmp_path / "d.csv", rows), tmp_path)
+    assert report.rows_converted == 4
+    statements = sorted(
+        (r for r in resources(out) if r["resourceType"] == "MedicationStatement"),
+        key=lambda r: r["effectivePeriod"]["start"],
+    )
+    assert [(s["status"], s["effectivePeriod"]) for s in statements] == [
+        ("completed", {"start": "2024-01-15", "end": "2024-02-29"}),
+        ("active", {"start": "2024-04-01"}),
+    ]
+    assert [d["doseAndRate"][0]["doseQuantity"]["value"] for d in statements[0]["dosage"]] == [
+        1.5,
+        4.5,
+    ]
+
+
+# --- outputs and the examples -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_format", ["transaction", "patient", "ndjson"])
+def test_formats_hold_the_same_resources_and_repeat_identically(tmp_path, output_format):
+    path = EXAMPLES / "case-report-followup.xlsx"
+    report, out = run(path, tmp_path, output_format=output_format)
+    assert (report.rows_read, report.rows_converted, report.rows_rejected) == (7, 7, 0)
+    found = resources(out)
+    assert len(found) == 61
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    out2 = tmp_path / "again"
+    convert_sheet(path, default_contract(), SINKS[output_format](out2), output_format)
+    assert {p.name: p.read_bytes() for p in out2.iterdir()} == first
+    if output_format == "patient":
+        assert [p.name for p in out.glob("*.json")] == ["patient-MOSER-CASE-1.json"]
+    if output_format == "ndjson":
+        assert sorted(p.name for p in out.glob("*.ndjson")) == [
+            "MedicationStatement.ndjson", "Observation.ndjson", "QuestionnaireResponse.ndjson"
+        ]  # fmt: skip
+
+
+def test_case_report_values(tmp_path):
+    _, out = run(EXAMPLES / "case-report-followup.xlsx", tmp_path)
+    found = observations(resources(out))
+    expect = {
+        ("2023-02-14", "wpi-score"): 17, ("2023-02-14", "sss-score"): 9, ("2023-02-14", "fs-score"): 26,
+        ("2023-02-14", "fiqr-total"): 72.5, ("2023-02-14", "70272-0"): 7, ("2023-02-14", "pain-max"): 90,
+        ("2023-05-16", "fiqr-total"): 72.5, ("2023-08-22", "sss-score"): 9,
+        ("2025-04-10", "fiqr-total"): 37.5, ("2025-04-10", "sss-score"): 6, ("2025-04-10", "70272-0"): 5,
+        ("2025-04-10", "pain-mean"): 30, ("2025-04-10", "pain-max"): 55,
+    }  # fmt: skip
+    for key, value in expect.items():
+        assert found[key]["valueQuantity"]["value"] == value, key
+    assert found[("2023-02-14", "acr2016-criteria")]["valueBoolean"] is True
+    assert found[("2025-04-10", "fiqr-total")]["interpretation"][0]["coding"][0]["code"] == "mild"
+
+
+def test_legacy_csv_gives_the_same_resources_as_the_canonical_xlsx(tmp_path):
+    legacy = load_contract(EXAMPLES / "legacy-contract.yaml")
+    report, out = run(EXAMPLES / "legacy-followup.csv", tmp_path, legacy, "ndjson")
+    assert report.rows_converted == 7 and report.warnings == []
+    canonical = default_contract(patient_system="urn:example:mrn")
+    _, out2 = run(EXAMPLES / "case-report-followup.xlsx", tmp_path, canonical, "patient")
+    by_id = lambda found: {r["id"]: r for r in found}  # noqa: E731
+    assert by_id(resources(out)) == by_id(resources(out2))
+
+
+def test_template_command(tmp_path):
+    from openpyxl import load_workbook
+
+    result = CliRunner().invoke(main, ["template", "--out", str(tmp_path / "t.xlsx")])
+    assert result.exit_code == 0
+    workbook = load_workbook(tmp_path / "t.xlsx")
+    assert workbook.sheetnames == ["visits", "columns"]
+    assert [c.value for c in workbook["visits"][1]] == template_columns()
+    guide = {row[0].value: row for row in workbook["columns"].iter_rows(min_row=2)}
+    assert set(guide) == set(template_columns())
+    assert (
+        "LA6570-1" not in str(guide["phq4-down"][2].value)
+        and "More than half the days" in guide["phq4-down"][2].value
+    )
+    CliRunner().invoke(main, ["template", "--out", str(tmp_path / "t.csv")])
+    assert (tmp_path / "t.csv").read_text().splitlines()[0].split(",") == template_columns()
