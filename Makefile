@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_convert.py
+	$(BIN)/python benchmarks/bench_sheets.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from collections import Counter
 from collections.abc import Callable
@@ -76,10 +75,6 @@ class SheetReport:
             self.warnings.append({"row": row, "outcome": operation_outcome(issues)})
 
 
-def _visit_key(patient: str, visit: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{patient}\x00{visit}".encode(), digest_size=8).digest())
-
-
 def _pack(visit: str, dose: Decimal | None) -> int:
     micrograms = NO_DOSE if dose is None else int(dose * 1000)
     return date.fromisoformat(visit).toordinal() * 10**9 + (micrograms + 1)
@@ -101,7 +96,7 @@ def convert_sheet(
 ) -> SheetReport:
     """Every row converted or rejected with its reasons; a file that cannot be read raises."""
     report = SheetReport(Path(path).name, output_format)
-    seen: set[int] = set()
+    visits: dict[str, array[int]] = {}
     doses: dict[str, array[int]] = {}
     try:
         with open_sheet(path, contract) as sheet:
@@ -111,7 +106,7 @@ def convert_sheet(
             if plan.warnings:
                 report._warn(None, plan.warnings)
             for number, cells in sheet.rows:
-                _one_row(plan, number, cells, report, sink, seen, doses)
+                _one_row(plan, number, cells, report, sink, visits, doses)
                 if progress and report.rows_read % 500 == 0:
                     progress(report.rows_read, sheet.progress())
         for patient in sorted(doses):
@@ -135,24 +130,27 @@ def _one_row(
     cells: list[Any],
     report: SheetReport,
     sink: Sink,
-    seen: set[int],
+    visits: dict[str, array[int]],
     doses: dict[str, array[int]],
 ) -> None:
+    """`visits` holds each patient's visit days (4 bytes a visit), to refuse a visit twice."""
     result = convert_row(plan, number, cells)
     if result.blank:
         report.rows_blank += 1
         return
     report.rows_read += 1
     if not result.rejected and result.patient and result.date:
-        key = _visit_key(result.patient, result.date)
-        if key in seen:
+        day = date.fromisoformat(result.date).toordinal()
+        days = visits.setdefault(result.patient, array("i"))
+        if day in days:
             message = (
                 f"patient {result.patient} already has a visit on {result.date} in an earlier row"
             )
             result.issues.append(
                 Issue("error", "duplicate", message, f"row {number}", "duplicate-visit")
             )
-        seen.add(key)
+        else:
+            days.append(day)
     if result.rejected:
         report.rows_rejected += 1
         report.rejected.append({"row": number, "outcome": operation_outcome(result.issues)})

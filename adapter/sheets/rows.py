@@ -65,6 +65,7 @@ class RowPlan:
     mapped: tuple[Column, ...]
     instruments: tuple[InstrumentColumns, ...]
     warnings: list[Issue] = field(default_factory=list)
+    targets: dict[str, Item | Score] = field(default_factory=targets)
 
 
 def plan_rows(header: list[str], contract: SheetContract) -> RowPlan | list[Issue]:
@@ -248,7 +249,7 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
                         "not-low-dose",
                     )
                 )
-    all_targets = targets()
+    all_targets = plan.targets
     values: dict[str, tuple[Any, Column]] = {}
     for column in plan.mapped:
         assert column.rule is not None
