@@ -28,7 +28,10 @@ def parse_decimal(raw: Any, contract: SheetContract) -> Decimal:
     if isinstance(raw, bool):
         raise CellError(f"{raw!r} is not a number")
     if isinstance(raw, int | float | Decimal):
-        return Decimal(str(raw))
+        value = Decimal(str(raw))
+        if not value.is_finite():
+            raise CellError(f"{raw!r} is not a number")
+        return value
     text = _text(raw).replace("\u00a0", "").replace(" ", "")
     if contract.decimal_comma:
         text = text.replace(".", "").replace(",", ".") if "," in text else text
@@ -84,7 +87,7 @@ def parse_date(raw: Any, contract: SheetContract) -> str:
             return (EXCEL_EPOCH + timedelta(days=int(raw))).isoformat()
         raise CellError(f"{raw!r} is not a date (nor an Excel date number)")
     text = _text(raw)
-    if text.isdigit() and len(text) <= 7:
+    if text.isascii() and text.isdigit() and len(text) <= 7:
         return parse_date(int(text), contract)
     if len(text) == 10 or (len(text) > 10 and text[10] in "T "):
         try:
