@@ -23,17 +23,33 @@ class Converted:
     resources: list[dict[str, Any]]
 
 
-def convert_response(response: Response) -> Converted:
+def score_response(
+    response: Response, derived_from: dict[str, Any] | None
+) -> tuple[list[ScoreResult], list[dict[str, Any]]]:
+    """The one scoring path shared by convert, extract and the sheets."""
     results = score_answers(response.instrument, response.answers)
-    questionnaire_response = build_response(response)
     observations = build_observations(
         results,
         response.instrument,
         response.subject,
         response.authored,
         response.status,
-        derived_from=reference(questionnaire_response["id"]),
+        derived_from,
     )
+    return results, observations
+
+
+def _checked(bundle: dict[str, Any]) -> dict[str, Any]:
+    if strict_mode():
+        from adapter.fhir import validate_or_raise
+
+        validate_or_raise(bundle)
+    return bundle
+
+
+def convert_response(response: Response) -> Converted:
+    questionnaire_response = build_response(response)
+    results, observations = score_response(response, reference(questionnaire_response["id"]))
     return Converted(response, results, [questionnaire_response, *observations])
 
 
@@ -78,12 +94,7 @@ def convert_documents(
 ) -> tuple[dict[str, Any], list[Converted]]:
     """Answers documents -> one transaction Bundle; `extra` resources (a regimen) join it."""
     converted = [convert_response(response) for response in parse_documents(payload)]
-    bundle = transaction([*iter_resources(converted), *extra])
-    if strict_mode():
-        from adapter.fhir import validate_or_raise
-
-        validate_or_raise(bundle)
-    return bundle, converted
+    return _checked(transaction([*iter_resources(converted), *extra])), converted
 
 
 def iter_resources(converted: Iterable[Converted]) -> Iterable[dict[str, Any]]:
@@ -101,18 +112,4 @@ def extract_observations(resource: dict[str, Any], response: Response) -> dict[s
         derived_from = {"reference": f"QuestionnaireResponse/{resource['id']}"}
     elif isinstance(resource.get("identifier"), dict):
         derived_from = {"identifier": resource["identifier"]}
-    results = score_answers(response.instrument, response.answers)
-    observations = build_observations(
-        results,
-        response.instrument,
-        response.subject,
-        response.authored,
-        response.status,
-        derived_from,
-    )
-    bundle = transaction(observations)
-    if strict_mode():
-        from adapter.fhir import validate_or_raise
-
-        validate_or_raise(bundle)
-    return bundle
+    return _checked(transaction(score_response(response, derived_from)[1]))

@@ -15,13 +15,13 @@ from typing import Any
 from openpyxl.utils import get_column_letter
 
 from adapter.answers import Response, Subject, check_value
-from adapter.bundle import transaction
-from adapter.convert import convert_response
+from adapter.ids import reference
 from adapter.instrument import Instrument, Item, Score
 from adapter.observations import build_observations
 from adapter.outcome import Issue
 from adapter.registry import instruments
-from adapter.scoring import ScoreResult, band_for, wire_value
+from adapter.response import build_response
+from adapter.scoring import ScoreResult, band_for, score_answers, wire_value
 from adapter.sheets.contract import ColumnRule, SheetContract, targets
 from adapter.sheets.values import (
     CellError,
@@ -346,23 +346,18 @@ def _convert_instrument(
     if sum(1 for i in issues if i.is_error) > errors_before:
         return []
     if answers:
-        converted = convert_response(Response(instrument, subject, authored, "completed", answers))
-        results = {r.code: r for r in converted.scores}
-        resources = converted.resources
-        replaced = _reconcile(results, reported, number, issues, contract)
-        if replaced:
-            by_code = {r.code: r for r in replaced}
-            final = [by_code.get(code, result) for code, result in results.items()]
-            observations = build_observations(
-                final,
-                instrument,
-                subject,
-                authored,
-                "completed",
-                resources[1]["derivedFrom"][0] if len(resources) > 1 else None,
-            )
-            resources = [resources[0], *observations]
-        return resources
+        response = Response(instrument, subject, authored, "completed", answers)
+        questionnaire_response = build_response(response)
+        results = _reconcile(score_answers(instrument, answers), reported, number, issues, contract)
+        observations = build_observations(
+            results,
+            instrument,
+            subject,
+            authored,
+            "completed",
+            reference(questionnaire_response["id"]),
+        )
+        return [questionnaire_response, *observations]
     results = []
     for score in instrument.scores:
         if score.code.code in reported:
@@ -372,24 +367,22 @@ def _convert_instrument(
 
 
 def _reconcile(
-    results: dict[str, ScoreResult],
+    computed_results: list[ScoreResult],
     reported: dict[str, tuple[Any, Column]],
     number: int,
     issues: list[Issue],
     contract: SheetContract,
 ) -> list[ScoreResult]:
     """Reported totals next to items: they must agree; where the items fall short, keep the report."""
-    replaced = []
+    results = {result.code: result for result in computed_results}
     for code, (value, column) in reported.items():
         computed = results[code]
         where = _where(number, column)
         if computed.value is None:
             message = f"{code}: not computable from the items ({computed.missing_reason}); the reported {wire_value(computed.score, value)} is kept"
             issues.append(Issue("warning", "informational", message, where, "reported-kept"))
-            replaced.append(
-                ScoreResult(
-                    computed.score, value, band=band_for(computed.score, value), reported=True
-                )
+            results[code] = ScoreResult(
+                computed.score, value, band=band_for(computed.score, value), reported=True
             )
             continue
         if isinstance(value, bool) or isinstance(computed.value, bool):
@@ -404,7 +397,7 @@ def _reconcile(
                 f"{computed.wire_value()} computed from the items"
             )
             issues.append(Issue(severity, "business-rule", message, where, "reported-mismatch"))  # type: ignore[arg-type]
-    return replaced
+    return list(results.values())
 
 
 def _places_of(value: Any) -> int:
@@ -414,7 +407,3 @@ def _places_of(value: Any) -> int:
         exact *= 10
         places += 1
     return places
-
-
-def visit_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return transaction(resources)
