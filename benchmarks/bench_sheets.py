@@ -36,7 +36,7 @@ def make_sheet(path: Path, rows: int) -> None:
         for n in range(rows):
             row = {"patient_id": f"P{n % PATIENTS:05d}"}
             row["visit_date"] = _date(n)
-            row["ldn_dose_mg"] = "4.5" if n % 3 else ""
+            row["ldn_dose_mg"] = "4.5" if n >= PATIENTS * 4 else ""
             row |= {f"fiqr-f{i}": random.randint(0, 10) for i in range(1, 10)}
             row |= {f"fiqr-o{i}": random.randint(0, 10) for i in range(1, 3)}
             row |= {f"fiqr-s{i}": random.randint(0, 10) for i in range(1, 11)}
