@@ -9,7 +9,7 @@ from adapter.config import SCORE_UNIT
 from adapter.ids import identifier, reference, resource_id
 from adapter.instrument import Instrument
 from adapter.scoring import ScoreResult
-from adapter.terminology import band_code, coding
+from adapter.terminology import band_code, coding, method_code
 
 SURVEY = {
     "coding": [
@@ -79,7 +79,7 @@ def build_observations(
                     "text": f"{result.band.display} ({score.bands.name})",
                 }
             ]
-        observation["method"] = {"text": method}
+        observation["method"] = {"coding": [coding(method_code(result.reported))], "text": method}
         if derived_from:
             observation["derivedFrom"] = [derived_from]
         members = [ids[code] for code in score.members if code in ids]

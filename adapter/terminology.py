@@ -41,6 +41,18 @@ def local_codes(instrument: Instrument) -> list[Code]:
     return [code for code in codes if code.system is None]
 
 
+# Observation.method: how the value came to be, so reported legacy totals can be told apart.
+METHODS = {
+    "computed": "Computed by fms-fhir from the item answers",
+    "reported": "Reported by the source, not computed from items",
+}
+
+
+def method_code(reported: bool) -> Code:
+    code = "reported" if reported else "computed"
+    return Code(code, METHODS[code])
+
+
 def band_code(code: str) -> Code:
     return Code(code, BANDS[code])
 
@@ -52,7 +64,7 @@ def codesystem() -> dict[str, Any]:
             known = concepts.setdefault(code.code, {"code": code.code, "display": code.display})
             if known["display"] != code.display:
                 raise ValueError(f"code {code.code!r} is declared with two displays")
-    for code, display in BANDS.items():
+    for code, display in (BANDS | METHODS).items():
         concepts.setdefault(code, {"code": code, "display": display})
     return {
         "resourceType": "CodeSystem",

@@ -215,6 +215,7 @@ def test_contract_maps_columns_values_dates_and_decimal_commas(tmp_path):
     assert reported["valueQuantity"]["value"] == 37.5
     assert reported["interpretation"][0]["coding"][0]["code"] == "mild"
     assert reported["method"]["text"].startswith("Reported by the source")
+    assert reported["method"]["coding"][0]["code"] == "reported"
     assert "derivedFrom" not in reported
     # blank checkbox-style cells alone do not make an instrument part of the visit
     assert not any(code == "wpi-score" for _, code in found)
@@ -440,6 +441,7 @@ def test_reported_total_that_agrees_is_accepted(tmp_path):
     assert report.rows_converted == 1
     total = observations(resources(out))[("2024-01-10", "70272-0")]
     assert "Reported" not in total["method"]["text"] and total["derivedFrom"]
+    assert total["method"]["coding"][0]["code"] == "computed"
 
 
 def test_reported_total_that_disagrees_rejects_the_row(tmp_path):
