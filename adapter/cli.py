@@ -157,6 +157,14 @@ def convert(answers: str, out: str | None, table: bool, regimen_path: str | None
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 
+QUESTIONNAIRE_OPTION = click.option(
+    "--questionnaire",
+    "questionnaire_id",
+    metavar="ID",
+    help="Use this instrument's Questionnaire (needed when QR.questionnaire is empty).",
+)
+
+
 def _validated(path: str, questionnaire_id: str | None) -> Any:
     from adapter.validation import validate_response
 
@@ -170,12 +178,7 @@ def _validated(path: str, questionnaire_id: str | None) -> Any:
 
 @main.command()
 @click.argument("response_path", metavar="QR.json")
-@click.option(
-    "--questionnaire",
-    "questionnaire_id",
-    metavar="ID",
-    help="Validate against this instrument (when QR.questionnaire is empty).",
-)
+@QUESTIONNAIRE_OPTION
 def validate(response_path: str, questionnaire_id: str | None) -> None:
     """Check a QuestionnaireResponse against its Questionnaire; print an OperationOutcome.
 
@@ -188,12 +191,7 @@ def validate(response_path: str, questionnaire_id: str | None) -> None:
 
 @main.command()
 @click.argument("response_path", metavar="QR.json")
-@click.option(
-    "--questionnaire",
-    "questionnaire_id",
-    metavar="ID",
-    help="Score as this instrument (when QR.questionnaire is empty).",
-)
+@QUESTIONNAIRE_OPTION
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),

@@ -15,7 +15,7 @@ from typing import Any
 
 from adapter import registry
 from adapter.answers import Response, Subject
-from adapter.config import questionnaire_url
+from adapter.config import codesystem_url, questionnaire_url
 from adapter.fhir import validation_issues
 from adapter.instrument import AnswerOption, EnableWhen, Instrument, Item
 from adapter.outcome import Issue
@@ -159,22 +159,24 @@ RULES: dict[str, tuple[str, str, str]] = {
 }
 
 
+# FHIR issue type (OperationOutcome.issue.code) where it is not the severity's default.
+ISSUE_TYPE = {
+    "required-missing": "required",
+    "fhir-structure": "structure",
+    "not-json": "structure",
+    "not-a-resource": "structure",
+    "wrong-resource-type": "structure",
+    "unknown-questionnaire": "not-found",
+    "unknown-version": "not-found",
+    "too-large": "too-long",
+}
+SEVERITY_TYPE = {"error": "invalid", "warning": "business-rule", "information": "informational"}
+
+
 def issue(rule: str, message: str, expression: str | None, severity: str | None = None) -> Issue:
-    default, _, _ = RULES[rule]
-    code = {
-        "error": "invalid",
-        "warning": "business-rule",
-        "information": "informational",
-    }[severity or default]
-    if rule in ("required-missing",):
-        code = "required"
-    elif rule in ("fhir-structure", "not-json", "not-a-resource", "wrong-resource-type"):
-        code = "structure"
-    elif rule in ("unknown-questionnaire", "unknown-version"):
-        code = "not-found"
-    elif rule == "too-large":
-        code = "too-long"
-    return Issue(severity or default, code, message, expression, rule)  # type: ignore[arg-type]
+    chosen = severity or RULES[rule][0]
+    code = ISSUE_TYPE.get(rule, SEVERITY_TYPE[chosen])
+    return Issue(chosen, code, message, expression, rule)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -268,16 +270,10 @@ def match_option(q_item: Item, key: str, value: Any) -> AnswerOption | None:
         system = option.code.system
         if value.get("code") == option.code.code and value.get("system") in (
             None,
-            system or _local(),
+            system or codesystem_url(),
         ):
             return option
     return None
-
-
-def _local() -> str:
-    from adapter.config import codesystem_url
-
-    return codesystem_url()
 
 
 def rule_option(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
