@@ -10,11 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from marshmallow import ValidationError
 
 from adapter import registry
-from adapter.instrument import AnswerOption, Instrument, Item
+from adapter.instrument import AnswerOption, Instrument
 from adapter.outcome import InvalidInput, Issue
+from adapter.rules import check_value, required_issues
 from adapter.schemas import AnswersDocumentSchema, issues_from
 
 _SCHEMA = AnswersDocumentSchema()
@@ -31,14 +33,18 @@ class Subject:
 
     @property
     def key(self) -> str:
-        return self.reference or f"{self.system}|{self.value}"
+        """Unambiguous: no character inside a system, value or reference can make two keys alike."""
+        if self.reference:
+            return orjson.dumps(["reference", self.reference]).decode()
+        return orjson.dumps(["identifier", self.system, self.value]).decode()
 
     def fhir(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
         if self.reference:
             result["reference"] = self.reference
         else:
-            result["identifier"] = {"system": self.system, "value": self.value}
+            identifier = {"system": self.system, "value": self.value}
+            result["identifier"] = {k: v for k, v in identifier.items() if v is not None}
         if self.display:
             result["display"] = self.display
         return result
@@ -63,41 +69,6 @@ class Response:
     authored: str
     status: str
     answers: Mapping[str, bool | int | AnswerOption]
-
-
-def _describe_options(item: Item) -> str:
-    return ", ".join(f"{o.score} ({o.code.code})" for o in item.options)
-
-
-def check_value(item: Item, raw: object, where: str) -> tuple[object | None, Issue | None]:
-    """One answer against its item; returns the plain value or the issue that rejects it."""
-
-    def bad(message: str, rule: str = "wrong-type", code: str = "value") -> tuple[None, Issue]:
-        return None, Issue("error", code, f"{item.link_id}: {message}", where, rule)
-
-    if item.type == "boolean":
-        if not isinstance(raw, bool):
-            return bad(f"takes true or false, got {raw!r}")
-        return raw, None
-    if item.type == "integer":
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            return bad(f"takes a whole number, got {raw!r}")
-        if item.min_value is not None and raw < item.min_value:
-            return bad(f"{raw} is below the minimum {item.min_value}", "out-of-range")
-        if item.max_value is not None and raw > item.max_value:
-            return bad(f"{raw} is above the maximum {item.max_value}", "out-of-range")
-        return raw, None
-    if item.type == "choice":
-        option = item.option_for(raw)
-        if option is None:
-            rule = (
-                "out-of-range"
-                if isinstance(raw, int) and not isinstance(raw, bool)
-                else "not-an-option"
-            )
-            return bad(f"{raw!r} is not one of the options: {_describe_options(item)}", rule)
-        return option, None
-    return bad(f"is a {item.type} and takes no answer", "not-answerable", "structure")
 
 
 def check_answers(
@@ -146,6 +117,27 @@ def response_from_document(document: Any, prefix: str = "") -> Response:
         where = f"{prefix}instrument"
         raise InvalidInput([Issue("error", "not-found", message, where, "unknown-instrument")])
     values, issues = check_answers(instrument, data["answers"], f"{prefix}answers")
+    if not issues:
+        # The same required rule as `validate`: what convert accepts, validate accepts.
+        issues = [
+            issue
+            for issue in required_issues(
+                instrument.items,
+                values,
+                values.keys(),
+                data["status"],
+                instrument.item_index,
+                default_where=f"{prefix}answers",
+            )
+            if issue.is_error
+        ]
+        if issues:
+            hint = (
+                "a response left incomplete is sent with status 'stopped' (or 'in-progress' "
+                "while it is being filled in); it is then accepted, scores that lack items are "
+                "not computed"
+            )
+            issues.append(Issue("information", "informational", hint, f"{prefix}status"))
     if issues:
         raise InvalidInput(issues)
     return Response(

@@ -1,27 +1,36 @@
-"""The `fms-fhir` command. I/O lives here; every decision is the core's."""
+"""The `fms-fhir` command: reads files and standard input, calls the core API, writes results.
+
+Exit statuses (one table, from the error taxonomy in `adapter.outcome`): 0 done; 1 the input is
+unusable (an OperationOutcome on standard output, nothing written); 2 a usage error; 3 a sheet
+converted but some rows were rejected; 4 the output cannot go where asked; 5 our own fault.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from adapter import config, jsonio, registry
-from adapter.outcome import InvalidInput, Issue, operation_outcome
+from adapter import api, jsonio, registry
+from adapter.bundle import BUNDLE_TYPES
+from adapter.outcome import FmsError, InvalidInput, Issue, operation_outcome
+from adapter.settings import Settings
 
 
-def _fail(issues: list[Issue]) -> None:
-    """Invalid input: an OperationOutcome on standard output, exit status 1, nothing written."""
-    sys.stdout.buffer.write(jsonio.dumps(operation_outcome(issues)))
-    sys.exit(1)
+def _settings() -> Settings:
+    return Settings.from_env(os.environ)
 
 
-MAX_INPUT_BYTES = 64 * 1024 * 1024
+def _fail(error: FmsError, settings: Settings) -> NoReturn:
+    """An OperationOutcome on standard output, the error's exit status, nothing written."""
+    sys.stdout.buffer.write(jsonio.dumps(operation_outcome(error.issues, settings)))
+    sys.exit(error.exit_code)
 
 
-def _read_json(path: str, limit: int = MAX_INPUT_BYTES) -> Any:
+def _read_bytes(path: str, limit: int) -> bytes:
     try:
         if path == "-":
             data = sys.stdin.buffer.read(limit + 1)
@@ -29,22 +38,18 @@ def _read_json(path: str, limit: int = MAX_INPUT_BYTES) -> Any:
             with open(path, "rb") as handle:
                 data = handle.read(limit + 1)
     except OSError as error:
+        message = f"cannot read {path}: {error.strerror}"
         raise InvalidInput(
-            [
-                Issue(
-                    "fatal",
-                    "not-found",
-                    f"cannot read {path}: {error.strerror}",
-                    None,
-                    "unreadable-file",
-                )
-            ],
-            status=400,
+            [Issue("fatal", "not-found", message, None, "unreadable-file")], status=400
         ) from None
     if len(data) > limit:
-        message = f"{path} is larger than {limit // (1024 * 1024)} MiB"
-        raise InvalidInput([Issue("error", "too-long", message, None, "too-large")], status=413)
-    return jsonio.loads(data, path)
+        raise jsonio.too_large(path, limit)
+    return data
+
+
+def _read_json(path: str, settings: Settings, limit: int | None = None) -> Any:
+    limit = limit or settings.max_input_bytes
+    return api.read_json(_read_bytes(path, limit), settings, path, limit)
 
 
 def _warn(issues: list[Issue]) -> None:
@@ -63,6 +68,15 @@ def _emit(resource: Any, out: str | None) -> None:
         sys.stdout.buffer.write(data)
 
 
+BUNDLE_TYPE_OPTION = click.option(
+    "--bundle-type",
+    type=click.Choice(BUNDLE_TYPES),
+    default="transaction",
+    show_default=True,
+    help="transaction (all or nothing) or batch (for servers that cap transaction size).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fms-fhir")
 def main() -> None:
@@ -75,20 +89,15 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for --all (DIR/<id>.json).")
 def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> None:
     """Print the Questionnaire INSTRUMENT_ID, or write them all with --all --out DIR."""
-    from adapter.questionnaire import build_questionnaire
-    from adapter.terminology import codesystem
-
+    settings = _settings()
     if all_:
         if not out:
             raise click.UsageError("--all needs --out DIR")
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        for instrument in registry.instruments().values():
-            (folder / f"{instrument.id}.json").write_bytes(
-                jsonio.dumps(build_questionnaire(instrument))
-            )
-        resource = codesystem()
-        (folder / f"{resource['id']}.json").write_bytes(jsonio.dumps(resource))
+        resources = [*api.questionnaires(settings), *api.codesystems(settings)]
+        for resource in resources:
+            (folder / f"{resource['id']}.json").write_bytes(jsonio.dumps(resource))
         click.echo(
             f"wrote {len(registry.instruments())} Questionnaires and the CodeSystem to {folder}",
             err=True,
@@ -96,22 +105,10 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
         return
     if not instrument_id:
         raise click.UsageError("name an instrument id, or use --all --out DIR")
-    instrument = registry.get(instrument_id)
-    if instrument is None:
-        known = ", ".join(registry.instruments())
-        _fail(
-            [
-                Issue(
-                    "error",
-                    "not-found",
-                    f"unknown instrument {instrument_id!r}; known: {known}",
-                    None,
-                    "unknown-instrument",
-                )
-            ]
-        )
-        return
-    _emit(build_questionnaire(instrument), out=None)
+    try:
+        _emit(api.questionnaire(instrument_id, settings), out=None)
+    except FmsError as error:
+        _fail(error, settings)
 
 
 @main.command()
@@ -128,33 +125,30 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
     metavar="REGIMEN.json",
     help="Add this LDN regimen's MedicationStatement to the same Bundle.",
 )
-def convert(answers: str, out: str | None, table: bool, regimen_path: str | None) -> None:
+@BUNDLE_TYPE_OPTION
+def convert(
+    answers: str, out: str | None, table: bool, regimen_path: str | None, bundle_type: str
+) -> None:
     """Answers document(s) -> transaction Bundle (QuestionnaireResponse + score Observations)."""
-    from adapter.convert import convert_documents
-    from adapter.medication import build_medication_statement, regimen_from_document
     from adapter.summary import format_table, score_rows
 
+    settings = _settings()
     try:
-        extra = []
-        if regimen_path:
-            try:
-                regimen, warnings = regimen_from_document(_read_json(regimen_path))
-            except InvalidInput as error:
-                raise InvalidInput([i.under("regimen") for i in error.issues]) from None
-            _warn(warnings)
-            extra.append(build_medication_statement(regimen))
-        bundle, converted = convert_documents(_read_json(answers), extra)
-    except InvalidInput as error:
-        _fail(error.issues)
-        return
-    _emit(bundle, out)
+        regimen_document = _read_json(regimen_path, settings) if regimen_path else None
+        result = api.convert(
+            _read_json(answers, settings),
+            settings,
+            bundle_type,
+            regimen_document,  # type: ignore[arg-type]
+        )
+    except FmsError as error:
+        _fail(error, settings)
+    _warn(result.warnings)
+    _emit(result.bundle, out)
     if table:
-        click.echo(format_table(score_rows(converted)), err=True)
+        click.echo(format_table(score_rows(result.converted)), err=True)
     if out:
-        click.echo(f"wrote {len(bundle['entry'])} resources to {out}", err=True)
-
-
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+        click.echo(f"wrote {len(result.bundle['entry'])} resources to {out}", err=True)
 
 
 QUESTIONNAIRE_OPTION = click.option(
@@ -165,17 +159,6 @@ QUESTIONNAIRE_OPTION = click.option(
 )
 
 
-def _validated(path: str, questionnaire_id: str | None) -> Any:
-    from adapter.validation import validate_response
-
-    try:
-        resource = _read_json(path, MAX_RESPONSE_BYTES)
-    except InvalidInput as error:
-        return None, error.issues, None
-    validated = validate_response(resource, questionnaire_id)
-    return resource, validated.issues, validated
-
-
 @main.command()
 @click.argument("response_path", metavar="QR.json")
 @QUESTIONNAIRE_OPTION
@@ -184,8 +167,13 @@ def validate(response_path: str, questionnaire_id: str | None) -> None:
 
     Exit 0 when it holds no error (warnings and information do not fail it), 1 when it does.
     """
-    _, issues, _ = _validated(response_path, questionnaire_id)
-    sys.stdout.buffer.write(jsonio.dumps(operation_outcome(issues)))
+    settings = _settings()
+    try:
+        resource = _read_json(response_path, settings, settings.max_response_bytes)
+    except FmsError as error:
+        _fail(error, settings)
+    issues = api.validate(resource, settings, questionnaire_id).issues
+    sys.stdout.buffer.write(jsonio.dumps(operation_outcome(issues, settings)))
     sys.exit(1 if any(issue.is_error for issue in issues) else 0)
 
 
@@ -197,16 +185,19 @@ def validate(response_path: str, questionnaire_id: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="Write the Bundle here (default: standard output).",
 )
-def extract(response_path: str, questionnaire_id: str | None, out: str | None) -> None:
+@BUNDLE_TYPE_OPTION
+def extract(
+    response_path: str, questionnaire_id: str | None, out: str | None, bundle_type: str
+) -> None:
     """Score a valid QuestionnaireResponse: its Observations as a transaction Bundle."""
-    from adapter.convert import extract_observations
-
-    resource, issues, validated = _validated(response_path, questionnaire_id)
-    if validated is None or not validated.valid:
-        _fail(issues)
-        return
-    _warn([issue for issue in issues if issue.severity == "warning"])
-    _emit(extract_observations(resource, validated.response), out)
+    settings = _settings()
+    try:
+        resource = _read_json(response_path, settings, settings.max_response_bytes)
+        result = api.extract(resource, settings, questionnaire_id, bundle_type)  # type: ignore[arg-type]
+    except FmsError as error:
+        _fail(error, settings)
+    _warn(result.warnings)
+    _emit(result.bundle, out)
 
 
 @main.command()
@@ -216,20 +207,13 @@ def extract(response_path: str, questionnaire_id: str | None, out: str | None) -
 )
 def regimen(regimen_path: str, out: str | None) -> None:
     """LDN regimen (phases or a titration rule) -> MedicationStatement."""
-    from adapter.medication import build_medication_statement, regimen_from_document
-
+    settings = _settings()
     try:
-        parsed, warnings = regimen_from_document(_read_json(regimen_path))
-    except InvalidInput as error:
-        _fail(error.issues)
-        return
-    _warn(warnings)
-    resource = build_medication_statement(parsed)
-    if config.strict_mode():
-        from adapter.fhir import validate_or_raise
-
-        validate_or_raise(resource)
-    _emit(resource, out)
+        result = api.regimen(_read_json(regimen_path, settings), settings)
+    except FmsError as error:
+        _fail(error, settings)
+    _warn(result.warnings)
+    _emit(result.resource, out)
 
 
 @main.command("convert-sheet")
@@ -260,6 +244,7 @@ def regimen(regimen_path: str, out: str | None) -> None:
     metavar="URI",
     help="Identifier system of the patient column (overrides the contract).",
 )
+@BUNDLE_TYPE_OPTION
 def convert_sheet(
     sheet_path: str,
     contract_path: str | None,
@@ -267,27 +252,41 @@ def convert_sheet(
     out: str,
     report_path: str | None,
     patient_system: str | None,
+    bundle_type: str,
 ) -> None:
     """Legacy spreadsheet (CSV, XLSX) -> FHIR, every row converted or rejected with its reasons.
 
     Exit 0 when every row converted, 3 when some rows were rejected (the rest is written),
     1 when the file or the contract cannot be used (nothing written).
     """
-    import dataclasses
-
-    from adapter.sheets.contract import default_contract, load_contract
+    from adapter.sheets.contract import default_contract, with_patient_system
     from adapter.sheets.output import SINKS
-    from adapter.sheets.pipeline import convert_sheet as run
 
+    settings = _settings()
     try:
-        contract = load_contract(contract_path) if contract_path else default_contract()
+        contract = (
+            api.load_contract(
+                _read_bytes(contract_path, settings.max_input_bytes), contract_path, settings
+            )
+            if contract_path
+            else default_contract()
+        )
         if patient_system:
-            contract = dataclasses.replace(contract, patient_system=patient_system)
-        sink = SINKS[output_format](out)
-        report = run(sheet_path, contract, sink, output_format, _progress_bar())
-    except InvalidInput as error:
-        _fail(error.issues)
-        return
+            contract = with_patient_system(contract, patient_system)
+        try:
+            stream = open(sheet_path, "rb")  # noqa: SIM115
+        except OSError as error:
+            message = f"cannot read {sheet_path}: {error.strerror}"
+            raise InvalidInput(
+                [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
+            ) from None
+        with stream:
+            sink = SINKS[output_format](out, settings, bundle_type)  # type: ignore[arg-type]
+            report = api.convert_sheet(
+                stream, Path(sheet_path).name, contract, sink, settings, _progress_bar()
+            )
+    except FmsError as error:
+        _fail(error, settings)
     finally:
         if sys.stderr.isatty():
             click.echo("\r\033[K", nl=False, err=True)

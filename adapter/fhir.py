@@ -7,7 +7,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from adapter.outcome import InvalidInput, Issue
+from adapter.outcome import InternalFault, Issue
 
 
 def _fhirpath(resource_type: str, location: tuple[Any, ...]) -> str:
@@ -49,4 +49,4 @@ def validation_issues(resource: dict[str, Any]) -> list[Issue]:
 def validate_or_raise(resource: dict[str, Any]) -> None:
     issues = validation_issues(resource)
     if issues:
-        raise InvalidInput(issues, status=500)
+        raise InternalFault(issues)

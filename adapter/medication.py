@@ -15,6 +15,7 @@ from adapter.ids import identifier, resource_id
 from adapter.instrument import Code
 from adapter.outcome import InvalidInput, Issue
 from adapter.schemas import RegimenSchema, issues_from
+from adapter.settings import Settings
 from adapter.terminology import coding
 from mappings import ldn
 
@@ -62,40 +63,70 @@ def expand_titration(
     return phases
 
 
+MAX_PHASES = 366
+"""A titration expands to at most this many steps (a daily step for a year)."""
+
+
 def _titration_issues(rule: Mapping[str, Any]) -> list[Issue]:
     def error(field: str, message: str, code: str) -> Issue:
         return Issue("error", "value", message, f"titration.{field}", code)
 
     issues = []
-    if rule["start_mg"] <= 0:
-        issues.append(
-            error("start_mg", "the starting dose must be above 0 mg", "dose-not-positive")
-        )
+    for name in ("start_mg", "target_mg"):
+        issues.extend(i for i in dose_issues(rule[name], f"titration.{name}") if i.is_error)
     if rule["step_mg"] <= 0:
         issues.append(error("step_mg", "the step must be above 0 mg", "dose-not-positive"))
+    else:
+        issues.extend(i for i in dose_issues(rule["step_mg"], "titration.step_mg") if i.is_error)
     if rule["every_days"] < 1:
         issues.append(error("every_days", "a step lasts at least 1 day", "invalid-value"))
     if rule["target_mg"] < rule["start_mg"]:
         issues.append(error("target_mg", "the target is below the starting dose", "invalid-value"))
+    elif not issues and (rule["target_mg"] - rule["start_mg"]) / rule["step_mg"] >= MAX_PHASES:
+        message = f"this titration would take more than {MAX_PHASES} steps; check step_mg"
+        issues.append(error("step_mg", message, "too-many-phases"))
     return issues
 
 
+def dose_issues(dose: Decimal, where: str | None) -> list[Issue]:
+    """The one check of a daily dose, for regimen documents and sheet dose cells alike.
+
+    A dose is kept exactly as written or rejected; it is never rounded or rescaled.
+    """
+    shown = format(dose, "f") if dose.is_finite() else str(dose)
+    if not dose.is_finite():
+        return [Issue("error", "value", f"{shown} is not a dose", where, "invalid-dose")]
+    if dose <= 0:
+        message = f"dose {shown} mg: a daily dose must be above 0 mg"
+        return [Issue("error", "value", message, where, "dose-not-positive")]
+    if dose > ldn.MAX_DAILY_DOSE_MG:
+        message = (
+            f"{shown} mg/day cannot be a low-dose naltrexone dose (above {ldn.MAX_DAILY_DOSE_MG} "
+            "mg, the full-dose tablet); check the unit"
+        )
+        return [Issue("error", "value", message, where, "dose-implausible")]
+    exponent = dose.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > ldn.MAX_DOSE_DECIMALS:
+        message = (
+            f"{shown} mg has more than {ldn.MAX_DOSE_DECIMALS} decimals, more than a pharmacy "
+            "writes; give the dose as prescribed"
+        )
+        return [Issue("error", "value", message, where, "dose-too-precise")]
+    if dose > ldn.LOW_DOSE_LIMIT_MG:
+        message = (
+            f"{shown} mg/day is above {ldn.LOW_DOSE_LIMIT_MG} mg: no longer low-dose "
+            "naltrexone; check the dose"
+        )
+        return [Issue("warning", "business-rule", message, where, "not-low-dose")]
+    return []
+
+
 def phase_issues(phases: list[Phase], where: str = "phases") -> list[Issue]:
-    """Doses above 0, ends after starts, and phases that follow each other without overlap or gap."""
+    """Doses checked, ends after starts, and phases that follow each other without overlap or gap."""
     issues = []
     for index, phase in enumerate(phases):
         place = f"{where}[{index}]"
-        if phase.dose_mg <= 0:
-            message = f"dose {phase.dose_mg} mg: a dose must be above 0 mg"
-            issues.append(Issue("error", "value", message, f"{place}.dose_mg", "dose-not-positive"))
-        elif phase.dose_mg > ldn.LOW_DOSE_LIMIT_MG:
-            message = (
-                f"{phase.dose_mg} mg/day is above {ldn.LOW_DOSE_LIMIT_MG} mg: no longer low-dose "
-                "naltrexone; check the dose"
-            )
-            issues.append(
-                Issue("warning", "business-rule", message, f"{place}.dose_mg", "not-low-dose")
-            )
+        issues.extend(dose_issues(phase.dose_mg, f"{place}.dose_mg"))
         if phase.end is not None and phase.end < phase.start:
             message = f"ends {phase.end}, before it starts ({phase.start})"
             issues.append(Issue("error", "value", message, f"{place}.end", "end-before-start"))
@@ -151,6 +182,10 @@ def regimen_from_document(document: Any) -> tuple[Regimen, list[Issue]]:
             issues.extend(
                 i.under("titration") for i in phase_issues(phases, "phases") if not i.is_error
             )
+    elif len(data["phases"]) > MAX_PHASES:
+        message = f"{len(data['phases'])} phases; a regimen holds at most {MAX_PHASES}"
+        issues.append(Issue("error", "too-long", message, "phases", "too-many-phases"))
+        phases = []
     else:
         phases = [Phase(p["dose_mg"], p["start"], p["end"]) for p in data["phases"]]
         issues.extend(phase_issues(phases))
@@ -178,6 +213,14 @@ def _mg(dose: Decimal) -> str:
     return format(dose.normalize(), "f")
 
 
+def _quantity(dose: Decimal) -> float:
+    """JSON has no decimal type: the float whose shortest form is exactly the dose's digits."""
+    value = float(dose)
+    if Decimal(repr(value)) != dose:
+        raise ValueError(f"dose {dose} cannot be written exactly")
+    return value
+
+
 def _period(phase: Phase) -> dict[str, str]:
     period = {"start": phase.start.isoformat()}
     if phase.end is not None:
@@ -185,7 +228,7 @@ def _period(phase: Phase) -> dict[str, str]:
     return period
 
 
-def _dosage(sequence: int, phase: Phase, regimen: Regimen) -> dict[str, Any]:
+def _dosage(sequence: int, phase: Phase, regimen: Regimen, settings: Settings) -> dict[str, Any]:
     when, words = ldn.TIMINGS[regimen.timing]
     span = f"from {phase.start}" + (f" to {phase.end}" if phase.end else ", ongoing")
     repeat: dict[str, Any] = {
@@ -200,11 +243,11 @@ def _dosage(sequence: int, phase: Phase, regimen: Regimen) -> dict[str, Any]:
         "sequence": sequence,
         "text": f"{_mg(phase.dose_mg)} mg by mouth {words} ({ldn.FORMS[regimen.form]}), {span}",
         "timing": {"repeat": repeat},
-        "route": {"coding": [coding(ldn.ORAL_ROUTE)], "text": "oral"},
+        "route": {"coding": [coding(ldn.ORAL_ROUTE, settings)], "text": "oral"},
         "doseAndRate": [
             {
                 "doseQuantity": {
-                    "value": float(phase.dose_mg),
+                    "value": _quantity(phase.dose_mg),
                     "unit": "mg",
                     "system": UCUM,
                     "code": "mg",
@@ -220,7 +263,7 @@ def medication_statement_id(regimen: Regimen) -> str:
     )
 
 
-def build_medication_statement(regimen: Regimen) -> dict[str, Any]:
+def build_medication_statement(regimen: Regimen, settings: Settings) -> dict[str, Any]:
     """One MedicationStatement; each phase a dosage with its sequence and boundsPeriod."""
     rid = medication_statement_id(regimen)
     effective = {"start": regimen.phases[0].start.isoformat()}
@@ -229,10 +272,10 @@ def build_medication_statement(regimen: Regimen) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "MedicationStatement",
         "id": rid,
-        "identifier": [identifier(rid)],
+        "identifier": [identifier(rid, settings)],
         "status": regimen.status,
         "medicationCodeableConcept": {
-            "coding": [coding(ldn.NALTREXONE)],
+            "coding": [coding(ldn.NALTREXONE, settings)],
             "text": ldn.medication_text(regimen.form),
         },
         "subject": regimen.subject.fhir(),
@@ -240,11 +283,13 @@ def build_medication_statement(regimen: Regimen) -> dict[str, Any]:
         "dateAsserted": regimen.asserted.isoformat(),
         "reasonCode": [
             {
-                "coding": [coding(code) for code in regimen.reasons],
+                "coding": [coding(code, settings) for code in regimen.reasons],
                 "text": regimen.reasons[0].display,
             }
         ],
-        "dosage": [_dosage(n, phase, regimen) for n, phase in enumerate(regimen.phases, 1)],
+        "dosage": [
+            _dosage(n, phase, regimen, settings) for n, phase in enumerate(regimen.phases, 1)
+        ],
     }
     if regimen.note:
         resource["note"] = [{"text": regimen.note}]

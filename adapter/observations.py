@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.answers import Subject
-from adapter.config import SCORE_UNIT
-from adapter.ids import identifier, reference, resource_id
+from adapter.ids import identifier, resource_id
 from adapter.instrument import Instrument
+from adapter.links import Links
 from adapter.scoring import ScoreResult
+from adapter.settings import SCORE_UNIT
 from adapter.terminology import band_code, coding, method_code
 
 SURVEY = {
@@ -41,10 +42,13 @@ def build_observations(
     authored: str,
     response_status: str,
     derived_from: dict[str, Any] | None,
+    links: Links,
 ) -> list[dict[str, Any]]:
     """One Observation per score; totals reference their parts in hasMember."""
+    settings = links.settings
     ids = {r.code: observation_id(subject, instrument, authored, r.code) for r in results}
     status = OBSERVATION_STATUS.get(response_status, "final")
+    subject_reference = subject.fhir()
     observations = []
     for result in results:
         score = result.score
@@ -55,11 +59,11 @@ def build_observations(
         observation: dict[str, Any] = {
             "resourceType": "Observation",
             "id": oid,
-            "identifier": [identifier(oid)],
+            "identifier": [identifier(oid, settings)],
             "status": status,
             "category": [SURVEY],
-            "code": {"coding": [coding(score.code)], "text": score.code.display},
-            "subject": subject.fhir(),
+            "code": {"coding": [coding(score.code, settings)], "text": score.code.display},
+            "subject": subject_reference,
             "effectiveDateTime": authored,
         }
         value = result.wire_value()
@@ -75,15 +79,18 @@ def build_observations(
         if result.band is not None and score.bands is not None:
             observation["interpretation"] = [
                 {
-                    "coding": [coding(band_code(result.band.code))],
+                    "coding": [coding(band_code(result.band.code), settings)],
                     "text": f"{result.band.display} ({score.bands.name})",
                 }
             ]
-        observation["method"] = {"coding": [coding(method_code(result.reported))], "text": method}
+        observation["method"] = {
+            "coding": [coding(method_code(result.reported), settings)],
+            "text": method,
+        }
         if derived_from:
             observation["derivedFrom"] = [derived_from]
         members = [ids[code] for code in score.members if code in ids]
         if members:
-            observation["hasMember"] = [reference(member) for member in members]
+            observation["hasMember"] = [links.to("Observation", member) for member in members]
         observations.append(observation)
     return observations

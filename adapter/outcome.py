@@ -1,4 +1,14 @@
-"""Issues and OperationOutcomes: the one error shape the CLI, the service and the sheets share."""
+"""Issues, the error taxonomy and OperationOutcomes: the one error shape every edge shares.
+
+Each error type is mapped once to an HTTP status (`adapter/web/errors.py`) and once to an exit
+status (`adapter/cli.py`):
+
+| error            | meaning                                              | HTTP            | exit |
+|------------------|------------------------------------------------------|-----------------|------|
+| InvalidInput     | the input breaks a rule (its `status` says which)    | 400/404/413/415/422 | 1 |
+| OutputConflict   | the output place cannot be used (exists, is an input)| 409             | 4    |
+| InternalFault    | our own fault (strict mode found an invalid resource)| 500             | 5    |
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-Severity = Literal["fatal", "error", "warning", "information"]
+from adapter.settings import Settings
 
-ISSUE_RULE_SYSTEM_PATH = "/CodeSystem/fms-issue"
+Severity = Literal["fatal", "error", "warning", "information"]
 
 
 @dataclass(frozen=True)
@@ -33,23 +43,47 @@ class Issue:
         return replace(self, expression=f"{prefix}{joiner}{self.expression}")
 
 
-class InvalidInput(Exception):
-    """Raised at an edge when input breaks a rule; carries every issue found, not just the first."""
+class FmsError(Exception):
+    """Base of the taxonomy: carries every issue found, not just the first."""
 
-    def __init__(self, issues: Iterable[Issue], status: int = 422) -> None:
+    status = 500
+    exit_code = 5
+
+    def __init__(self, issues: Iterable[Issue], status: int | None = None) -> None:
         self.issues = list(issues)
-        self.status = status
+        if status is not None:
+            self.status = status
         super().__init__("; ".join(issue.message for issue in self.issues))
+
+
+class InvalidInput(FmsError):
+    """The input breaks a rule: 400 unparseable, 404 unknown, 413 too large, 415 media type,
+    422 (default) a well-formed input that breaks a rule."""
+
+    status = 422
+    exit_code = 1
+
+
+class OutputConflict(FmsError):
+    """The output cannot go where it was asked to (not ours, an input, not writable)."""
+
+    status = 409
+    exit_code = 4
+
+
+class InternalFault(FmsError):
+    """Our own fault: what we built is not valid FHIR (found in strict mode)."""
+
+    status = 500
+    exit_code = 5
 
 
 def has_errors(issues: Iterable[Issue]) -> bool:
     return any(issue.is_error for issue in issues)
 
 
-def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
-    from adapter.config import canonical_base
-
-    rule_system = canonical_base() + ISSUE_RULE_SYSTEM_PATH
+def operation_outcome(issues: Iterable[Issue], settings: Settings) -> dict[str, Any]:
+    rule_system = settings.issue_system
     entries = []
     for issue in issues:
         entry: dict[str, Any] = {"severity": issue.severity, "code": issue.code}

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from adapter.config import questionnaire_url
 from adapter.instrument import AnswerOption, EnableWhen, Instrument, Item
+from adapter.settings import Settings
 from adapter.terminology import coding
 
 EXT = "http://hl7.org/fhir/StructureDefinition/"
@@ -46,31 +46,35 @@ def _item_control(control: str) -> dict[str, Any]:
     }
 
 
-def _answer_option(option: AnswerOption) -> dict[str, Any]:
+def _answer_option(option: AnswerOption, settings: Settings) -> dict[str, Any]:
     # ordinalValue is the R4 core name, itemWeight the current one; LHC-Forms reads them here.
     return {
         "extension": [
             {"url": EXT + "ordinalValue", "valueDecimal": option.score},
             {"url": EXT + "itemWeight", "valueDecimal": option.score},
         ],
-        "valueCoding": coding(option.code),
+        "valueCoding": coding(option.code, settings),
     }
 
 
-def _enable_when(condition: EnableWhen, index: Mapping[str, Item]) -> dict[str, Any]:
+def _enable_when(
+    condition: EnableWhen, index: Mapping[str, Item], settings: Settings
+) -> dict[str, Any]:
     result: dict[str, Any] = {"question": condition.question, "operator": condition.operator}
     question = index.get(condition.question)
     if condition.operator == "exists" or isinstance(condition.answer, bool):
         result["answerBoolean"] = condition.answer
     elif question is not None and question.type == "choice":
         option = question.option_for(condition.answer)
-        result["answerCoding"] = coding(option.code) if option else {"code": str(condition.answer)}
+        result["answerCoding"] = (
+            coding(option.code, settings) if option else {"code": str(condition.answer)}
+        )
     else:
         result["answerInteger"] = condition.answer
     return result
 
 
-def questionnaire_item(item: Item, index: Mapping[str, Item]) -> dict[str, Any]:
+def questionnaire_item(item: Item, index: Mapping[str, Item], settings: Settings) -> dict[str, Any]:
     extensions: list[dict[str, Any]] = []
     if item.score is not None:
         extensions.append(
@@ -97,13 +101,13 @@ def questionnaire_item(item: Item, index: Mapping[str, Item]) -> dict[str, Any]:
         result["extension"] = extensions
     result["linkId"] = item.link_id
     if item.code:
-        result["code"] = [coding(item.code)]
+        result["code"] = [coding(item.code, settings)]
     if item.prefix:
         result["prefix"] = item.prefix
     result["text"] = item.text
     result["type"] = item.type
     if item.enable_when:
-        result["enableWhen"] = [_enable_when(c, index) for c in item.enable_when]
+        result["enableWhen"] = [_enable_when(c, index, settings) for c in item.enable_when]
         if len(item.enable_when) > 1:
             result["enableBehavior"] = item.enable_behavior
     if item.type not in ("group", "display"):
@@ -115,18 +119,18 @@ def questionnaire_item(item: Item, index: Mapping[str, Item]) -> dict[str, Any]:
     if item.max_length is not None:
         result["maxLength"] = item.max_length
     if item.options:
-        result["answerOption"] = [_answer_option(option) for option in item.options]
+        result["answerOption"] = [_answer_option(option, settings) for option in item.options]
     if item.children:
-        result["item"] = [questionnaire_item(child, index) for child in item.children]
+        result["item"] = [questionnaire_item(child, index, settings) for child in item.children]
     return result
 
 
-def build_questionnaire(instrument: Instrument) -> dict[str, Any]:
+def build_questionnaire(instrument: Instrument, settings: Settings) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Questionnaire",
         "id": instrument.id,
         "meta": {"profile": ["http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire"]},
-        "url": questionnaire_url(instrument.id),
+        "url": settings.questionnaire_url(instrument.id),
         "version": instrument.version,
         "name": "".join(part.capitalize() for part in instrument.id.replace("-", " ").split()),
         "title": instrument.title,
@@ -139,7 +143,9 @@ def build_questionnaire(instrument: Instrument) -> dict[str, Any]:
     if instrument.copyright:
         resource["copyright"] = instrument.copyright
     if instrument.code:
-        resource["code"] = [coding(instrument.code)]
+        resource["code"] = [coding(instrument.code, settings)]
     index = instrument.item_index
-    resource["item"] = [questionnaire_item(item, index) for item in form_items(instrument)]
+    resource["item"] = [
+        questionnaire_item(item, index, settings) for item in form_items(instrument)
+    ]
     return resource

@@ -7,8 +7,8 @@ import pkgutil
 from functools import cache
 
 import mappings
-from adapter.config import questionnaire_url
 from adapter.instrument import Instrument
+from adapter.settings import Settings
 
 
 @cache
@@ -29,10 +29,10 @@ def get(instrument_id: str) -> Instrument | None:
     return instruments().get(instrument_id)
 
 
-def by_canonical(canonical: str) -> tuple[Instrument | None, str | None]:
+def by_canonical(canonical: str, settings: Settings) -> tuple[Instrument | None, str | None]:
     """Resolve `url` or `url|version`; returns the instrument and the version asked for."""
     url, _, version = canonical.partition("|")
     for instrument in instruments().values():
-        if questionnaire_url(instrument.id) == url:
+        if settings.questionnaire_url(instrument.id) == url:
             return instrument, version or None
     return None, version or None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from adapter.convert import Converted
+from adapter.resources import Converted
 
 
 def score_rows(converted: Iterable[Converted]) -> list[tuple[str, ...]]:

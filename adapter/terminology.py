@@ -6,12 +6,13 @@ codes of Observation.interpretation, so every Coding the project emits resolves.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from adapter import __version__
-from adapter.config import CODESYSTEM_ID, codesystem_url
 from adapter.instrument import Code, Instrument, walk
 from adapter.registry import instruments
+from adapter.settings import CODESYSTEM_ID, Settings
 
 BANDS = {
     "none": "None",
@@ -25,8 +26,18 @@ BANDS = {
 }
 
 
-def coding(code: Code) -> dict[str, Any]:
-    return {"system": code.system or codesystem_url(), "code": code.code, "display": code.display}
+@cache
+def _coding(code: Code, settings: Settings) -> dict[str, Any]:
+    return {
+        "system": code.system or settings.codesystem_url,
+        "code": code.code,
+        "display": code.display,
+    }
+
+
+def coding(code: Code, settings: Settings) -> dict[str, Any]:
+    """A fresh copy of a coding built once per code and settings."""
+    return dict(_coding(code, settings))
 
 
 def local_codes(instrument: Instrument) -> list[Code]:
@@ -57,7 +68,7 @@ def band_code(code: str) -> Code:
     return Code(code, BANDS[code])
 
 
-def codesystem() -> dict[str, Any]:
+def codesystem(settings: Settings) -> dict[str, Any]:
     concepts: dict[str, dict[str, str]] = {}
     for instrument in instruments().values():
         for code in local_codes(instrument):
@@ -69,7 +80,7 @@ def codesystem() -> dict[str, Any]:
     return {
         "resourceType": "CodeSystem",
         "id": CODESYSTEM_ID,
-        "url": codesystem_url(),
+        "url": settings.codesystem_url,
         "version": __version__,
         "name": "FmsInstruments",
         "title": "fms-fhir instruments, items, scores and severity bands",

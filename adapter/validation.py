@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from adapter import registry
 from adapter.answers import Response, Subject
-from adapter.config import codesystem_url, questionnaire_url
 from adapter.fhir import validation_issues
-from adapter.instrument import AnswerOption, EnableWhen, Instrument, Item
+from adapter.instrument import AnswerOption, Instrument, Item
 from adapter.outcome import Issue
 from adapter.questionnaire import form_items
+from adapter.rules import check_value, reported_agrees, required_issues
 from adapter.scoring import score_answers, wire_value
+from adapter.settings import Settings
 
 ROOT = "QuestionnaireResponse"
 MAX_ISSUES = 500
@@ -147,9 +147,9 @@ RULES: dict[str, tuple[str, str, str]] = {
         "fms-fhir (scores are dated by authored)",
     ),
     "subject-missing": (
-        "error",
-        "subject is missing: scores need a patient",
-        "fms-fhir (scores need a subject)",
+        "warning",
+        "subject is missing: R4 allows it, but scores need a patient (an error in extract)",
+        "R4 QuestionnaireResponse.subject 0..1; fms-fhir (scores need a subject)",
     ),
     "calculated-mismatch": (
         "warning",
@@ -192,6 +192,7 @@ class Answered:
 class Walk:
     instrument: Instrument
     index: Mapping[str, Item]
+    settings: Settings
     issues: list[Issue] = field(default_factory=list)
     answers: dict[str, list[Answered]] = field(default_factory=dict)
     present: dict[str, str] = field(default_factory=dict)
@@ -261,52 +262,46 @@ def rule_answer_type(q_item: Item, key: str | None, path: str) -> Iterator[Issue
         yield issue("wrong-answer-type", message, f"{path}.{key}" if key else path)
 
 
-def match_option(q_item: Item, key: str, value: Any) -> AnswerOption | None:
-    if key == "valueInteger":
-        return q_item.option_for(value)
+def match_coding(q_item: Item, value: Any, settings: Settings) -> AnswerOption | None:
     if not isinstance(value, Mapping):
         return None
     for option in q_item.options:
         system = option.code.system
         if value.get("code") == option.code.code and value.get("system") in (
             None,
-            system or codesystem_url(),
+            system or settings.codesystem_url,
         ):
             return option
     return None
 
 
-def rule_option(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
-    # R4 Questionnaire.item.answerOption: a choice answer is one of the options (system and code)
-    if q_item.type != "choice" or q_item.score is not None:
-        return
-    option = match_option(q_item, key, value)
-    if option is None:
-        shown = value.get("code") if isinstance(value, Mapping) else value
-        allowed = ", ".join(f"{o.code.code} ({o.score})" for o in q_item.options)
-        message = f"{q_item.link_id}: {shown!r} is not one of the options: {allowed}"
-        yield issue("not-an-option", message, f"{path}.{key}")
-    elif key == "valueInteger":
-        message = f"{q_item.link_id}: answered with the score {value}; read as {option.code.code}"
-        yield issue("integer-for-choice", message, f"{path}.{key}")
+def rule_value(
+    q_item: Item, key: str, value: Any, path: str, settings: Settings
+) -> tuple[Any, list[Issue]]:
+    """The answer's plain value, checked by the same checker as answers documents and sheets.
 
-
-def rule_range(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
-    # R4 extensions minValue / maxValue on Questionnaire.item
-    if key not in ("valueInteger", "valueDecimal") or q_item.type == "choice":
-        return
-    if q_item.min_value is not None and value < q_item.min_value:
-        yield issue(
-            "out-of-range",
-            f"{q_item.link_id}: {value} is below the minimum {q_item.min_value}",
-            f"{path}.{key}",
-        )
-    if q_item.max_value is not None and value > q_item.max_value:
-        yield issue(
-            "out-of-range",
-            f"{q_item.link_id}: {value} is above the maximum {q_item.max_value}",
-            f"{path}.{key}",
-        )
+    R4 Questionnaire.item.answerOption (a choice answer is one of the options, system and
+    code); R4 extensions minValue / maxValue.
+    """
+    where = f"{path}.{key}"
+    if q_item.score is not None or q_item.type not in ("boolean", "integer", "choice"):
+        return value, []
+    if key == "valueCoding":
+        option = match_coding(q_item, value, settings)
+        if option is None:
+            shown = value.get("code") if isinstance(value, Mapping) else value
+            allowed = ", ".join(f"{o.code.code} ({o.score})" for o in q_item.options)
+            message = f"{q_item.link_id}: {shown!r} is not one of the options: {allowed}"
+            return None, [issue("not-an-option", message, where)]
+        return option, []
+    plain, problem = check_value(q_item, value, where)
+    if problem is not None:
+        rule = "not-an-option" if q_item.type == "choice" else problem.rule or "out-of-range"
+        return None, [issue(rule, problem.message, where)]
+    if key == "valueInteger" and isinstance(plain, AnswerOption):
+        message = f"{q_item.link_id}: answered with the score {value}; read as {plain.code.code}"
+        return plain, [issue("integer-for-choice", message, where)]
+    return plain, []
 
 
 def rule_length(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
@@ -368,73 +363,14 @@ def _check_answer(walk: Walk, q_item: Item, answer: Mapping[str, Any], path: str
     walk.issues.extend(type_issues)
     if type_issues or key is None:
         return
-    found = list(rule_option(q_item, key, value, path))
-    found += rule_range(q_item, key, value, path)
+    plain, found = rule_value(q_item, key, value, path, walk.settings)
     found += rule_length(q_item, key, value, path)
     walk.issues.extend(found)
     if any(i.is_error for i in found):
         return
-    plain = (
-        match_option(q_item, key, value)
-        if q_item.type == "choice" and q_item.score is None
-        else value
-    )
     walk.answers.setdefault(q_item.link_id, []).append(Answered(q_item, plain, path))
     if answer.get("item"):
         _walk_items(walk, q_item.children, answer["item"], path)
-
-
-def _comparable(answered: Answered) -> Any:
-    return answered.value.code.code if isinstance(answered.value, AnswerOption) else answered.value
-
-
-def _condition_holds(condition: EnableWhen, answers: Mapping[str, list[Answered]]) -> bool:
-    values = [_comparable(a) for a in answers.get(condition.question, [])]
-    target = condition.answer
-    if condition.operator == "exists":
-        return bool(values) == bool(target)
-    if isinstance(target, str) and condition.question in answers:
-        option = answers[condition.question][0].item.option_for(target)
-        target = option.code.code if option else target
-    compare = {
-        "=": lambda v: v == target,
-        "!=": lambda v: v != target,
-        ">": lambda v: v > target,
-        "<": lambda v: v < target,
-        ">=": lambda v: v >= target,
-        "<=": lambda v: v <= target,
-    }[condition.operator]
-    return any(compare(value) for value in values)
-
-
-def enabled(item: Item, answers: Mapping[str, list[Answered]]) -> bool:
-    if not item.enable_when:
-        return True
-    results = [_condition_holds(condition, answers) for condition in item.enable_when]
-    return all(results) if item.enable_behavior == "all" else any(results)
-
-
-def rule_required_and_enabled(
-    walk: Walk, items: tuple[Item, ...], parent_path: str, status: str
-) -> Iterator[Issue]:
-    # R4 Questionnaire.item.required; R4 Questionnaire.item.enableWhen (disabled items hold no answer)
-    severity = "error" if status in ("completed", "amended") else "warning"
-    for item in items:
-        is_enabled = enabled(item, walk.answers)
-        if not is_enabled:
-            for answered in walk.answers.get(item.link_id, []):
-                message = f"{item.link_id} is disabled by enableWhen and must not be answered"
-                yield issue("disabled-answered", message, answered.path)
-            continue
-        if item.children:
-            yield from rule_required_and_enabled(
-                walk, item.children, walk.present.get(item.link_id, parent_path), status
-            )
-        elif item.required and item.link_id not in walk.attempted:
-            message = f"{item.link_id} is required and unanswered"
-            if status not in ("completed", "amended"):
-                message += f" (status {status})"
-            yield issue("required-missing", message, parent_path, severity)
 
 
 # --- the whole response -----------------------------------------------------------------------
@@ -452,7 +388,7 @@ class Validated:
 
 
 def resolve(
-    resource: Mapping[str, Any], questionnaire_id: str | None
+    resource: Mapping[str, Any], questionnaire_id: str | None, settings: Settings
 ) -> tuple[Instrument | None, list[Issue]]:
     """The Questionnaire from QuestionnaireResponse.questionnaire, or the one the caller names."""
     canonical = resource.get("questionnaire")
@@ -466,13 +402,13 @@ def resolve(
             message = "questionnaire is empty: name the Questionnaire (--questionnaire ID, ?questionnaire=ID)"
             return None, [issue("no-questionnaire", message, f"{ROOT}.questionnaire")]
         return named, []
-    found, version = registry.by_canonical(canonical)
+    found, version = registry.by_canonical(canonical, settings)
     if found is None:
         if named is not None:
-            message = f"questionnaire {canonical} is not {questionnaire_url(named.id)}"
+            message = f"questionnaire {canonical} is not {settings.questionnaire_url(named.id)}"
             return None, [issue("questionnaire-mismatch", message, f"{ROOT}.questionnaire")]
         message = f"{canonical} is not a Questionnaire of this adapter; known: " + ", ".join(
-            questionnaire_url(i) for i in registry.instruments()
+            settings.questionnaire_url(i) for i in registry.instruments()
         )
         return None, [issue("unknown-questionnaire", message, f"{ROOT}.questionnaire")]
     if named is not None and named.id != found.id:
@@ -484,7 +420,9 @@ def resolve(
     return found, []
 
 
-def validate_response(resource: Any, questionnaire_id: str | None = None) -> Validated:
+def validate_response(
+    resource: Any, settings: Settings, questionnaire_id: str | None = None
+) -> Validated:
     """Check a parsed JSON value as a QuestionnaireResponse; never raises on bad input."""
     if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
         return Validated(
@@ -511,26 +449,42 @@ def validate_response(resource: Any, questionnaire_id: str | None = None) -> Val
     if not resource.get("authored"):
         issues.append(issue("authored-missing", "authored is missing", f"{ROOT}.authored"))
     subject = resource.get("subject") or {}
-    if not subject.get("reference") and not (subject.get("identifier") or {}).get("value"):
+    has_subject = bool(subject.get("reference") or (subject.get("identifier") or {}).get("value"))
+    if not has_subject:
         issues.append(
             issue(
                 "subject-missing", "subject (reference or identifier) is missing", f"{ROOT}.subject"
             )
         )
-    instrument, found = resolve(resource, questionnaire_id)
+    instrument, found = resolve(resource, questionnaire_id, settings)
     issues.extend(found)
     if instrument is None:
         return Validated(issues)
     items = form_items(instrument)
     index = {**instrument.item_index, **{i.link_id: i for i in items}}
-    walk = Walk(instrument, index)
+    walk = Walk(instrument, index, settings)
     _walk_items(walk, items, resource.get("item") or [], ROOT)
-    walk.issues.extend(rule_required_and_enabled(walk, instrument.items, ROOT, status))
+    plain = {link_id: found[0].value for link_id, found in walk.answers.items()}
+    walk.issues.extend(
+        issue(i.rule or "required-missing", i.message, i.expression, i.severity)
+        for i in required_issues(
+            instrument.items,
+            plain,
+            walk.attempted,
+            status,
+            instrument.item_index,
+            walk.present,
+            ROOT,
+            {link_id: found[0].path for link_id, found in walk.answers.items()},
+        )
+    )
     issues.extend(walk.issues)
     result = Validated(issues, instrument)
     if result.valid:
-        result.response = _response(instrument, resource, walk)
-        issues.extend(rule_calculated(result.response, walk))
+        response = _response(instrument, resource, walk)
+        issues.extend(rule_calculated(response, walk))
+        if has_subject:
+            result.response = response
     if len(issues) > MAX_ISSUES:
         dropped = len(issues) - MAX_ISSUES
         result.issues = issues[:MAX_ISSUES] + [
@@ -553,7 +507,7 @@ def _response(instrument: Instrument, resource: Mapping[str, Any], walk: Walk) -
     }
     return Response(
         instrument=instrument,
-        subject=Subject.from_json(resource["subject"]),
+        subject=Subject.from_json(resource.get("subject") or {}),
         authored=resource["authored"],
         status=resource["status"],
         answers=answers,
@@ -568,14 +522,10 @@ def rule_calculated(response: Response, walk: Walk) -> Iterator[Issue]:
             continue
         ours = wire_value(result.score, result.value)
         theirs = sent[0].value
-        if ours is None:
+        if result.value is None:
             message = f"{result.code}: the response holds {theirs!r}, but it cannot be computed ({result.missing_reason})"
-        elif isinstance(ours, bool) or isinstance(theirs, bool):
-            if ours == theirs:
-                continue
-            message = f"{result.code}: the response holds {theirs!r}, the scoring gives {ours!r}"
-        elif abs(Fraction(str(theirs)) - Fraction(result.value)) <= Fraction(1, 100):
+        elif reported_agrees(result.score, result.value, theirs):
             continue
         else:
-            message = f"{result.code}: the response holds {theirs}, the scoring gives {ours}"
+            message = f"{result.code}: the response holds {theirs!r}, the scoring gives {ours!r}"
         yield issue("calculated-mismatch", message, sent[0].path)

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapter import jsonio
-from adapter.convert import convert_documents
+from adapter.api import convert
 from adapter.fhir import get_fhir_model_class
+from adapter.settings import DEFAULT as SETTINGS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "baseline-visit.json"
 
@@ -35,7 +36,7 @@ def visits(count: int) -> list[list[dict]]:
 
 
 def ours(visit: list[dict]) -> bytes:
-    return jsonio.dumps(convert_documents(visit)[0], pretty=False)
+    return jsonio.dumps(convert(visit, SETTINGS).bundle, pretty=False)
 
 
 def json_roundtrip(visit: list[dict]) -> bytes:
@@ -43,7 +44,7 @@ def json_roundtrip(visit: list[dict]) -> bytes:
 
 
 def through_models(visit: list[dict]) -> bytes:
-    bundle = convert_documents(visit)[0]
+    bundle = convert(visit, SETTINGS).bundle
     model = get_fhir_model_class("Bundle").model_validate(bundle)
     return model.model_dump_json(exclude_none=True).encode()
 

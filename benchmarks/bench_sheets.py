@@ -19,6 +19,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+from adapter.settings import DEFAULT as SETTINGS
 from adapter.sheets.contract import default_contract, template_columns
 from adapter.sheets.output import NdjsonSink
 from adapter.sheets.pipeline import convert_sheet
@@ -64,7 +65,10 @@ def plain_read(path: Path) -> int:
 
 def convert(path: Path) -> int:
     out = Path(tempfile.mkdtemp()) / "out"
-    report = convert_sheet(path, default_contract(), NdjsonSink(out), "ndjson")
+    with open(path, "rb") as stream:
+        report = convert_sheet(
+            stream, path.name, default_contract(), NdjsonSink(out, SETTINGS), SETTINGS
+        )
     shutil.rmtree(out.parent)
     assert report.rows_rejected == 0
     return report.rows_converted

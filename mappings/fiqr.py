@@ -41,7 +41,7 @@ SYMPTOMS = (
 )
 
 
-def _rating(link_id: str, prefix: str, topic: str, anchors: str) -> Item:
+def _rating(link_id: str, prefix: str, topic: str, anchors: str, required: bool = True) -> Item:
     return Item(
         link_id=link_id,
         text=f"{topic} ({anchors})",
@@ -51,11 +51,14 @@ def _rating(link_id: str, prefix: str, topic: str, anchors: str) -> Item:
         max_value=10,
         control="slider",
         prefix=prefix,
+        required=required,
     )
 
 
+# Not `required`: the function domain tolerates one unanswered item (prorated), so a completed
+# response may lack one; two or more leave the domain and the total out (dataAbsentReason).
 FUNCTION_ITEMS = tuple(
-    _rating(f"fiqr-f{n}", f"F{n}", topic, "0 = no difficulty, 10 = very difficult")
+    _rating(f"fiqr-f{n}", f"F{n}", topic, "0 = no difficulty, 10 = very difficult", False)
     for n, topic in enumerate(FUNCTION, 1)
 )
 OVERALL_ITEMS = tuple(

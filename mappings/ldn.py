@@ -21,6 +21,11 @@ FIBROMYALGIA = (
 
 # Above this daily dose the regimen is no longer "low dose" (literature range 1-5 mg).
 LOW_DOSE_LIMIT_MG = Decimal("5")
+# A daily dose above this cannot be an LDN dose: 50 mg is the standard full-dose naltrexone tablet
+# (opioid and alcohol dependence); a higher figure in an LDN record is a unit or typing error.
+MAX_DAILY_DOSE_MG = Decimal("50")
+# Compounded LDN doses are written to at most 3 decimals (0.001 mg = 1 microgram).
+MAX_DOSE_DECIMALS = 3
 
 FORMS = {
     "capsule": "compounded capsules",

@@ -26,6 +26,8 @@ ITEMS = tuple(
         min_value=0,
         max_value=100,
         control="slider",
+        # Each rating is its own score and needs no other: a response may hold just one.
+        required=False,
     )
     for link_id, display, question in RATINGS
 )

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from adapter import registry
+from adapter import api, registry
 from adapter.answers import Response, Subject, check_answers
 from adapter.fhir import validation_issues
+from adapter.settings import DEFAULT as SETTINGS
 
 CASES = Path(__file__).parent / "cases"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -79,3 +80,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def assert_valid_fhir(resource: dict[str, Any]) -> None:
     issues = validation_issues(resource)
     assert not issues, [f"{i.expression}: {i.message}" for i in issues]
+
+
+def convert_documents(payload: Any, regimen: Any = None) -> tuple[dict[str, Any], list[Any]]:
+    """The convert use case with default settings: (bundle, converted)."""
+    result = api.convert(payload, SETTINGS, regimen=regimen)
+    return result.bundle, result.converted
+
+
+def validate_response(resource: Any, questionnaire_id: str | None = None) -> Any:
+    return api.validate(resource, SETTINGS, questionnaire_id)

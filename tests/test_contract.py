@@ -2,6 +2,7 @@
 
 from adapter import registry
 from adapter.questionnaire import build_questionnaire
+from adapter.settings import DEFAULT as SETTINGS
 
 WPI = [
     "wpi-jaw-l", "wpi-jaw-r", "wpi-shoulder-l", "wpi-shoulder-r", "wpi-upper-arm-l",
@@ -66,7 +67,7 @@ def test_item_order_follows_the_contract():
 
 
 def test_fm2016_holds_wpi_and_sss_as_groups():
-    items = build_questionnaire(registry.get("fm2016"))["item"]
+    items = build_questionnaire(registry.get("fm2016"), SETTINGS)["item"]
     groups = {i["linkId"]: i for i in items if i["type"] == "group"}
     assert [c["linkId"] for c in groups["wpi"]["item"]] == WPI
     assert [c["linkId"] for c in groups["sss"]["item"]] == SSS_CHOICE + SSS_BOOLEAN
@@ -108,5 +109,5 @@ def test_linkids_are_unique_in_every_questionnaire():
                 link_ids.append(item["linkId"])
                 collect(item.get("item", []))
 
-        collect(build_questionnaire(instrument)["item"])
+        collect(build_questionnaire(instrument, SETTINGS)["item"])
         assert len(link_ids) == len(set(link_ids)), instrument.id

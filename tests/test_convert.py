@@ -7,8 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from adapter.cli import main
-from adapter.convert import convert_documents
-from tests.conftest import assert_valid_fhir
+from tests.conftest import assert_valid_fhir, convert_documents
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "baseline-visit.json"
 
@@ -44,7 +43,7 @@ def test_example_converts_to_a_valid_transaction_bundle(tmp_path):
         assert entry["request"] == {
             "method": "POST",
             "url": resource["resourceType"],
-            "ifNoneExist": f"identifier=urn:ietf:rfc:3986|urn:uuid:{resource['id']}",
+            "ifNoneExist": f"identifier=https://fms-fhir.org/fhir/sid/resource-id|{resource['id']}",
         }
         for ref in resource.get("derivedFrom", []) + resource.get("hasMember", []):
             assert ref["reference"] in full_urls
@@ -94,7 +93,9 @@ def test_questionnaire_response_shape():
 
 def test_fm2016_response_nests_answers_in_groups():
     document = _document(
-        instrument="fm2016", answers={"wpi-neck": True, "sss-fatigue": 2, "fm-duration-3m": False}
+        instrument="fm2016",
+        status="stopped",
+        answers={"wpi-neck": True, "sss-fatigue": 2, "fm-duration-3m": False},
     )
     response = convert_documents(document)[0]["entry"][0]["resource"]
     assert [i["linkId"] for i in response["item"]] == ["wpi", "sss", "fm-duration-3m"]
@@ -104,7 +105,7 @@ def test_fm2016_response_nests_answers_in_groups():
 
 
 def test_missing_scores_carry_a_data_absent_reason():
-    bundle, _ = convert_documents(_document(answers={"phq4-nervous": 1}))
+    bundle, _ = convert_documents(_document(answers={"phq4-nervous": 1}, status="stopped"))
     observations = [e["resource"] for e in bundle["entry"][1:]]
     for observation in observations:
         assert_valid_fhir(observation)

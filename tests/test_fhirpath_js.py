@@ -15,7 +15,7 @@ import pytest
 
 from adapter.response import build_response
 from adapter.scoring import score_answers
-from tests.conftest import SCORE_CASES
+from tests.conftest import SCORE_CASES, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ROOT / ".venv" / "js" / "node_modules"
@@ -32,7 +32,7 @@ def test_fhirpath_js_agrees_with_python_on_every_case(node):
     jobs, expected = [], []
     for case in SCORE_CASES:
         response = case.response()
-        resource = build_response(response)
+        resource = build_response(response, SETTINGS)
         for result in score_answers(response.instrument, response.answers):
             expression = result.score.formula.fhirpath(response.instrument.item_index)
             jobs.append(json.dumps({"resource": resource, "expression": expression}))

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from adapter.cli import main
-from adapter.convert import convert_documents
 from adapter.medication import (
     Phase,
     build_medication_statement,
@@ -17,7 +16,7 @@ from adapter.medication import (
     regimen_from_document,
 )
 from adapter.outcome import InvalidInput
-from tests.conftest import assert_valid_fhir
+from tests.conftest import SETTINGS, assert_valid_fhir, convert_documents
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SUBJECT = {"identifier": {"system": "urn:example:mrn", "value": "P001"}}
@@ -82,7 +81,7 @@ def test_example_regimen_is_a_valid_r4_medication_statement():
         json.loads((EXAMPLES / "ldn-regimen.json").read_text())
     )
     assert warnings == []
-    statement = build_medication_statement(regimen)
+    statement = build_medication_statement(regimen, SETTINGS)
     assert_valid_fhir(statement)
     assert "medication" not in statement  # R5 shape; R4 is medicationCodeableConcept
     medication = statement["medicationCodeableConcept"]
@@ -125,7 +124,7 @@ def test_explicit_phases_liquid_morning_and_own_reason():
         reason=[{"system": "http://snomed.info/sct", "code": "95417003", "display": "Primary fibromyalgia syndrome"}],
         phases=_phases((0.5, "2024-01-01", "2024-01-07"), (1, "2024-01-08", "2024-03-31")),
     )  # fmt: skip
-    statement = build_medication_statement(regimen_from_document(document)[0])
+    statement = build_medication_statement(regimen_from_document(document)[0], SETTINGS)
     assert_valid_fhir(statement)
     assert statement["effectivePeriod"] == {"start": "2024-01-01", "end": "2024-03-31"}
     assert statement["dosage"][0]["timing"]["repeat"]["when"] == ["MORN"]
@@ -135,7 +134,9 @@ def test_explicit_phases_liquid_morning_and_own_reason():
 
 
 def test_once_daily_has_no_time_of_day():
-    statement = build_medication_statement(regimen_from_document(_regimen(timing="once-daily"))[0])
+    statement = build_medication_statement(
+        regimen_from_document(_regimen(timing="once-daily"))[0], SETTINGS
+    )
     assert "when" not in statement["dosage"][0]["timing"]["repeat"]
 
 
@@ -175,15 +176,17 @@ def test_above_5_mg_is_a_warning_not_an_error():
     assert [(w.severity, w.expression, w.rule) for w in warnings] == [
         ("warning", "phases[1].dose_mg", "not-low-dose")
     ]
-    assert_valid_fhir(build_medication_statement(regimen))
+    assert_valid_fhir(build_medication_statement(regimen, SETTINGS))
 
 
 def test_output_is_deterministic_and_the_id_follows_subject_and_start():
-    first = build_medication_statement(regimen_from_document(_regimen())[0])
-    again = build_medication_statement(regimen_from_document(_regimen())[0])
+    first = build_medication_statement(regimen_from_document(_regimen())[0], SETTINGS)
+    again = build_medication_statement(regimen_from_document(_regimen())[0], SETTINGS)
     assert first == again
     longer = _regimen(phases=_phases((1.5, "2024-01-01", "2024-01-14"), (3, "2024-01-15", None)))
-    assert build_medication_statement(regimen_from_document(longer)[0])["id"] == first["id"]
+    assert (
+        build_medication_statement(regimen_from_document(longer)[0], SETTINGS)["id"] == first["id"]
+    )
 
 
 def test_regimen_command_and_bundle_with_visit(tmp_path):
@@ -210,13 +213,14 @@ def test_regimen_command_and_bundle_with_visit(tmp_path):
     assert statement["resource"]["resourceType"] == "MedicationStatement"
     assert statement["request"]["method"] == "PUT"
     assert statement["request"]["url"].startswith(
-        "MedicationStatement?identifier=urn:ietf:rfc:3986|urn:uuid:"
+        "MedicationStatement?identifier=https://fms-fhir.org/fhir/sid/resource-id|"
     )
 
 
 def test_regimen_joins_a_bundle_in_the_core():
-    statement = build_medication_statement(regimen_from_document(_regimen())[0])
+    statement = build_medication_statement(regimen_from_document(_regimen())[0], SETTINGS)
     bundle, _ = convert_documents(
-        json.loads((EXAMPLES / "baseline-visit.json").read_text()), [statement]
+        json.loads((EXAMPLES / "baseline-visit.json").read_text()), _regimen()
     )
-    assert bundle["entry"][-1]["resource"] is statement
+    added = bundle["entry"][-1]["resource"]
+    assert added == {key: value for key, value in statement.items() if key != "id"}

@@ -3,8 +3,9 @@
 import pytest
 
 from adapter import registry
-from adapter.config import codesystem_url
 from adapter.questionnaire import SDC_CALCULATED, build_questionnaire
+from adapter.settings import DEFAULT as SETTINGS
+from adapter.settings import Settings
 from adapter.terminology import codesystem
 from tests.conftest import assert_valid_fhir
 
@@ -23,7 +24,7 @@ def _extensions(element, suffix):
 
 @pytest.mark.parametrize("instrument_id", INSTRUMENTS)
 def test_questionnaire_is_valid_r4(instrument_id):
-    questionnaire = build_questionnaire(registry.get(instrument_id))
+    questionnaire = build_questionnaire(registry.get(instrument_id), SETTINGS)
     assert_valid_fhir(questionnaire)
     assert questionnaire["url"].endswith(f"/Questionnaire/{instrument_id}")
     assert questionnaire["version"] and questionnaire["status"] == "active"
@@ -32,7 +33,7 @@ def test_questionnaire_is_valid_r4(instrument_id):
 @pytest.mark.parametrize("instrument_id", INSTRUMENTS)
 def test_every_score_has_a_read_only_calculated_item(instrument_id):
     instrument = registry.get(instrument_id)
-    items = {i["linkId"]: i for i in _walk(build_questionnaire(instrument)["item"])}
+    items = {i["linkId"]: i for i in _walk(build_questionnaire(instrument, SETTINGS)["item"])}
     for score in instrument.scores:
         item = items[score.code.code]
         calculated = _extensions(item, "calculatedExpression")
@@ -48,7 +49,7 @@ def test_every_score_has_a_read_only_calculated_item(instrument_id):
 
 def test_choice_options_carry_ordinal_value_and_item_weight():
     for instrument_id in ("sss", "phq4"):
-        for item in _walk(build_questionnaire(registry.get(instrument_id))["item"]):
+        for item in _walk(build_questionnaire(registry.get(instrument_id), SETTINGS)["item"]):
             for n, option in enumerate(item.get("answerOption", [])):
                 assert _extensions(option, "/ordinalValue")[0]["valueDecimal"] == n
                 assert _extensions(option, "/itemWeight")[0]["valueDecimal"] == n
@@ -56,7 +57,7 @@ def test_choice_options_carry_ordinal_value_and_item_weight():
 
 def test_ratings_are_sliders_with_min_and_max():
     for instrument_id, high in (("fiqr", 10), ("pain-nrs", 100)):
-        for item in build_questionnaire(registry.get(instrument_id))["item"]:
+        for item in build_questionnaire(registry.get(instrument_id), SETTINGS)["item"]:
             if item.get("readOnly"):
                 continue
             assert _extensions(item, "/minValue")[0]["valueInteger"] == 0
@@ -66,16 +67,16 @@ def test_ratings_are_sliders_with_min_and_max():
 
 
 def test_codesystem_is_valid_and_holds_every_local_code():
-    resource = codesystem()
+    resource = codesystem(SETTINGS)
     assert_valid_fhir(resource)
     concepts = {c["code"]: c["display"] for c in resource["concept"]}
     assert resource["count"] == len(concepts)
     for instrument in registry.instruments().values():
-        for item in _walk(build_questionnaire(instrument)["item"]):
+        for item in _walk(build_questionnaire(instrument, SETTINGS)["item"]):
             codings = list(item.get("code", []))
             codings += [o["valueCoding"] for o in item.get("answerOption", [])]
             for coding in codings:
-                if coding["system"] == codesystem_url():
+                if coding["system"] == SETTINGS.codesystem_url:
                     assert concepts[coding["code"]] == coding["display"]
     for band in (
         "none",
@@ -90,9 +91,9 @@ def test_codesystem_is_valid_and_holds_every_local_code():
         assert band in concepts
 
 
-def test_canonical_base_is_configurable(monkeypatch):
-    monkeypatch.setenv("FMS_FHIR_CANONICAL_BASE", "https://fhir.example-hospital.org/")
-    questionnaire = build_questionnaire(registry.get("fiqr"))
+def test_canonical_base_is_configurable():
+    settings = Settings.from_env({"FMS_FHIR_CANONICAL_BASE": "https://fhir.example-hospital.org/"})
+    questionnaire = build_questionnaire(registry.get("fiqr"), settings)
     assert questionnaire["url"] == "https://fhir.example-hospital.org/Questionnaire/fiqr"
     assert questionnaire["item"][0]["code"][0]["system"] == (
         "https://fhir.example-hospital.org/CodeSystem/fms-instruments"

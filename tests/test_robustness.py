@@ -5,10 +5,9 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter.convert import convert_documents
 from adapter.medication import regimen_from_document
 from adapter.outcome import InvalidInput
-from adapter.validation import validate_response
+from tests.conftest import convert_documents, validate_response
 from tests.test_validation import valid_response
 
 JSON = st.recursive(
@@ -107,10 +106,12 @@ CELL = (
 @FAST
 @given(st.lists(CELL, min_size=0, max_size=60))
 def test_any_sheet_row(cells):
+    from adapter.links import links_for
     from adapter.sheets.contract import default_contract, template_columns
     from adapter.sheets.rows import RowPlan, convert_row, plan_rows
+    from tests.conftest import SETTINGS
 
-    plan = plan_rows(template_columns(), default_contract())
+    plan = plan_rows(template_columns(), default_contract(), links_for("transaction", SETTINGS))
     assert isinstance(plan, RowPlan)
     result = convert_row(plan, 2, cells)
     assert result.blank or result.rejected or result.patient

@@ -6,10 +6,12 @@ from fractions import Fraction
 from fhirpathpy import evaluate
 from fhirpathpy.models import models
 
-from adapter.convert import convert_response
+from adapter.links import links_for
 from adapter.questionnaire import build_questionnaire
+from adapter.resources import response_resources
 from adapter.response import build_response
 from adapter.scoring import score_answers, scores_by_code
+from adapter.settings import DEFAULT as SETTINGS
 from tests.conftest import assert_valid_fhir
 
 
@@ -28,7 +30,7 @@ def test_python_scores_and_bands(score_case):
 
 
 def _calculated_expressions(instrument):
-    questionnaire = build_questionnaire(instrument)
+    questionnaire = build_questionnaire(instrument, SETTINGS)
     expressions = {}
     for item in questionnaire["item"]:
         for extension in item.get("extension", []):
@@ -40,7 +42,7 @@ def _calculated_expressions(instrument):
 def test_fhirpath_agrees_with_python(score_case):
     response = score_case.response()
     instrument = response.instrument
-    questionnaire_response = build_response(response)
+    questionnaire_response = build_response(response, SETTINGS)
     expressions = _calculated_expressions(instrument)
     for result in score_answers(instrument, response.answers):
         expression = expressions.get(result.code) or result.score.formula.fhirpath(
@@ -69,6 +71,6 @@ def test_fhirpath_agrees_with_python(score_case):
 
 
 def test_every_case_converts_to_valid_fhir(score_case):
-    converted = convert_response(score_case.response())
+    converted = response_resources(score_case.response(), links_for("transaction", SETTINGS))
     for resource in converted.resources:
         assert_valid_fhir(resource)

@@ -10,18 +10,17 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import Workbook
 
+from adapter import api
 from adapter.cli import main
 from adapter.outcome import InvalidInput
 from adapter.sheets.contract import (
     contract_from_data,
     default_contract,
-    load_contract,
     template_columns,
 )
 from adapter.sheets.doses import courses
 from adapter.sheets.output import SINKS
-from adapter.sheets.pipeline import convert_sheet
-from tests.conftest import assert_valid_fhir
+from tests.conftest import SETTINGS, assert_valid_fhir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PHQ = ["phq4-nervous", "phq4-worry", "phq4-interest", "phq4-down"]
@@ -41,10 +40,19 @@ def write_xlsx(path, rows):
     return path
 
 
+def convert_sheet(path, contract, sink):
+    with open(path, "rb") as stream:
+        return api.convert_sheet(stream, Path(path).name, contract, sink, SETTINGS)
+
+
+def load_contract(path):
+    return api.load_contract(Path(path).read_bytes(), str(path), SETTINGS)
+
+
 def run(path, tmp_path, contract=None, output_format="transaction"):
     out = tmp_path / f"out-{output_format}"
     report = convert_sheet(
-        path, contract or default_contract(), SINKS[output_format](out), output_format
+        path, contract or default_contract(), SINKS[output_format](out, SETTINGS)
     )
     return report, out
 
@@ -315,8 +323,12 @@ def test_contract_file_errors(tmp_path):
     bad.write_text("patient: [unclosed")
     with pytest.raises(InvalidInput):
         load_contract(bad)
-    with pytest.raises(InvalidInput):
-        load_contract(tmp_path / "missing.yaml")
+    result = CliRunner().invoke(
+        main,
+        ["convert-sheet", str(EXAMPLES / "case-report-followup.xlsx"), "--contract",
+         str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "unreadable-file" in result.output
 
 
 # --- readers ------------------------------------------------------------------------------------
@@ -424,7 +436,9 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
         tmp_path / "s.csv", [HEADER, ["P1", "2024-01-10", "", 1, 2, 1, 1, "", 40, 60]]
     )
     result = CliRunner().invoke(main, ["convert-sheet", str(sheet), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 1 and (tmp_path / "out" / "thesis.docx").exists()
+    # Not invalid input: the output place is taken (exit 4, OutputConflict).
+    assert result.exit_code == 4 and (tmp_path / "out" / "thesis.docx").exists()
+    assert "output-exists" in result.output
 
 
 # --- reported totals ------------------------------------------------------------------------------
@@ -548,7 +562,7 @@ def test_formats_hold_the_same_resources_and_repeat_identically(tmp_path, output
     assert len(found) == 61
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     out2 = tmp_path / "again"
-    convert_sheet(path, default_contract(), SINKS[output_format](out2), output_format)
+    convert_sheet(path, default_contract(), SINKS[output_format](out2, SETTINGS))
     assert {p.name: p.read_bytes() for p in out2.iterdir()} == first
     if output_format == "patient":
         assert [p.name for p in out.glob("*.json")] == ["patient-MOSER-CASE-1.json"]
@@ -579,7 +593,10 @@ def test_legacy_csv_gives_the_same_resources_as_the_canonical_xlsx(tmp_path):
     report, out = run(EXAMPLES / "legacy-followup.csv", tmp_path, legacy, "ndjson")
     assert report.rows_converted == 7 and report.warnings == []
     canonical = default_contract(patient_system="urn:example:mrn")
-    _, out2 = run(EXAMPLES / "case-report-followup.xlsx", tmp_path, canonical, "patient")
+    out2 = tmp_path / "canonical"
+    convert_sheet(
+        EXAMPLES / "case-report-followup.xlsx", canonical, SINKS["ndjson"](out2, SETTINGS)
+    )
     by_id = lambda found: {r["id"]: r for r in found}  # noqa: E731
     assert by_id(resources(out)) == by_id(resources(out2))
 

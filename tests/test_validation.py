@@ -6,23 +6,23 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from adapter import registry
+from adapter import api, registry
 from adapter.cli import main
-from adapter.config import questionnaire_url
-from adapter.convert import extract_observations
 from adapter.instrument import Code, EnableWhen, Instrument, Item
+from adapter.links import links_for
 from adapter.questionnaire import build_questionnaire, form_items
+from adapter.resources import response_resources
 from adapter.response import build_response
 from adapter.scoring import score_answers
-from adapter.validation import RULES, validate_response
-from tests.conftest import SCORE_CASES, assert_valid_fhir
+from adapter.validation import RULES
+from tests.conftest import SCORE_CASES, SETTINGS, assert_valid_fhir, validate_response
 
 ROOT = "QuestionnaireResponse"
 
 
 def valid_response(instrument_id):
     case = next(c for c in SCORE_CASES if c.instrument_id == instrument_id)
-    return build_response(case.response())
+    return build_response(case.response(), SETTINGS)
 
 
 def findings(resource, questionnaire_id=None):
@@ -160,7 +160,7 @@ def extra(monkeypatch):
     monkeypatch.setitem(registry.instruments(), EXTRA.id, EXTRA)
     return {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"{questionnaire_url(EXTRA.id)}|1.0.0",
+        "questionnaire": f"{SETTINGS.questionnaire_url(EXTRA.id)}|1.0.0",
         "status": "completed",
         "subject": {"reference": "Patient/1"},
         "authored": "2025-04-10",
@@ -172,7 +172,7 @@ def extra(monkeypatch):
 
 
 def test_enable_when_questionnaire_is_valid(extra):
-    questionnaire = build_questionnaire(EXTRA)
+    questionnaire = build_questionnaire(EXTRA, SETTINGS)
     assert_valid_fhir(questionnaire)
     assert questionnaire["item"][1]["enableWhen"] == [
         {"question": "pain-now", "operator": "=", "answerBoolean": True}
@@ -224,7 +224,7 @@ def test_without_questionnaire_when_the_caller_names_it():
 
 def test_canonical_without_version():
     resource = valid_response("sss")
-    resource["questionnaire"] = questionnaire_url("sss")
+    resource["questionnaire"] = SETTINGS.questionnaire_url("sss")
     assert findings(resource) == []
 
 
@@ -264,12 +264,19 @@ def test_rendered_response_validates_and_extracts_after_naming_the_questionnaire
     assert findings(resource) == [("no-questionnaire", f"{ROOT}.questionnaire")]
     result = validate_response(resource, instrument_id)
     assert result.issues == []
-    bundle = extract_observations(resource, result.response)
+    bundle = api.extract(resource, SETTINGS, instrument_id).bundle
     assert_valid_fhir(bundle)
     observations = [e["resource"] for e in bundle["entry"]]
     assert {o["code"]["coding"][0]["code"] for o in observations} == {
         s.code.code for s in registry.get(instrument_id).scores
     }
+    # By its identifier: the server's id for the response is not ours to know.
+    source = {"type": "QuestionnaireResponse", "identifier": resource["identifier"]}
+    assert all(o["derivedFrom"] == [source] for o in observations)
+    resource.pop("identifier")
+    observations = [
+        e["resource"] for e in api.extract(resource, SETTINGS, instrument_id).bundle["entry"]
+    ]
     assert all(
         o["derivedFrom"] == [{"reference": f"QuestionnaireResponse/{resource['id']}"}]
         for o in observations
@@ -277,11 +284,10 @@ def test_rendered_response_validates_and_extracts_after_naming_the_questionnaire
 
 
 def test_extraction_gives_the_same_observations_as_convert():
-    from adapter.convert import convert_response
-
     case = next(c for c in SCORE_CASES if c.instrument_id == "fiqr")
-    resource, *converted = convert_response(case.response()).resources
-    extracted = extract_observations(resource, validate_response(resource).response)
+    links = links_for("transaction", SETTINGS)
+    resource, *converted = response_resources(case.response(), links).resources
+    extracted = api.extract(resource, SETTINGS).bundle
     for ours, theirs in zip(converted, [e["resource"] for e in extracted["entry"]], strict=True):
         assert ours["id"] == theirs["id"]
         assert ours.get("valueQuantity") == theirs.get("valueQuantity")

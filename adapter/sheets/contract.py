@@ -6,9 +6,9 @@ code). Other layouts are described by a YAML or JSON file, checked here with mar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -18,11 +18,13 @@ from adapter import registry
 from adapter.instrument import Item, Score
 from adapter.outcome import InvalidInput, Issue
 from adapter.schemas import issues_from
+from adapter.settings import Settings
 from mappings import ldn
 
 TRUE_WORDS = ("x", "ja", "j", "yes", "y", "true", "wahr", "1", "oui", "si", "sí", "✓")
 FALSE_WORDS = ("nein", "n", "no", "false", "falsch", "0", "non", "-")
-DEFAULT_PATIENT_SYSTEM = "urn:fms-fhir:patient-id"
+# RFC 3986 absolute URI: a scheme, a colon, no spaces (FHIR Identifier.system is a uri).
+ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+")
 
 
 def targets() -> dict[str, Item | Score]:
@@ -47,7 +49,8 @@ class ColumnRule:
 @dataclass(frozen=True)
 class SheetContract:
     patient_column: str = "patient_id"
-    patient_system: str = DEFAULT_PATIENT_SYSTEM
+    patient_system: str | None = None
+    """None: the settings' default system under the canonical base."""
     date_column: str = "visit_date"
     date_formats: tuple[str, ...] = ()
     dose_column: str | None = "ldn_dose_mg"
@@ -67,7 +70,7 @@ class SheetContract:
         return {rule.header: rule for rule in self.columns}
 
 
-def default_contract(patient_system: str = DEFAULT_PATIENT_SYSTEM) -> SheetContract:
+def default_contract(patient_system: str | None = None) -> SheetContract:
     """The canonical template: a column per linkId and per score code."""
     return SheetContract(
         patient_system=patient_system,
@@ -104,9 +107,16 @@ class _Strict(Schema):
         unknown = RAISE
 
 
+def check_system(value: str) -> None:
+    if not ABSOLUTE_URI.fullmatch(value):
+        raise ValidationError(
+            f"{value!r} is not an absolute URI (e.g. 'urn:oid:1.2.3' or 'https://...')"
+        )
+
+
 class _PatientSchema(_Strict):
     column = fields.String(required=True)
-    system = fields.String(load_default=DEFAULT_PATIENT_SYSTEM)
+    system = fields.String(load_default=None, validate=check_system)
 
 
 class _DateSchema(_Strict):
@@ -202,18 +212,36 @@ def contract_from_data(data: Any) -> SheetContract:
     )
 
 
-def load_contract(path: str | Path) -> SheetContract:
+def contract_from_bytes(data: bytes, name: str, settings: Settings) -> SheetContract:
+    """A YAML or JSON contract (UTF-8, with or without BOM), checked before any row is read."""
+
+    def bad(message: str) -> InvalidInput:
+        return InvalidInput([Issue("fatal", "structure", message, None, "invalid-contract")], 400)
+
+    if len(data) > settings.max_input_bytes:
+        raise bad(f"the contract {name} is larger than the limit")
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-        data = yaml.safe_load(text)
-    except OSError as error:
-        message = f"cannot read the contract {path}: {error.strerror}"
-        raise InvalidInput(
-            [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise bad(
+            f"the contract {name} is not UTF-8 (byte {error.start}); save it as UTF-8"
         ) from None
-    except yaml.YAMLError as error:
-        message = f"the contract {path} is not YAML or JSON: {error}"
+    try:
+        loaded = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as error:
+        raise bad(f"the contract {name} is not YAML or JSON: {error}") from None
+    return contract_from_data(loaded)
+
+
+def with_patient_system(contract: SheetContract, system: str) -> SheetContract:
+    """The contract with another patient identifier system (checked as a URI)."""
+    from dataclasses import replace
+
+    try:
+        check_system(system)
+    except ValidationError as error:
+        message = str(error.messages[0]) if error.messages else "not an absolute URI"
         raise InvalidInput(
-            [Issue("fatal", "structure", message, None, "invalid-contract")], 400
+            [Issue("error", "value", message, "--patient-system", "invalid-value")], 400
         ) from None
-    return contract_from_data(data)
+    return replace(contract, patient_system=system)

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapter.answers import Subject
 from adapter.medication import Phase, Regimen, build_medication_statement
+from adapter.settings import Settings
 from mappings import ldn
 
 
@@ -22,7 +23,7 @@ def courses(history: Iterable[tuple[str, Decimal | None]]) -> list[tuple[list[Ph
     result: list[tuple[list[Phase], date]] = []
     phases: list[Phase] = []
     asserted: date | None = None
-    for day_text, dose in sorted(history):
+    for day_text, dose in sorted(history, key=lambda visit: visit[0]):
         day = date.fromisoformat(day_text)
         if dose is None or dose == 0:
             if phases:
@@ -41,7 +42,11 @@ def courses(history: Iterable[tuple[str, Decimal | None]]) -> list[tuple[list[Ph
 
 
 def medication_statements(
-    subject: Subject, history: Iterable[tuple[str, Decimal | None]], form: str, timing: str
+    subject: Subject,
+    history: Iterable[tuple[str, Decimal | None]],
+    form: str,
+    timing: str,
+    settings: Settings,
 ) -> list[dict[str, Any]]:
     statements = []
     for phases, asserted in courses(history):
@@ -55,5 +60,5 @@ def medication_statements(
             asserted=asserted,
             note="Built from the LDN dose recorded at each visit of a spreadsheet; each dose is known from the visit that records it.",
         )
-        statements.append(build_medication_statement(regimen))
+        statements.append(build_medication_statement(regimen, settings))
     return statements

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from adapter.answers import Subject
 from adapter.outcome import InvalidInput, Issue, operation_outcome
+from adapter.settings import Settings
 from adapter.sheets.contract import SheetContract
 from adapter.sheets.doses import medication_statements
 from adapter.sheets.output import Sink
@@ -20,7 +20,6 @@ from adapter.sheets.readers import open_sheet
 from adapter.sheets.rows import RowPlan, convert_row, plan_rows
 
 MAX_LISTED_WARNINGS = 1000
-NO_DOSE = -1
 
 Progress = Callable[[int, float | None], None]
 
@@ -29,6 +28,7 @@ Progress = Callable[[int, float | None], None]
 class SheetReport:
     file: str
     format: str
+    settings: Settings
     rows_read: int = 0
     rows_converted: int = 0
     rows_rejected: int = 0
@@ -39,6 +39,7 @@ class SheetReport:
     warnings_total: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        """The row report: every row read is converted or rejected, with its reasons."""
         return {
             "file": self.file,
             "format": self.format,
@@ -72,48 +73,64 @@ class SheetReport:
     def _warn(self, row: int | None, issues: list[Issue]) -> None:
         self.warnings_total += len(issues)
         if len(self.warnings) < MAX_LISTED_WARNINGS:
-            self.warnings.append({"row": row, "outcome": operation_outcome(issues)})
+            self.warnings.append({"row": row, "outcome": operation_outcome(issues, self.settings)})
 
 
-def _pack(visit: str, dose: Decimal | None) -> int:
-    micrograms = NO_DOSE if dose is None else int(dose * 1000)
-    return date.fromisoformat(visit).toordinal() * 10**9 + (micrograms + 1)
+class DoseHistory:
+    """A patient's (visit, dose) pairs, kept exactly: the dose as the Decimal the cell held.
 
+    Days as 4-byte ordinals; doses as one shared Decimal per distinct value (a course has few),
+    so memory stays near 12 bytes a visit without giving up a digit.
+    """
 
-def _unpack(packed: int) -> tuple[str, Decimal | None]:
-    ordinal, rest = divmod(packed, 10**9)
-    micrograms = rest - 1
-    dose = None if micrograms == NO_DOSE else Decimal(micrograms) / 1000
-    return date.fromordinal(ordinal).isoformat(), dose
+    def __init__(self) -> None:
+        self.days: array[int] = array("i")
+        self.doses: list[Decimal | None] = []
+
+    def add(self, visit: str, dose: Decimal | None, shared: dict[Decimal, Decimal]) -> None:
+        self.days.append(date.fromisoformat(visit).toordinal())
+        self.doses.append(None if dose is None else shared.setdefault(dose, dose))
+
+    def visits(self) -> list[tuple[str, Decimal | None]]:
+        return [
+            (date.fromordinal(day).isoformat(), dose)
+            for day, dose in zip(self.days, self.doses, strict=True)
+        ]
 
 
 def convert_sheet(
-    path: str | Path,
+    stream: IO[bytes],
+    name: str,
     contract: SheetContract,
     sink: Sink,
-    output_format: str,
+    settings: Settings,
     progress: Progress | None = None,
 ) -> SheetReport:
     """Every row converted or rejected with its reasons; a file that cannot be read raises."""
-    report = SheetReport(Path(path).name, output_format)
+    report = SheetReport(name, sink.format, settings)
     visits: dict[str, array[int]] = {}
-    doses: dict[str, array[int]] = {}
+    doses: dict[str, DoseHistory] = {}
+    shared: dict[Decimal, Decimal] = {}
     try:
-        with open_sheet(path, contract) as sheet:
-            plan = plan_rows(sheet.header, contract)
+        with open_sheet(stream, name, contract) as sheet:
+            plan = plan_rows(sheet.header, contract, sink.links)
             if not isinstance(plan, RowPlan):
                 raise InvalidInput(plan)
             if plan.warnings:
                 report._warn(None, plan.warnings)
             for number, cells in sheet.rows:
-                _one_row(plan, number, cells, report, sink, visits, doses)
+                if report.rows_read >= settings.max_sheet_rows:
+                    message = f"{name} has more than {settings.max_sheet_rows} rows, the limit"
+                    raise InvalidInput(
+                        [Issue("fatal", "too-long", message, f"row {number}", "too-many-rows")], 413
+                    )
+                _one_row(plan, number, cells, report, sink, visits, doses, shared)
                 if progress and report.rows_read % 500 == 0:
                     progress(report.rows_read, sheet.progress())
         for patient in sorted(doses):
-            history = [_unpack(packed) for packed in doses[patient]]
-            subject = Subject(system=contract.patient_system, value=patient)
+            subject = Subject(system=plan.patient_system, value=patient)
             statements = medication_statements(
-                subject, history, contract.ldn_form, contract.ldn_timing
+                subject, doses[patient].visits(), contract.ldn_form, contract.ldn_timing, settings
             )
             sink.add_patient(patient, statements)
             report.resources.update(r["resourceType"] for r in statements)
@@ -131,7 +148,8 @@ def _one_row(
     report: SheetReport,
     sink: Sink,
     visits: dict[str, array[int]],
-    doses: dict[str, array[int]],
+    doses: dict[str, DoseHistory],
+    shared: dict[Decimal, Decimal],
 ) -> None:
     """`visits` holds each patient's visit days (4 bytes a visit), to refuse a visit twice."""
     result = convert_row(plan, number, cells)
@@ -153,7 +171,9 @@ def _one_row(
             days.append(day)
     if result.rejected:
         report.rows_rejected += 1
-        report.rejected.append({"row": number, "outcome": operation_outcome(result.issues)})
+        report.rejected.append(
+            {"row": number, "outcome": operation_outcome(result.issues, report.settings)}
+        )
         return
     report.rows_converted += 1
     if result.issues:
@@ -162,4 +182,4 @@ def _one_row(
     sink.add_visit(result.patient, result.date, result.resources)
     report.resources.update(r["resourceType"] for r in result.resources)
     if plan.dose is not None:
-        doses.setdefault(result.patient, array("q")).append(_pack(result.date, result.dose))
+        doses.setdefault(result.patient, DoseHistory()).add(result.date, result.dose, shared)

@@ -1,14 +1,15 @@
-"""CSV and XLSX readers that yield one row at a time, so any size converts in bounded memory."""
+"""CSV and XLSX readers over binary streams, yielding one row at a time: any size converts in
+bounded memory, from a file, an upload or a pipe (the stream must be seekable)."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from adapter.outcome import InvalidInput, Issue
@@ -52,19 +53,26 @@ def _header(cells: list[Any]) -> list[str]:
     return [str(cell).strip() if cell is not None else "" for cell in cells]
 
 
+def _size(stream: IO[bytes]) -> int:
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
 @contextmanager
-def read_csv(path: Path, contract: SheetContract) -> Iterator[SheetRows]:
-    size = path.stat().st_size
-    with open(path, "rb") as raw:
-        sample = raw.read(SAMPLE_BYTES)
+def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[SheetRows]:
+    size = _size(stream)
+    sample = stream.read(SAMPLE_BYTES)
+    stream.seek(0)
     if not sample.strip():
-        raise file_error(f"{path.name} is empty", "empty-file")
+        raise file_error(f"{name} is empty", "empty-file")
     encoding = contract.encoding or detect_encoding(sample)
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise file_error(f"unknown encoding {encoding!r} in the contract") from None
-    handle: IO[str] = open(path, encoding=encoding, newline="")  # noqa: SIM115
+    handle = io.TextIOWrapper(stream, encoding=encoding, newline="")
     try:
         first_line = handle.readline()
         handle.seek(0)
@@ -76,7 +84,7 @@ def read_csv(path: Path, contract: SheetContract) -> Iterator[SheetRows]:
                 header = _header(cells)
                 break
         if header is None:
-            raise file_error(f"{path.name} has no header row", "empty-file")
+            raise file_error(f"{name} has no header row", "empty-file")
 
         def rows() -> Iterator[tuple[int, list[Any]]]:
             try:
@@ -84,47 +92,45 @@ def read_csv(path: Path, contract: SheetContract) -> Iterator[SheetRows]:
                     yield reader.line_num, list(cells)
             except UnicodeDecodeError as error:
                 raise file_error(
-                    f"{path.name} is not valid {encoding} after line {reader.line_num}: {error.reason}; "
+                    f"{name} is not valid {encoding} after line {reader.line_num}: {error.reason}; "
                     "set csv.encoding in the contract"
                 ) from None
             except csv.Error as error:
-                raise file_error(f"{path.name}, line {reader.line_num}: {error}") from None
+                raise file_error(f"{name}, line {reader.line_num}: {error}") from None
 
         def progress() -> float | None:
             try:
-                return handle.buffer.tell() / size if size else None
+                return stream.tell() / size if size else None
             except (OSError, ValueError):
                 return None
 
         yield SheetRows(header, rows(), progress, encoding, delimiter)
     except UnicodeDecodeError as error:
-        raise file_error(f"{path.name} is not valid {encoding}: {error.reason}") from None
+        raise file_error(f"{name} is not valid {encoding}: {error.reason}") from None
     finally:
-        handle.close()
+        handle.detach()
 
 
 @contextmanager
-def read_xlsx(path: Path, contract: SheetContract) -> Iterator[SheetRows]:
+def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[SheetRows]:
     from openpyxl import load_workbook
 
-    if path.stat().st_size == 0:
-        raise file_error(f"{path.name} is empty", "empty-file")
+    if _size(stream) == 0:
+        raise file_error(f"{name} is empty", "empty-file")
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook = load_workbook(stream, read_only=True, data_only=True)
     except zipfile.BadZipFile:
         raise file_error(
-            f"{path.name} is not an XLSX workbook (not a zip file)", "not-a-workbook"
+            f"{name} is not an XLSX workbook (not a zip file)", "not-a-workbook"
         ) from None
     except Exception as error:  # openpyxl raises many kinds for a zip that is no workbook
-        message = (
-            f"{path.name} is not a readable XLSX workbook: {error.__class__.__name__}: {error}"
-        )
+        message = f"{name} is not a readable XLSX workbook: {error.__class__.__name__}: {error}"
         raise file_error(message, "not-a-workbook") from None
     try:
         if contract.sheet:
             if contract.sheet not in workbook.sheetnames:
                 names = ", ".join(workbook.sheetnames)
-                raise file_error(f"{path.name} has no sheet {contract.sheet!r} (sheets: {names})")
+                raise file_error(f"{name} has no sheet {contract.sheet!r} (sheets: {names})")
             sheet = workbook[contract.sheet]
         else:
             sheet = workbook.worksheets[0]
@@ -136,7 +142,7 @@ def read_xlsx(path: Path, contract: SheetContract) -> Iterator[SheetRows]:
                 header = _header(list(cells))
                 break
         if header is None:
-            raise file_error(f"{path.name} has no header row", "empty-file")
+            raise file_error(f"{name} has no header row", "empty-file")
         total = sheet.max_row
         position = {"row": number}
 
@@ -153,21 +159,20 @@ def read_xlsx(path: Path, contract: SheetContract) -> Iterator[SheetRows]:
         workbook.close()
 
 
-def open_sheet(path: str | Path, contract: SheetContract) -> Any:
-    """The reader for this file: by its ending, or by its first bytes."""
-    path = Path(path)
-    if not path.is_file():
-        raise file_error(f"cannot read {path}: no such file")
-    suffix = path.suffix.lower()
+def open_sheet(stream: IO[bytes], name: str, contract: SheetContract) -> Any:
+    """The reader for this stream: by the name's ending, or by its first bytes."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix == ".xls":
         raise file_error(
-            f"{path.name}: the old .xls format is not read; save it as .xlsx or .csv",
+            f"{name}: the old .xls format is not read; save it as .xlsx or .csv",
             "not-a-workbook",
         )
     if suffix in (".xlsx", ".xlsm"):
-        return read_xlsx(path, contract)
+        return read_xlsx(stream, name, contract)
     if suffix in (".csv", ".tsv", ".txt"):
-        return read_csv(path, contract)
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    return read_xlsx(path, contract) if magic.startswith(b"PK") else read_csv(path, contract)
+        return read_csv(stream, name, contract)
+    magic = stream.read(4)
+    stream.seek(0)
+    if magic.startswith(b"PK"):
+        return read_xlsx(stream, name, contract)
+    return read_csv(stream, name, contract)

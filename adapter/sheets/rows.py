@@ -14,14 +14,15 @@ from typing import Any
 
 from openpyxl.utils import get_column_letter
 
-from adapter.answers import Response, Subject, check_value
-from adapter.ids import reference
+from adapter.answers import Response, Subject
 from adapter.instrument import Instrument, Item, Score
-from adapter.observations import build_observations
+from adapter.links import Links
+from adapter.medication import dose_issues
 from adapter.outcome import Issue
 from adapter.registry import instruments
-from adapter.response import build_response
-from adapter.scoring import ScoreResult, band_for, score_answers, wire_value
+from adapter.resources import Reported, reported_resources, response_resources
+from adapter.rules import check_value, missing_required
+from adapter.scoring import wire_value
 from adapter.sheets.contract import ColumnRule, SheetContract, targets
 from adapter.sheets.values import (
     CellError,
@@ -32,7 +33,6 @@ from adapter.sheets.values import (
     parse_decimal,
     parse_integer,
 )
-from mappings import ldn
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class RowPlan:
     """What each column of this sheet means, worked out once from the header."""
 
     contract: SheetContract
+    links: Links
     patient: Column
     date: Column
     dose: Column | None
@@ -67,8 +68,12 @@ class RowPlan:
     warnings: list[Issue] = field(default_factory=list)
     targets: dict[str, Item | Score] = field(default_factory=targets)
 
+    @property
+    def patient_system(self) -> str:
+        return self.contract.patient_system or self.links.settings.patient_system
 
-def plan_rows(header: list[str], contract: SheetContract) -> RowPlan | list[Issue]:
+
+def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPlan | list[Issue]:
     positions = {name: index for index, name in enumerate(header) if name}
     issues = []
 
@@ -113,7 +118,14 @@ def plan_rows(header: list[str], contract: SheetContract) -> RowPlan | list[Issu
         if h and h not in known
     ]
     return RowPlan(
-        contract, patient, date, dose, mapped_columns, _instrument_columns(mapped_columns), warnings
+        contract,
+        links,
+        patient,
+        date,
+        dose,
+        mapped_columns,
+        _instrument_columns(mapped_columns),
+        warnings,
     )
 
 
@@ -228,27 +240,10 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
                 Issue("error", "value", str(error), _where(number, plan.dose), "invalid-value")
             )
         else:
-            if dose < 0:
-                issues.append(
-                    Issue(
-                        "error",
-                        "value",
-                        f"dose {dose} mg is below 0",
-                        _where(number, plan.dose),
-                        "dose-not-positive",
-                    )
-                )
-            elif dose > ldn.LOW_DOSE_LIMIT_MG:
-                message = f"{dose} mg/day is above {ldn.LOW_DOSE_LIMIT_MG} mg: no longer low-dose naltrexone"
-                issues.append(
-                    Issue(
-                        "warning",
-                        "business-rule",
-                        message,
-                        _where(number, plan.dose),
-                        "not-low-dose",
-                    )
-                )
+            # 0 records that no LDN was taken at this visit (it ends a course); any other dose
+            # is checked like a regimen's: kept exactly, or the row is rejected.
+            if dose != 0:
+                issues.extend(dose_issues(dose, _where(number, plan.dose)))
     all_targets = plan.targets
     values: dict[str, tuple[Any, Column]] = {}
     for column in plan.mapped:
@@ -274,12 +269,12 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     result = RowResult(number, issues, patient, authored, dose)
     if patient is None or authored is None:
         return result
-    subject = Subject(system=contract.patient_system, value=patient)
+    subject = Subject(system=plan.patient_system, value=patient)
     filled = {target for target, (_, column) in values.items() if not is_blank(cell(column))}
     chosen = _present(plan, filled)
     for entry in chosen:
         result.resources.extend(
-            _convert_instrument(entry, values, subject, authored, number, issues, contract)
+            _convert_instrument(entry, values, subject, authored, number, issues, plan)
         )
     if not chosen and dose is None and not any(i.is_error for i in issues):
         message = "the row holds no instrument answers, scores or LDN dose"
@@ -309,11 +304,12 @@ def _convert_instrument(
     authored: str,
     number: int,
     issues: list[Issue],
-    contract: SheetContract,
+    plan: RowPlan,
 ) -> list[dict[str, Any]]:
+    """Items -> the same response and scores as `convert`; reported scores must agree."""
     instrument = entry.instrument
     answers: dict[str, Any] = {}
-    reported: dict[str, tuple[Any, Column]] = {}
+    reported: dict[str, Reported] = {}
     errors_before = sum(1 for i in issues if i.is_error)
     for column in entry.columns:
         assert column.rule is not None
@@ -321,89 +317,42 @@ def _convert_instrument(
         if target not in values:
             continue
         value, _ = values[target]
+        where = _where(number, column)
         item = instrument.item_index.get(target)
         if item is not None:
-            checked, issue = check_value(item, value, _where(number, column))
+            checked, issue = check_value(item, value, where)
             if issue:
                 issues.append(issue)
             else:
                 answers[target] = checked
+            continue
+        score = instrument.score(target)
+        if (
+            not isinstance(value, bool)
+            and score.low is not None
+            and not (score.low <= value <= (score.high or value))
+        ):
+            message = f"{target}: {wire_value(score, value)} is outside {score.low}-{score.high}"
+            issues.append(Issue("error", "value", message, where, "out-of-range"))
         else:
-            score = instrument.score(target)
-            if (
-                not isinstance(value, bool)
-                and score.low is not None
-                and not (score.low <= value <= (score.high or value))
-            ):
-                message = (
-                    f"{target}: {wire_value(score, value)} is outside {score.low}-{score.high}"
-                )
-                issues.append(
-                    Issue("error", "value", message, _where(number, column), "out-of-range")
-                )
-            else:
-                reported[target] = (value, column)
+            reported[target] = Reported(value, where)
     if sum(1 for i in issues if i.is_error) > errors_before:
         return []
-    if answers:
-        response = Response(instrument, subject, authored, "completed", answers)
-        questionnaire_response = build_response(response)
-        results = _reconcile(score_answers(instrument, answers), reported, number, issues, contract)
-        observations = build_observations(
-            results,
-            instrument,
-            subject,
-            authored,
-            "completed",
-            reference(questionnaire_response["id"]),
+    if not answers:
+        response = Response(instrument, subject, authored, "completed", {})
+        return reported_resources(response, plan.links, reported)
+    missing = missing_required(instrument.items, answers, instrument.item_index)
+    # A row that leaves a required item blank is a response left incomplete: R4 'stopped'.
+    status = "stopped" if missing else "completed"
+    if missing:
+        message = (
+            f"{instrument.id} is incomplete (unanswered: {', '.join(missing)}); its response "
+            "is recorded as 'stopped' and its scores as preliminary"
         )
-        return [questionnaire_response, *observations]
-    results = []
-    for score in instrument.scores:
-        if score.code.code in reported:
-            value, _ = reported[score.code.code]
-            results.append(ScoreResult(score, value, band=band_for(score, value), reported=True))
-    return build_observations(results, instrument, subject, authored, "completed", None)
-
-
-def _reconcile(
-    computed_results: list[ScoreResult],
-    reported: dict[str, tuple[Any, Column]],
-    number: int,
-    issues: list[Issue],
-    contract: SheetContract,
-) -> list[ScoreResult]:
-    """Reported totals next to items: they must agree; where the items fall short, keep the report."""
-    results = {result.code: result for result in computed_results}
-    for code, (value, column) in reported.items():
-        computed = results[code]
-        where = _where(number, column)
-        if computed.value is None:
-            message = f"{code}: not computable from the items ({computed.missing_reason}); the reported {wire_value(computed.score, value)} is kept"
-            issues.append(Issue("warning", "informational", message, where, "reported-kept"))
-            results[code] = ScoreResult(
-                computed.score, value, band=band_for(computed.score, value), reported=True
-            )
-            continue
-        if isinstance(value, bool) or isinstance(computed.value, bool):
-            agrees = value == computed.value
-        else:
-            tolerance = Fraction(1, 2 * 10 ** _places_of(value))
-            agrees = abs(Fraction(computed.value) - Fraction(value)) <= tolerance
-        if not agrees:
-            severity = "error" if contract.on_mismatch == "reject" else "warning"
-            message = (
-                f"{code}: the reported {wire_value(computed.score, value)} disagrees with "
-                f"{computed.wire_value()} computed from the items"
-            )
-            issues.append(Issue(severity, "business-rule", message, where, "reported-mismatch"))  # type: ignore[arg-type]
-    return list(results.values())
-
-
-def _places_of(value: Any) -> int:
-    exact = Fraction(value)
-    places = 0
-    while exact.denominator != 1 and places < 6:
-        exact *= 10
-        places += 1
-    return places
+        issues.append(
+            Issue("warning", "incomplete", message, f"row {number}", "incomplete-response")
+        )
+    response = Response(instrument, subject, authored, status, answers)
+    converted = response_resources(response, plan.links, reported, plan.contract.on_mismatch)
+    issues.extend(converted.issues)
+    return converted.resources
