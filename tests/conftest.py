@@ -13,6 +13,7 @@ from adapter import api, registry
 from adapter.answers import Response, Subject, check_answers
 from adapter.fhir import validation_issues
 from adapter.settings import DEFAULT as SETTINGS
+from tests.fhir_server import fhir_server, fhir_server_process  # noqa: F401
 
 CASES = Path(__file__).parent / "cases"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

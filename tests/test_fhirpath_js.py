@@ -16,6 +16,7 @@ import pytest
 from adapter.response import build_response
 from adapter.scoring import score_answers
 from tests.conftest import SCORE_CASES, SETTINGS
+from tests.fhir_server import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ROOT / ".venv" / "js" / "node_modules"
@@ -24,7 +25,7 @@ MODULES = ROOT / ".venv" / "js" / "node_modules"
 @pytest.fixture(scope="module")
 def node():
     if shutil.which("node") is None or not (MODULES / "fhirpath").is_dir():
-        pytest.skip("node or fhirpath.js not installed (make test installs it when npm is there)")
+        skip_or_fail("node or fhirpath.js not installed (make test installs it when npm is there)")
     return {**os.environ, "NODE_PATH": str(MODULES)}
 
 
