@@ -224,3 +224,37 @@ def test_regimen_joins_a_bundle_in_the_core():
     )
     added = bundle["entry"][-1]["resource"]
     assert added == {key: value for key, value in statement.items() if key != "id"}
+
+
+@pytest.mark.parametrize(
+    ("dose", "rule"),
+    [
+        (1500000, "dose-implausible"),
+        (50.5, "dose-implausible"),
+        (1.2345, "dose-too-precise"),
+        (0, "dose-not-positive"),
+        (-1.5, "dose-not-positive"),
+    ],
+)
+def test_a_dose_that_cannot_be_a_daily_ldn_dose_is_rejected(dose, rule):
+    document = _regimen(phases=_phases((dose, "2024-01-01", None)))
+    assert _errors(document) == {("phases[0].dose_mg", rule)}
+
+
+def test_titrations_that_would_expand_without_end_are_refused():
+    document = {
+        "subject": SUBJECT,
+        "titration": {"start_mg": 0.001, "step_mg": 0.001, "every_days": 1, "target_mg": 4.5,
+                      "start": "2024-01-01"},
+    }  # fmt: skip
+    assert _errors(document) == {("titration.step_mg", "too-many-phases")}
+
+
+def test_doses_are_written_exactly():
+    document = _regimen(
+        phases=_phases((0.125, "2024-01-01", "2024-01-31"), (4.375, "2024-02-01", None))
+    )
+    statement = build_medication_statement(regimen_from_document(document)[0], SETTINGS)
+    values = [d["doseAndRate"][0]["doseQuantity"]["value"] for d in statement["dosage"]]
+    assert values == [0.125, 4.375]
+    assert "4.375 mg" in statement["dosage"][1]["text"]

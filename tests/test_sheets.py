@@ -617,3 +617,47 @@ def test_template_command(tmp_path):
     )
     CliRunner().invoke(main, ["template", "--out", str(tmp_path / "t.csv")])
     assert (tmp_path / "t.csv").read_text().splitlines()[0].split(",") == template_columns()
+
+
+# --- doses are kept exactly or rejected ----------------------------------------------------------
+
+
+def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_path):
+    header = ["patient_id", "visit_date", "ldn_dose_mg", "pain-max"]
+    rows = [
+        header,
+        ["P1", "2024-01-10", "1.5", 60],
+        ["P1", "2024-02-10", "1500000", 60],  # not an LDN dose: a unit or typing error
+        ["P1", "2024-03-10", "1.2345", 60],  # more decimals than a pharmacy writes
+        ["P1", "2024-04-10", "-1", 60],
+        ["P1", "2024-05-10", "4.125", 60],  # three decimals: kept as written
+        ["P1", "2024-06-10", "5.5", 60],  # kept, with a warning: above the low-dose range
+        ["P1", "2024-07-10", "0", 60],  # no LDN at this visit: ends the course
+    ]
+    report, out = run(write_csv(tmp_path / "doses.csv", rows), tmp_path, output_format="ndjson")
+    rejected = {
+        entry["row"]: [
+            (i["details"]["coding"][0]["code"], i["expression"][0])
+            for i in entry["outcome"]["issue"]
+        ]
+        for entry in report.rejected
+    }
+    assert rejected == {
+        3: [("dose-implausible", 'row 3, column C "ldn_dose_mg"')],
+        4: [("dose-too-precise", 'row 4, column C "ldn_dose_mg"')],
+        5: [("dose-not-positive", 'row 5, column C "ldn_dose_mg"')],
+    }
+    warned = [
+        i["details"]["coding"][0]["code"] for w in report.warnings for i in w["outcome"]["issue"]
+    ]
+    assert "not-low-dose" in warned
+    (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
+    doses = [d["doseAndRate"][0]["doseQuantity"]["value"] for d in statement["dosage"]]
+    assert doses == [1.5, 4.125, 5.5]
+    assert [d["timing"]["repeat"]["boundsPeriod"] for d in statement["dosage"]] == [
+        {"start": "2024-01-10", "end": "2024-05-09"},
+        {"start": "2024-05-10", "end": "2024-06-09"},
+        {"start": "2024-06-10", "end": "2024-07-09"},
+    ]
+    text = (out / "MedicationStatement.ndjson").read_text()
+    assert '"value":4.125' in text and "1500000" not in text and "1.234" not in text
