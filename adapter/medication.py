@@ -37,8 +37,10 @@ class Regimen:
     subject: Subject
     status: str
     reasons: tuple[Code, ...]
-    form: str
-    timing: str
+    form: str | None
+    """None: the source does not say (a sheet's dose column); nothing is claimed."""
+    timing: str | None
+    """None: only the daily amount is known, not when or how often it is taken."""
     phases: tuple[Phase, ...]
     asserted: date
     note: str | None = None
@@ -228,33 +230,45 @@ def _period(phase: Phase) -> dict[str, str]:
     return period
 
 
+def _mg_quantity(dose: Decimal) -> dict[str, Any]:
+    return {"value": _quantity(dose), "unit": "mg", "system": UCUM, "code": "mg"}
+
+
 def _dosage(sequence: int, phase: Phase, regimen: Regimen, settings: Settings) -> dict[str, Any]:
-    when, words = ldn.TIMINGS[regimen.timing]
     span = f"from {phase.start}" + (f" to {phase.end}" if phase.end else ", ongoing")
-    repeat: dict[str, Any] = {
-        "boundsPeriod": _period(phase),
-        "frequency": 1,
-        "period": 1,
-        "periodUnit": "d",
-    }
-    if when:
-        repeat["when"] = [when]
-    return {
-        "sequence": sequence,
-        "text": f"{_mg(phase.dose_mg)} mg by mouth {words} ({ldn.FORMS[regimen.form]}), {span}",
-        "timing": {"repeat": repeat},
-        "route": {"coding": [coding(ldn.ORAL_ROUTE, settings)], "text": "oral"},
-        "doseAndRate": [
-            {
-                "doseQuantity": {
-                    "value": _quantity(phase.dose_mg),
-                    "unit": "mg",
-                    "system": UCUM,
-                    "code": "mg",
-                }
-            }
-        ],
-    }
+    repeat: dict[str, Any] = {"boundsPeriod": _period(phase)}
+    dosage: dict[str, Any] = {"sequence": sequence}
+    if regimen.timing is None:
+        # Only the amount per day is known: a rate (mg per 1 d), no frequency or time claimed.
+        dosage["text"] = f"{_mg(phase.dose_mg)} mg per day, {span}"
+        dosage["timing"] = {"repeat": repeat}
+        rate = {"value": 1, "unit": "d", "system": UCUM, "code": "d"}
+        dosage["doseAndRate"] = [
+            {"rateRatio": {"numerator": _mg_quantity(phase.dose_mg), "denominator": rate}}
+        ]
+    else:
+        when, words = ldn.TIMINGS[regimen.timing]
+        repeat |= {"frequency": 1, "period": 1, "periodUnit": "d"}
+        if when:
+            repeat["when"] = [when]
+        form = f" ({ldn.FORMS[regimen.form]})" if regimen.form else ""
+        dosage["text"] = f"{_mg(phase.dose_mg)} mg by mouth {words}{form}, {span}"
+        dosage["timing"] = {"repeat": repeat}
+        dosage["doseAndRate"] = [{"doseQuantity": _mg_quantity(phase.dose_mg)}]
+    if regimen.form is not None:
+        dosage["route"] = {"coding": [coding(ldn.ORAL_ROUTE, settings)], "text": "oral"}
+    return dosage
+
+
+def daily_dose_mg(dosage: Mapping[str, Any]) -> Decimal | None:
+    """The daily dose of one of our dosages, whichever way it is written (readers use this)."""
+    for dose_and_rate in dosage.get("doseAndRate") or []:
+        quantity = dose_and_rate.get("doseQuantity") or (dose_and_rate.get("rateRatio") or {}).get(
+            "numerator"
+        )
+        if quantity and quantity.get("value") is not None:
+            return Decimal(repr(quantity["value"]))
+    return None
 
 
 def medication_statement_id(regimen: Regimen) -> str:

@@ -41,5 +41,8 @@ TIMINGS: dict[str, tuple[str | None, str]] = {
 }
 
 
-def medication_text(form: str) -> str:
+def medication_text(form: str | None) -> str:
+    """What the source says: the form only when it names one."""
+    if form is None:
+        return "Low-dose naltrexone (LDN)"
     return f"Low-dose naltrexone (LDN), {FORMS[form]} from naltrexone hydrochloride"

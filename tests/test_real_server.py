@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from adapter import api
 from adapter.cli import main
 from adapter.ids import identifier
+from adapter.medication import daily_dose_mg
 from tests.conftest import SETTINGS, assert_valid_fhir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -165,7 +166,7 @@ def test_convert_sheet_bundles(fhir_server, tmp_path, output_format):
         "MedicationStatement": 2,
     }
     doses = {
-        dosage["doseAndRate"][0]["doseQuantity"]["value"]
+        float(daily_dose_mg(dosage))
         for statement in fhir_server.all("MedicationStatement")
         for dosage in statement["dosage"]
     }

@@ -12,6 +12,7 @@ from openpyxl import Workbook
 
 from adapter import api
 from adapter.cli import main
+from adapter.medication import daily_dose_mg
 from adapter.outcome import InvalidInput
 from adapter.sheets.contract import (
     contract_from_data,
@@ -359,35 +360,44 @@ def test_csv_encodings_and_delimiters_are_detected(tmp_path, encoding, delimiter
     assert subject == "Jürgen-1"
 
 
-def test_xlsx_date_cells_serial_numbers_and_numbers(tmp_path):
+def test_xlsx_date_cells_and_numbers(tmp_path):
     sheet = write_xlsx(
         tmp_path / "s.xlsx",
         [
             HEADER,
             ["P1", datetime(2024, 1, 10), 1.5, 1, 2, 1, 1, None, 40, 60],
             [1001, date(2024, 2, 10), 3, 1, 2, 1, 1, None, 40.0, 60],
-            [
-                "P1",
-                45336,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                30,
-                50,
-            ],  # Excel serial for 2024-02-14
+            # A bare number in the date column (an Excel serial without a date format, or a
+            # year) is not taken for a date: the row is rejected with the reason.
+            ["P1", 45336, None, None, None, None, None, None, 30, 50],
+            ["P1", 2024, None, None, None, None, None, None, 30, 50],
         ],
     )
     report, out = run(sheet, tmp_path)
-    assert report.rows_rejected == 0, report.rejected
+    assert [(entry["row"], entry["outcome"]["issue"][0]["details"]["coding"][0]["code"])
+            for entry in report.rejected] == [(4, "invalid-date"), (5, "invalid-date")]  # fmt: skip
+    assert "is a number, not a date" in report.rejected[0]["outcome"]["issue"][0]["diagnostics"]
     found = resources(out)
     dates = sorted(
         {r.get("effectiveDateTime") for r in found if r["resourceType"] == "Observation"}
     )
-    assert dates == ["2024-01-10", "2024-02-10", "2024-02-14"]
+    assert dates == ["2024-01-10", "2024-02-10"]
     assert {r["subject"]["identifier"]["value"] for r in found} == {"P1", "1001"}
+
+
+def test_a_1904_workbook_reads_its_dates_with_its_own_epoch(tmp_path):
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    workbook = Workbook()
+    workbook.epoch = CALENDAR_MAC_1904
+    for row in [HEADER, ["P1", datetime(2024, 1, 10), None, 1, 2, 1, 1, None, 40, 60]]:
+        workbook.active.append(row)
+    workbook.save(tmp_path / "mac.xlsx")
+    report, out = run(tmp_path / "mac.xlsx", tmp_path)
+    assert report.rows_converted == 1
+    assert {
+        r["effectiveDateTime"] for r in resources(out) if r["resourceType"] == "Observation"
+    } == {"2024-01-10"}
 
 
 @pytest.mark.parametrize(
@@ -544,7 +554,7 @@ def test_dose_column_gives_one_medication_statement_per_course(tmp_path):
         ("completed", {"start": "2024-01-15", "end": "2024-02-29"}),
         ("active", {"start": "2024-04-01"}),
     ]
-    assert [d["doseAndRate"][0]["doseQuantity"]["value"] for d in statements[0]["dosage"]] == [
+    assert [float(daily_dose_mg(d)) for d in statements[0]["dosage"]] == [
         1.5,
         4.5,
     ]
@@ -652,7 +662,7 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
     ]
     assert "not-low-dose" in warned
     (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
-    doses = [d["doseAndRate"][0]["doseQuantity"]["value"] for d in statement["dosage"]]
+    doses = [float(daily_dose_mg(d)) for d in statement["dosage"]]
     assert doses == [1.5, 4.125, 5.5]
     assert [d["timing"]["repeat"]["boundsPeriod"] for d in statement["dosage"]] == [
         {"start": "2024-01-10", "end": "2024-05-09"},
@@ -661,3 +671,83 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
     ]
     text = (out / "MedicationStatement.ndjson").read_text()
     assert '"value":4.125' in text and "1500000" not in text and "1.234" not in text
+
+
+# --- every reported score the row's items can compute is checked -------------------------------
+
+WPI_ITEMS = [i.link_id for i in __import__("mappings.wpi", fromlist=["ITEMS"]).ITEMS]
+SSS_ITEMS = ["sss-fatigue", "sss-unrefreshed", "sss-cognitive", "sss-headache", "sss-abdominal",
+             "sss-depression"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "wrong", "right"),
+    [
+        ("fs-score", 20, 19),
+        ("wpi-score", 9, 10),
+        ("sss-score", 8, 9),
+        ("gp-regions", 2, 4),
+        ("acr2016-criteria", "nein", "ja"),
+        ("70272-0", 6, 5),
+        ("phq4-anxiety", 2, 3),
+        ("55758-7", 3, 2),
+    ],
+)
+def test_every_reported_score_the_items_compute_must_agree(tmp_path, code, wrong, right):
+    header = ["patient_id", "visit_date", *WPI_ITEMS, *SSS_ITEMS, "fm-duration-3m", *PHQ, code]
+    wpi = ["x"] * 8 + [""] * 11  # jaw, shoulders, upper and lower arms
+    wpi[8:10] = ["x", "x"]  # and hips: WPI 10, generalized pain in 4 regions
+    wpi = ["ja" if v else "nein" for v in wpi]
+    sss = [3, 3, 3, "nein", "nein", "nein"]
+    phq = [1, 2, 1, 1]
+    rows = [
+        header,
+        ["P1", "2024-01-10", *wpi, *sss, "ja", *phq, right],
+        ["P1", "2024-02-10", *wpi, *sss, "ja", *phq, wrong],
+    ]
+    report, _ = run(write_csv(tmp_path / "r.csv", rows), tmp_path)
+    codes = [
+        (e["row"], e["outcome"]["issue"][0]["details"]["coding"][0]["code"])
+        for e in report.rejected
+    ]
+    assert codes == [(3, "reported-mismatch")], report.rejected
+
+
+def test_a_row_with_wpi_and_sss_but_no_duration_keeps_its_fs_score(tmp_path):
+    header = ["patient_id", "visit_date", *WPI_ITEMS, *SSS_ITEMS]
+    rows = [
+        header,
+        ["P1", "2024-01-10", *(["ja"] * 10 + ["nein"] * 9), 3, 3, 3, "ja", "nein", "nein"],
+    ]
+    report, out = run(write_csv(tmp_path / "fs.csv", rows), tmp_path)
+    assert report.rows_converted == 1
+    found = observations(resources(out))
+    assert found[("2024-01-10", "fs-score")]["valueQuantity"]["value"] == 20
+    assert "dataAbsentReason" in found[("2024-01-10", "acr2016-criteria")]
+    # The same rule as convert: the response lacks a required item, so it is 'stopped'.
+    (response,) = [r for r in resources(out) if r["resourceType"] == "QuestionnaireResponse"]
+    assert response["status"] == "stopped"
+
+
+def test_a_dose_column_states_only_what_the_sheet_holds(tmp_path):
+    rows = [["patient_id", "visit_date", "ldn_dose_mg"], ["P1", "2024-01-15", "4.5"]]
+    _, out = run(write_csv(tmp_path / "d.csv", rows), tmp_path)
+    (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
+    text = json.dumps(statement)
+    assert "capsule" not in text and "bedtime" not in text and '"HS"' not in text
+    assert "route" not in statement["dosage"][0]
+    assert statement["medicationCodeableConcept"]["text"] == "Low-dose naltrexone (LDN)"
+    assert statement["dosage"][0]["doseAndRate"][0]["rateRatio"]["denominator"]["code"] == "d"
+    said = contract_from_data(
+        {
+            "patient": {"column": "patient_id"},
+            "visit_date": {"column": "visit_date"},
+            "ldn_dose": {"column": "ldn_dose_mg"},
+            "ldn": {"form": "capsule", "timing": "bedtime"},
+            "columns": {},
+        }
+    )
+    _, out = run(write_csv(tmp_path / "d2.csv", rows), tmp_path / "said", said)
+    (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
+    assert statement["dosage"][0]["timing"]["repeat"]["when"] == ["HS"]
+    assert "capsule" in statement["medicationCodeableConcept"]["text"]

@@ -62,8 +62,10 @@ class SheetContract:
     false_values: frozenset[str] = frozenset(FALSE_WORDS)
     sheet: str | None = None
     on_mismatch: Literal["reject", "warn"] = "reject"
-    ldn_form: str = "capsule"
-    ldn_timing: str = "bedtime"
+    ldn_form: str | None = None
+    """None: the sheet does not say; the MedicationStatement claims no form (nor route)."""
+    ldn_timing: str | None = None
+    """None: the sheet gives a daily amount only; no time of day or frequency is claimed."""
 
     @property
     def by_header(self) -> dict[str, ColumnRule]:
@@ -135,8 +137,8 @@ class _CsvSchema(_Strict):
 
 
 class _LdnSchema(_Strict):
-    form = fields.String(load_default="capsule", validate=validate.OneOf(list(ldn.FORMS)))
-    timing = fields.String(load_default="bedtime", validate=validate.OneOf(list(ldn.TIMINGS)))
+    form = fields.String(load_default=None, validate=validate.OneOf(list(ldn.FORMS)))
+    timing = fields.String(load_default=None, validate=validate.OneOf(list(ldn.TIMINGS)))
 
 
 class ContractSchema(_Strict):
@@ -207,8 +209,8 @@ def contract_from_data(data: Any) -> SheetContract:
         false_values=_words(loaded["false_values"], FALSE_WORDS),
         sheet=loaded["sheet"],
         on_mismatch=loaded["on_mismatch"],
-        ldn_form=loaded["ldn"].get("form", "capsule"),
-        ldn_timing=loaded["ldn"].get("timing", "bedtime"),
+        ldn_form=loaded["ldn"].get("form"),
+        ldn_timing=loaded["ldn"].get("timing"),
     )
 
 

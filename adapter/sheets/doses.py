@@ -44,8 +44,8 @@ def courses(history: Iterable[tuple[str, Decimal | None]]) -> list[tuple[list[Ph
 def medication_statements(
     subject: Subject,
     history: Iterable[tuple[str, Decimal | None]],
-    form: str,
-    timing: str,
+    form: str | None,
+    timing: str | None,
     settings: Settings,
 ) -> list[dict[str, Any]]:
     statements = []

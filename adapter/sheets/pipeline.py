@@ -108,7 +108,7 @@ def convert_sheet(
 ) -> SheetReport:
     """Every row converted or rejected with its reasons; a file that cannot be read raises."""
     report = SheetReport(name, sink.format, settings)
-    visits: dict[str, array[int]] = {}
+    visits: dict[str, set[int]] = {}
     doses: dict[str, DoseHistory] = {}
     shared: dict[Decimal, Decimal] = {}
     try:
@@ -118,12 +118,26 @@ def convert_sheet(
                 raise InvalidInput(plan)
             if plan.warnings:
                 report._warn(None, plan.warnings)
-            for number, cells in sheet.rows:
+            for number, cells, problem in sheet.rows:
                 if report.rows_read >= settings.max_sheet_rows:
                     message = f"{name} has more than {settings.max_sheet_rows} rows, the limit"
                     raise InvalidInput(
                         [Issue("fatal", "too-long", message, f"row {number}", "too-many-rows")], 413
                     )
+                if problem is not None:
+                    report.rows_read += 1
+                    report.rows_rejected += 1
+                    issue = Issue(
+                        "error",
+                        "structure",
+                        f"row {number} {problem}",
+                        f"row {number}",
+                        "unreadable-row",
+                    )
+                    report.rejected.append(
+                        {"row": number, "outcome": operation_outcome([issue], settings)}
+                    )
+                    continue
                 _one_row(plan, number, cells, report, sink, visits, doses, shared)
                 if progress and report.rows_read % 500 == 0:
                     progress(report.rows_read, sheet.progress())
@@ -147,11 +161,11 @@ def _one_row(
     cells: list[Any],
     report: SheetReport,
     sink: Sink,
-    visits: dict[str, array[int]],
+    visits: dict[str, set[int]],
     doses: dict[str, DoseHistory],
     shared: dict[Decimal, Decimal],
 ) -> None:
-    """`visits` holds each patient's visit days (4 bytes a visit), to refuse a visit twice."""
+    """`visits` holds each patient's visit days, to refuse a visit twice in constant time."""
     result = convert_row(plan, number, cells)
     if result.blank:
         report.rows_blank += 1
@@ -159,7 +173,7 @@ def _one_row(
     report.rows_read += 1
     if not result.rejected and result.patient and result.date:
         day = date.fromisoformat(result.date).toordinal()
-        days = visits.setdefault(result.patient, array("i"))
+        days = visits.setdefault(result.patient, set())
         if day in days:
             message = (
                 f"patient {result.patient} already has a visit on {result.date} in an earlier row"
@@ -168,7 +182,7 @@ def _one_row(
                 Issue("error", "duplicate", message, f"row {number}", "duplicate-visit")
             )
         else:
-            days.append(day)
+            days.add(day)
     if result.rejected:
         report.rows_rejected += 1
         report.rejected.append(

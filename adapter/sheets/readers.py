@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,12 +18,20 @@ from adapter.sheets.contract import SheetContract
 
 SAMPLE_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
+# XLSX: sharedStrings.xml is held in memory by every reader; the sheets stream. A workbook whose
+# parts inflate past these is refused before it is opened (a zip bomb, or not a visit list).
+MAX_SHARED_STRINGS_BYTES = 256 * 1024 * 1024
+MAX_INFLATED_BYTES = 4 * 1024 * 1024 * 1024
+SURROGATE = re.compile("[\udc80-\udcff]")
+
+Row = tuple[int, list[Any], str | None]
+"""(row number as the spreadsheet numbers it, cells, why the row cannot be read or None)."""
 
 
 @dataclass
 class SheetRows:
     header: list[str]
-    rows: Iterator[tuple[int, list[Any]]]
+    rows: Iterator[Row]
     progress: Callable[[], float | None]
     encoding: str | None = None
     delimiter: str | None = None
@@ -72,31 +81,39 @@ def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[
         codecs.lookup(encoding)
     except LookupError:
         raise file_error(f"unknown encoding {encoding!r} in the contract") from None
-    handle = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    # Undecodable bytes become lone surrogates, so one bad byte rejects its row, not the file.
+    handle = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
     try:
-        first_line = handle.readline()
+        first_line = handle.readline(SAMPLE_BYTES)
         handle.seek(0)
         delimiter = contract.delimiter or detect_delimiter(first_line)
         reader = csv.reader(handle, delimiter=delimiter)
         header: list[str] | None = None
-        for cells in reader:
+        number = 0
+        for number, cells in enumerate(_records(reader, name), 1):  # noqa: B007
+            if isinstance(cells, str):
+                raise file_error(f"{name}, row {number} (the header): {cells}")
             if any(cell.strip() for cell in cells):
+                if any(SURROGATE.search(cell) for cell in cells):
+                    raise file_error(
+                        f"{name}: the header row is not valid {encoding}; set csv.encoding "
+                        "in the contract"
+                    )
                 header = _header(cells)
                 break
         if header is None:
             raise file_error(f"{name} has no header row", "empty-file")
+        header_number = number
 
-        def rows() -> Iterator[tuple[int, list[Any]]]:
-            try:
-                for cells in reader:
-                    yield reader.line_num, list(cells)
-            except UnicodeDecodeError as error:
-                raise file_error(
-                    f"{name} is not valid {encoding} after line {reader.line_num}: {error.reason}; "
-                    "set csv.encoding in the contract"
-                ) from None
-            except csv.Error as error:
-                raise file_error(f"{name}, line {reader.line_num}: {error}") from None
+        def rows() -> Iterator[Row]:
+            for row_number, cells in enumerate(_records(reader, name), header_number + 1):
+                if isinstance(cells, str):
+                    yield row_number, [], cells
+                elif any(SURROGATE.search(cell) for cell in cells):
+                    problem = f"holds bytes that are not valid {encoding}; set csv.encoding in the contract"
+                    yield row_number, [], problem
+                else:
+                    yield row_number, cells, None
 
         def progress() -> float | None:
             try:
@@ -111,12 +128,77 @@ def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[
         handle.detach()
 
 
+def _records(reader: Any, name: str) -> Iterator[list[str] | str]:
+    """csv records, each a list of cells or, where the csv module refuses one, the reason."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield f"cannot be read as CSV ({error})"
+
+
+def _zip_members(stream: IO[bytes], name: str) -> list[zipfile.ZipInfo]:
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            return archive.infolist()
+    except zipfile.BadZipFile:
+        raise file_error(
+            f"{name} is not an XLSX workbook (not a zip file)", "not-a-workbook"
+        ) from None
+    finally:
+        stream.seek(0)
+
+
+def _check_inflation(members: list[zipfile.ZipInfo], name: str) -> None:
+    total = sum(member.file_size for member in members)
+    shared = sum(m.file_size for m in members if m.filename.endswith("sharedStrings.xml"))
+    if shared > MAX_SHARED_STRINGS_BYTES or total > MAX_INFLATED_BYTES:
+        raise InvalidInput(
+            [
+                Issue(
+                    "fatal",
+                    "too-long",
+                    f"{name} inflates to {total // (1024 * 1024)} MiB of XML "
+                    f"({shared // (1024 * 1024)} MiB of text cells); the limit is "
+                    f"{MAX_INFLATED_BYTES // (1024 * 1024)} MiB "
+                    f"({MAX_SHARED_STRINGS_BYTES // (1024 * 1024)} MiB of text cells)",
+                    None,
+                    "too-large",
+                )
+            ],
+            413,
+        )
+
+
+def _has_formulas(stream: IO[bytes], members: list[zipfile.ZipInfo]) -> bool:
+    """Whether any worksheet holds a formula (<f> element): read in chunks, memory stays flat."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            for member in members:
+                if not member.filename.startswith("xl/worksheets/"):
+                    continue
+                tail = b""
+                with archive.open(member) as part:
+                    while chunk := part.read(1024 * 1024):
+                        if b"<f>" in tail + chunk or b"<f " in tail + chunk:
+                            return True
+                        tail = chunk[-8:]
+        return False
+    finally:
+        stream.seek(0)
+
+
 @contextmanager
 def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[SheetRows]:
     from openpyxl import load_workbook
 
     if _size(stream) == 0:
         raise file_error(f"{name} is empty", "empty-file")
+    members = _zip_members(stream, name)
+    _check_inflation(members, name)
+    formulas = _has_formulas(stream, members)
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except zipfile.BadZipFile:
@@ -145,11 +227,30 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
             raise file_error(f"{name} has no header row", "empty-file")
         total = sheet.max_row
         position = {"row": number}
+        formula_rows: Iterator[Any] | None = None
+        if formulas:
+            # A formula saved without its computed value (written by a program that does not
+            # compute) reads as blank: find them, so the row says so instead of losing a value.
+            formula_book = load_workbook(stream, read_only=True, data_only=False)
+            formula_sheet = (
+                formula_book[contract.sheet] if contract.sheet else formula_book.worksheets[0]
+            )
+            formula_rows = formula_sheet.iter_rows(min_row=number + 1, values_only=True)
 
-        def rows() -> Iterator[tuple[int, list[Any]]]:
-            for row_number, cells in enumerate(iterator, position["row"] + 1):
-                position["row"] = row_number
-                yield row_number, list(cells)
+        def rows() -> Iterator[Row]:
+            try:
+                for row_number, cells in enumerate(iterator, position["row"] + 1):
+                    position["row"] = row_number
+                    values = list(cells)
+                    problem = None
+                    if formula_rows is not None:
+                        problem = _uncomputed(values, next(formula_rows, ()), header)
+                    yield row_number, values, problem
+            except Exception as error:  # a part of the workbook that openpyxl cannot parse
+                raise file_error(
+                    f"{name}: row {position['row'] + 1} cannot be read: "
+                    f"{error.__class__.__name__}: {error}"
+                ) from None
 
         def progress() -> float | None:
             return position["row"] / total if total else None
@@ -157,6 +258,20 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
         yield SheetRows(header, rows(), progress)
     finally:
         workbook.close()
+
+
+def _uncomputed(values: list[Any], formulas: Any, header: list[str]) -> str | None:
+    from openpyxl.utils import get_column_letter
+
+    for index, (value, formula) in enumerate(zip(values, formulas, strict=False)):
+        text = getattr(formula, "text", formula)
+        if value is None and isinstance(text, str) and text.startswith("="):
+            column = header[index] if index < len(header) else ""
+            return (
+                f'column {get_column_letter(index + 1)} "{column}" holds the formula {text[:40]} '
+                "without a computed value; open and save the workbook in a spreadsheet program"
+            )
+    return None
 
 
 def open_sheet(stream: IO[bytes], name: str, contract: SheetContract) -> Any:

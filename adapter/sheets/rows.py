@@ -74,12 +74,27 @@ class RowPlan:
 
 
 def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPlan | list[Issue]:
-    positions = {name: index for index, name in enumerate(header) if name}
-    issues = []
+    positions: dict[str, int] = {}
+    issues: list[Issue] = []
+    used = {contract.patient_column, contract.date_column, contract.dose_column, *contract.by_header}
+    duplicates: list[Issue] = []
+    for index, name in enumerate(header):
+        if not name:
+            continue
+        if name in positions:
+            first, again = get_column_letter(positions[name] + 1), get_column_letter(index + 1)
+            severity = "fatal" if name in used else "warning"
+            what = "which one holds the values is unclear" if name in used else "both ignored"
+            message = f'columns {first} and {again} are both headed "{_cut(name)}": {what}'
+            duplicates.append(Issue(severity, "duplicate", message, "header", "duplicate-column"))  # type: ignore[arg-type]
+            continue
+        positions[name] = index
+    if any(issue.is_error for issue in duplicates):
+        return [issue for issue in duplicates if issue.is_error]
 
     def required(name: str, what: str) -> Column | None:
         if name not in positions:
-            shown = ", ".join(repr(h) for h in header if h)
+            shown = ", ".join(repr(_cut(h)) for h in header[:60] if h)
             issues.append(
                 Issue(
                     "fatal",
@@ -110,13 +125,14 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
         Issue(
             "warning",
             "informational",
-            f'column "{h}" is not in the contract and is ignored',
+            f'column "{_cut(h)}" is not in the contract and is ignored',
             "header",
             "unmapped-column",
         )
-        for h in header
+        for h in dict.fromkeys(header)
         if h and h not in known
     ]
+    warnings.extend(duplicates)
     return RowPlan(
         contract,
         links,
@@ -127,6 +143,11 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
         _instrument_columns(mapped_columns),
         warnings,
     )
+
+
+def _cut(text: str) -> str:
+    """A header for a message, bounded: a huge header cell is not echoed whole."""
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _instrument_columns(columns: tuple[Column, ...]) -> tuple[InstrumentColumns, ...]:
@@ -285,16 +306,26 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
 
 
 def _present(plan: RowPlan, filled: set[str]) -> list[InstrumentColumns]:
-    present = [
-        entry
+    """The instruments of a row. One that contains others (fm2016 holds WPI and SSS) is used
+    when a column only it has is filled, or when two of those it contains are: a row with WPI
+    and SSS items is the fm2016 survey, so it gets the FS score as `convert` gives it."""
+    present = {
+        entry.instrument.id: entry
         for entry in plan.instruments
         if any(
             column.rule and column.rule.target in filled and column.rule.target in entry.exclusive
             for column in entry.columns
         )
+    }
+    for entry in plan.instruments:
+        if entry.contains and sum(1 for i in entry.contains if i in present) >= 2:
+            present[entry.instrument.id] = entry
+    contained = {instrument_id for entry in present.values() for instrument_id in entry.contains}
+    return [
+        entry
+        for entry in plan.instruments
+        if entry.instrument.id in present and entry.instrument.id not in contained
     ]
-    contained = {instrument_id for entry in present for instrument_id in entry.contains}
-    return [entry for entry in present if entry.instrument.id not in contained]
 
 
 def _convert_instrument(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapter.sheets.contract import ColumnRule, SheetContract
 
-EXCEL_EPOCH = date(1899, 12, 30)
-EXCEL_SERIAL_RANGE = (1, 2958465)  # 1900-01-01 .. 9999-12-31
+# A number in a cell is read only within this magnitude: no clinical value is larger, and an
+# exponent such as 9e999999999 would otherwise cost minutes of arithmetic.
+MAX_MAGNITUDE = 30
+MAX_CELL_CHARACTERS = 100
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 
 
 class CellError(ValueError):
@@ -24,45 +29,61 @@ def _text(raw: Any) -> str:
     return str(raw).strip()
 
 
+def shown(raw: Any) -> str:
+    """A cell's text for a message, bounded: a huge cell is not echoed whole."""
+    text = _text(raw)
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+
+
+def _bounded(value: Decimal, raw: Any) -> Decimal:
+    if not value.is_finite():
+        raise CellError(f"{shown(raw)} is not a number")
+    if value and not -MAX_MAGNITUDE <= value.adjusted() <= MAX_MAGNITUDE:
+        raise CellError(f"{shown(raw)} is outside the range of any value here")
+    return value
+
+
 def parse_decimal(raw: Any, contract: SheetContract) -> Decimal:
+    """The number exactly as the cell holds it (a float cell by its shortest repr)."""
     if isinstance(raw, bool):
         raise CellError(f"{raw!r} is not a number")
     if isinstance(raw, int | float | Decimal):
-        value = Decimal(str(raw))
-        if not value.is_finite():
-            raise CellError(f"{raw!r} is not a number")
-        return value
+        if isinstance(raw, int) and abs(raw) >= 10**MAX_MAGNITUDE:
+            raise CellError("the number is outside the range of any value here")
+        return _bounded(Decimal(repr(raw) if isinstance(raw, float) else raw), raw)
     text = _text(raw).replace("\u00a0", "").replace(" ", "")
+    if len(text) > MAX_CELL_CHARACTERS:
+        raise CellError(f"{shown(raw)} is not a number (too long)")
     if contract.decimal_comma:
         text = text.replace(".", "").replace(",", ".") if "," in text else text
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise CellError(f"{_text(raw)!r} is not a number") from None
-    if not value.is_finite():
-        raise CellError(f"{_text(raw)!r} is not a number")
-    return value
+        raise CellError(f"{shown(raw)} is not a number") from None
+    return _bounded(value, raw)
 
 
 def parse_integer(raw: Any, contract: SheetContract) -> int:
     value = parse_decimal(raw, contract)
     if value != value.to_integral_value():
-        raise CellError(f"{_text(raw)!r} is not a whole number")
+        raise CellError(f"{shown(raw)} is not a whole number")
     return int(value)
 
 
 def parse_boolean(raw: Any, rule: ColumnRule | None, contract: SheetContract) -> bool:
+    """A yes/no cell: an Excel TRUE/FALSE, or one of the contract's words (1 and 0 among the
+    defaults). Any other number is not a yes or a no."""
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, int | float) and raw in (0, 1):
-        return bool(raw)
     text = _text(raw).lower()
+    if isinstance(raw, int | float) and raw in (0, 1):
+        text = str(int(raw))
     if text in contract.true_values:
         return True
     if text in contract.false_values:
         return False
     raise CellError(
-        f"{_text(raw)!r} is not yes or no (yes: {', '.join(sorted(contract.true_values))})"
+        f"{shown(raw)} is not yes or no (yes: {', '.join(sorted(contract.true_values))})"
     )
 
 
@@ -77,27 +98,38 @@ def mapped(raw: Any, rule: ColumnRule | None) -> tuple[bool, Any]:
 
 
 def parse_date(raw: Any, contract: SheetContract) -> str:
-    """ISO dates, the contract's formats, Excel date cells and Excel serial numbers -> YYYY-MM-DD."""
+    """A visit date -> YYYY-MM-DD: an Excel date cell (the workbook's own epoch, 1900 or 1904,
+    applied by the reader), a whole ISO date or date-time, or one of the contract's formats
+    matching the whole cell.
+
+    Nothing else is taken for a date: not a bare number (a year, or an Excel serial typed into
+    a text cell or a CSV, which cannot be told from a count), not a date followed by anything.
+    """
     if isinstance(raw, datetime):
         return raw.date().isoformat()
     if isinstance(raw, date):
         return raw.isoformat()
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        if EXCEL_SERIAL_RANGE[0] <= raw <= EXCEL_SERIAL_RANGE[1]:
-            return (EXCEL_EPOCH + timedelta(days=int(raw))).isoformat()
-        raise CellError(f"{raw!r} is not a date (nor an Excel date number)")
-    text = _text(raw)
-    if text.isascii() and text.isdigit() and len(text) <= 7:
-        return parse_date(int(text), contract)
-    if len(text) == 10 or (len(text) > 10 and text[10] in "T "):
-        try:
-            return date.fromisoformat(text[:10]).isoformat()
-        except ValueError:
-            pass
-    for fmt in contract.date_formats:
-        try:
-            return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
-            continue
     formats = ", ".join(["YYYY-MM-DD", *contract.date_formats])
-    raise CellError(f"{text!r} is not a date in any accepted format ({formats})")
+    if isinstance(raw, int | float | Decimal) and not isinstance(raw, bool):
+        raise CellError(
+            f"{shown(raw)} is a number, not a date: format the column as dates in the "
+            f"workbook, or write dates as {formats}"
+        )
+    text = _text(raw)
+    if len(text) <= 40:
+        if ISO_DATE.fullmatch(text):
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise CellError(f"{shown(raw)} is not a real calendar date") from None
+        if ISO_DATE_TIME.fullmatch(text):
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+            except ValueError:
+                raise CellError(f"{shown(raw)} is not a real calendar date and time") from None
+        for fmt in contract.date_formats:
+            try:
+                return datetime.strptime(text, fmt).date().isoformat()
+            except ValueError:
+                continue
+    raise CellError(f"{shown(raw)} is not a date in any accepted format ({formats})")
