@@ -6,7 +6,7 @@ in `adapter.outcome`. No I/O beyond the streams and sinks handed in; no environm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from adapter import registry
@@ -131,6 +131,9 @@ class ExtractResult:
     warnings: list[Issue]
 
 
+SUBJECT_RULES = frozenset({"subject-missing", "subject-not-patient", "subject-invalid"})
+
+
 def _derived_from(resource: dict[str, Any]) -> dict[str, Any] | None:
     """The incoming response as the scores' source: by its identifier where it has one (the
     server's id for it is unknown to us), else by its id."""
@@ -154,23 +157,11 @@ def extract(
     or one without a subject (scores need a patient), raises InvalidInput.
     """
     validated = validate_response(resource, settings, questionnaire_id)
-    issues = validated.issues
-    if validated.valid and validated.response is None:
-        issues = [
-            (
-                Issue(
-                    "error",
-                    i.code,
-                    "subject is missing: scores need a patient",
-                    i.expression,
-                    i.rule,
-                )
-                if i.rule == "subject-missing"
-                else i
-            )
-            for i in issues
-        ]
-    if validated.response is None or not validated.valid:
+    # What R4 lets a response lack, or hold, but scores cannot: a warning in validate, an error here.
+    issues = [
+        replace(i, severity="error") if i.rule in SUBJECT_RULES else i for i in validated.issues
+    ]
+    if validated.response is None or any(i.is_error for i in issues):
         raise InvalidInput(issues)
     links = links_for(bundle_type, settings)
     converted = score_resources(validated.response, links, _derived_from(resource))

@@ -9,8 +9,11 @@ an update-as-create with a client id (Medplum does).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
+
+import orjson
 
 from adapter.ids import full_url, identifier_search, resource_id
 from adapter.settings import Settings
@@ -38,6 +41,14 @@ def entry(resource: dict[str, Any], settings: Settings) -> dict[str, Any]:
     }
 
 
+def bundle_id(bundle_type: str, resource_ids: Iterable[str]) -> str:
+    """Deterministic, from the entries in order; computable in one pass over a stream."""
+    digest = hashlib.sha256()
+    for rid in resource_ids:
+        digest.update(rid.encode() + b"\n")
+    return resource_id("Bundle", bundle_type, digest.hexdigest())
+
+
 def bundle(
     resources: Iterable[dict[str, Any]],
     settings: Settings,
@@ -46,7 +57,25 @@ def bundle(
     entries = [entry(resource, settings) for resource in resources]
     return {
         "resourceType": "Bundle",
-        "id": resource_id("Bundle", bundle_type, *(e["fullUrl"] for e in entries)),
+        "id": bundle_id(bundle_type, (e["fullUrl"] for e in entries)),
         "type": bundle_type,
         "entry": entries,
     }
+
+
+def write_bundle(
+    resources: Callable[[], Iterable[dict[str, Any]]],
+    settings: Settings,
+    bundle_type: BundleType,
+    write: Callable[[bytes], Any],
+) -> None:
+    """The same Bundle as `bundle`, written entry by entry: memory holds one resource at a time.
+
+    `resources` is called twice (the id is derived from every entry, and comes first).
+    """
+    rid = bundle_id(bundle_type, (full_url(r["id"]) for r in resources()))
+    head = {"resourceType": "Bundle", "id": rid, "type": bundle_type}
+    write(orjson.dumps(head)[:-1] + b',"entry":[\n')
+    for number, resource in enumerate(resources()):
+        write((b",\n" if number else b"") + orjson.dumps(entry(resource, settings)))
+    write(b"\n]}\n")

@@ -16,12 +16,15 @@ import click
 
 from adapter import api, jsonio, registry
 from adapter.bundle import BUNDLE_TYPES
-from adapter.outcome import FmsError, InvalidInput, Issue, operation_outcome
+from adapter.outcome import FmsError, InvalidInput, Issue, OutputConflict, operation_outcome
 from adapter.settings import Settings
 
 
 def _settings() -> Settings:
-    return Settings.from_env(os.environ)
+    try:
+        return Settings.from_env(os.environ)
+    except ValueError as error:
+        raise click.UsageError(f"configuration (FMS_FHIR_* variables): {error}") from None
 
 
 def _fail(error: FmsError, settings: Settings) -> NoReturn:
@@ -58,14 +61,52 @@ def _warn(issues: list[Issue]) -> None:
         click.echo(f"{issue.severity}{place}: {issue.message}", err=True)
 
 
-def _emit(resource: Any, out: str | None) -> None:
-    data = jsonio.dumps(resource)
-    if out:
-        target = Path(out)
+def _write_file(path: str, data: bytes, inputs: tuple[str, ...] = ()) -> None:
+    """Atomically (a temporary file beside it, then a rename): never half a file, never an input
+    overwritten, and an OperationOutcome (exit 4) for a place that cannot be written."""
+    target = Path(os.path.abspath(path or "."))
+    for source in inputs:
+        if source and source != "-" and Path(os.path.abspath(source)) == target:
+            raise OutputConflict(
+                [
+                    Issue(
+                        "fatal",
+                        "conflict",
+                        f"{path} is an input; name another file",
+                        None,
+                        "output-is-input",
+                    )
+                ]
+            )
+    if target.is_dir():
+        raise OutputConflict(
+            [Issue("fatal", "conflict", f"{path} is a folder; name a file", None, "output-exists")]
+        )
+    temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        message = f"cannot write {path}: {error.strerror or error}"
+        raise OutputConflict(
+            [Issue("fatal", "exception", message, None, "output-unwritable")]
+        ) from None
+
+
+def _emit(resource: Any, out: str | None, inputs: tuple[str, ...] = ()) -> None:
+    data = jsonio.dumps(resource)
+    if out is not None:
+        _write_file(out, data, inputs)
     else:
         sys.stdout.buffer.write(data)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM ends the command like an interrupt: staging folders and partial files are removed
+    by the code that made them before the process exits."""
+    raise SystemExit(128 + signum)
 
 
 BUNDLE_TYPE_OPTION = click.option(
@@ -81,6 +122,9 @@ BUNDLE_TYPE_OPTION = click.option(
 @click.version_option(package_name="fms-fhir")
 def main() -> None:
     """FHIR R4 adapter for fibromyalgia care: instruments, scores, LDN regimens, spreadsheets."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 @main.command()
@@ -93,13 +137,17 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
     if all_:
         if not out:
             raise click.UsageError("--all needs --out DIR")
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
         resources = [*api.questionnaires(settings), *api.codesystems(settings)]
-        for resource in resources:
-            (folder / f"{resource['id']}.json").write_bytes(jsonio.dumps(resource))
+        try:
+            if Path(out).exists() and not Path(out).is_dir():
+                message = f"{out} exists and is not a folder"
+                raise OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
+            for resource in resources:
+                _write_file(str(Path(out) / f"{resource['id']}.json"), jsonio.dumps(resource))
+        except FmsError as error:
+            _fail(error, settings)
         click.echo(
-            f"wrote {len(registry.instruments())} Questionnaires and the CodeSystem to {folder}",
+            f"wrote {len(registry.instruments())} Questionnaires and the CodeSystem to {out}",
             err=True,
         )
         return
@@ -144,7 +192,10 @@ def convert(
     except FmsError as error:
         _fail(error, settings)
     _warn(result.warnings)
-    _emit(result.bundle, out)
+    try:
+        _emit(result.bundle, out, (answers, regimen_path or ""))
+    except FmsError as error:
+        _fail(error, settings)
     if table:
         click.echo(format_table(score_rows(result.converted)), err=True)
     if out:
@@ -197,7 +248,10 @@ def extract(
     except FmsError as error:
         _fail(error, settings)
     _warn(result.warnings)
-    _emit(result.bundle, out)
+    try:
+        _emit(result.bundle, out, (response_path,))
+    except FmsError as error:
+        _fail(error, settings)
 
 
 @main.command()
@@ -213,7 +267,10 @@ def regimen(regimen_path: str, out: str | None) -> None:
     except FmsError as error:
         _fail(error, settings)
     _warn(result.warnings)
-    _emit(result.resource, out)
+    try:
+        _emit(result.resource, out, (regimen_path,))
+    except FmsError as error:
+        _fail(error, settings)
 
 
 @main.command("convert-sheet")
@@ -280,8 +337,11 @@ def convert_sheet(
             raise InvalidInput(
                 [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
             ) from None
+        inputs = (sheet_path, contract_path or "")
+        if report_path is not None:
+            _check_report_path(report_path, out, inputs)
         with stream:
-            sink = SINKS[output_format](out, settings, bundle_type)  # type: ignore[arg-type]
+            sink = SINKS[output_format](out, settings, bundle_type, inputs)  # type: ignore[arg-type]
             report = api.convert_sheet(
                 stream, Path(sheet_path).name, contract, sink, settings, _progress_bar()
             )
@@ -290,12 +350,30 @@ def convert_sheet(
     finally:
         if sys.stderr.isatty():
             click.echo("\r\033[K", nl=False, err=True)
-    if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_bytes(jsonio.dumps(report.to_json()))
+    if report_path is not None:
+        try:
+            _write_file(report_path, jsonio.dumps(report.to_json()), inputs)
+        except FmsError as error:
+            _fail(error, settings)
     click.echo(report.summary(), err=True)
     click.echo(f"wrote {output_format} output to {out}", err=True)
     sys.exit(3 if report.rows_rejected else 0)
+
+
+def _check_report_path(report_path: str, out: str, inputs: tuple[str, ...]) -> None:
+    """Before converting: the report may not be an input, nor lie in --out (replaced whole)."""
+    report = Path(os.path.abspath(report_path or "."))
+    folder = Path(os.path.abspath(out or "."))
+    if folder == report or folder in report.parents:
+        message = f"{report_path} lies in the output folder {out}, which each run replaces"
+        raise OutputConflict([Issue("fatal", "conflict", message, None, "output-is-input")])
+    for source in inputs:
+        if source and Path(os.path.abspath(source)) == report:
+            message = f"{report_path} is an input; name another file for the report"
+            raise OutputConflict([Issue("fatal", "conflict", message, None, "output-is-input")])
+    if report.is_dir():
+        message = f"{report_path} is a folder; name a file for the report"
+        raise OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
 
 
 def _progress_bar() -> Any:
@@ -330,7 +408,11 @@ def template(out: str) -> None:
 
     if Path(out).suffix.lower() not in (".xlsx", ".csv"):
         raise click.UsageError("--out must end in .xlsx or .csv")
-    write_template(out)
+    settings = _settings()
+    try:
+        _write_file(out, write_template(Path(out).suffix.lower()))
+    except FmsError as error:
+        _fail(error, settings)
     click.echo(f"wrote the template to {out}", err=True)
 
 

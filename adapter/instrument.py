@@ -114,6 +114,8 @@ class Band:
 class BandScheme:
     name: str
     bands: tuple[Band, ...]
+    id: str = "default"
+    """How a deployment names this scheme to choose it (Settings.band_schemes)."""
 
     def band_for(self, value: Number) -> Band | None:
         return next((band for band in self.bands if band.contains(value)), None)
@@ -129,6 +131,17 @@ class Score:
     bands: BandScheme | None = None
     low: int | None = None
     high: int | None = None
+    band_options: tuple[BandScheme, ...] = ()
+    """Other published schemes a deployment may choose instead of `bands`."""
+
+    def scheme(self, scheme_id: str | None = None) -> BandScheme | None:
+        if scheme_id is None or self.bands is None or scheme_id == self.bands.id:
+            return self.bands
+        return next((s for s in self.band_options if s.id == scheme_id), None)
+
+    @property
+    def schemes(self) -> tuple[BandScheme, ...]:
+        return ((self.bands,) if self.bands else ()) + self.band_options
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,16 @@
-"""JSON in and out with orjson: the serialization is a large share of a conversion's cost.
+"""JSON in and out. Output with orjson (serialization is a large share of a conversion's cost).
 
 Every JSON input goes through `loads`, which bounds its size and its nesting depth, so no input
-can exhaust memory or the stack of what reads it next (marshmallow, pydantic, the validator).
+can exhaust memory or the stack of what reads it next (marshmallow, pydantic, the validator),
+and which keeps every number exactly as written: a decimal is read as a Decimal, never as a
+binary float, and an integer of any length stays an integer. A key written twice in one object
+is refused (which one was meant is unclear), and so are NaN and Infinity (not JSON).
 """
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -40,21 +45,52 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise _DuplicateKey(f"the key {twice[:60]!r} appears twice in one object")
+    return result
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object, parse_float=Decimal, parse_constant=_constant
+)
+
+
 def loads(
     data: bytes | str, what: str = "input", max_bytes: int | None = None, max_depth: int = 64
 ) -> Any:
     if max_bytes is not None and len(data) > max_bytes:
         raise too_large(what, max_bytes)
+
+    def bad(reason: str, rule: str = "not-json") -> InvalidInput:
+        message = f"{what} is not valid JSON: {reason}"
+        return InvalidInput([Issue("error", "structure", message, rule=rule)], status=400)
+
     try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        reason = str(error)
-        if "recursion" in reason.lower():
-            reason = f"nested deeper than {max_depth} levels"
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        value = _DECODER.decode(text)
+    except UnicodeDecodeError as error:
+        raise bad(f"not UTF-8 (byte {error.start})") from None
+    except RecursionError:
+        message = f"{what} is nested deeper than {max_depth} levels"
         raise InvalidInput(
-            [Issue("error", "structure", f"{what} is not valid JSON: {reason}", rule="not-json")],
-            status=400,
+            [Issue("error", "structure", message, rule="too-deep")], status=400
         ) from None
+    except _DuplicateKey as error:
+        raise bad(str(error), "duplicate-key") from None
+    except ValueError as error:  # json.JSONDecodeError, NaN/Infinity, an int over the limit
+        raise bad(str(error)) from None
     if depth_exceeds(value, max_depth):
         message = f"{what} is nested deeper than {max_depth} levels"
         raise InvalidInput(

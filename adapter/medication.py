@@ -116,8 +116,8 @@ def dose_issues(dose: Decimal, where: str | None) -> list[Issue]:
         return [Issue("error", "value", message, where, "dose-too-precise")]
     if dose > ldn.LOW_DOSE_LIMIT_MG:
         message = (
-            f"{shown} mg/day is above {ldn.LOW_DOSE_LIMIT_MG} mg: no longer low-dose "
-            "naltrexone; check the dose"
+            f"{shown} mg/day is above {ldn.LOW_DOSE_LIMIT_SOURCE}: no longer low-dose "
+            "naltrexone as studied; check the dose"
         )
         return [Issue("warning", "business-rule", message, where, "not-low-dose")]
     return []

@@ -6,11 +6,11 @@ from typing import Any
 
 from adapter.answers import Subject
 from adapter.ids import identifier, resource_id
-from adapter.instrument import Instrument
+from adapter.instrument import Code, Instrument
 from adapter.links import Links
 from adapter.scoring import ScoreResult
 from adapter.settings import SCORE_UNIT
-from adapter.terminology import band_code, coding, method_code
+from adapter.terminology import coding, method_code
 
 SURVEY = {
     "coding": [
@@ -76,11 +76,11 @@ def build_observations(
             observation["valueBoolean"] = value
         else:
             observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
-        if result.band is not None and score.bands is not None:
+        if result.band is not None:
             observation["interpretation"] = [
                 {
-                    "coding": [coding(band_code(result.band.code), settings)],
-                    "text": f"{result.band.display} ({score.bands.name})",
+                    "coding": [coding(Code(result.band.code, result.band.display), settings)],
+                    "text": f"{result.band.display} ({result.scheme_name})",
                 }
             ]
         observation["method"] = {

@@ -25,6 +25,18 @@ def instruments() -> dict[str, Instrument]:
     return dict(sorted(found.items(), key=lambda pair: (pair[1].rank, pair[0])))
 
 
+def check_band_schemes(pairs: tuple[tuple[str, str], ...]) -> None:
+    """Every (score code, scheme id) names a declared scheme; else a ValueError that says which."""
+    scores = {s.code.code: s for i in instruments().values() for s in i.scores}
+    for code, scheme_id in pairs:
+        score = scores.get(code)
+        if score is None:
+            raise ValueError(f"band schemes: {code!r} is not a score code")
+        if score.scheme(scheme_id) is None or (scheme_id and not score.schemes):
+            known = ", ".join(s.id for s in score.schemes) or "none"
+            raise ValueError(f"band schemes: {code} has no scheme {scheme_id!r}; known: {known}")
+
+
 def get(instrument_id: str) -> Instrument | None:
     return instruments().get(instrument_id)
 

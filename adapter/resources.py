@@ -35,6 +35,7 @@ def reconcile(
     results: list[ScoreResult],
     reported: Mapping[str, Reported],
     on_mismatch: Literal["reject", "warn"] = "reject",
+    schemes: Mapping[str, str] | None = None,
 ) -> tuple[list[ScoreResult], list[Issue]]:
     """Reported scores next to items must agree (`reported_agrees`); where the items fall short
     of a score, the reported value is kept and marked as reported."""
@@ -52,7 +53,7 @@ def reconcile(
             by_code[code] = ScoreResult(
                 computed.score,
                 report.value,
-                band=band_for(computed.score, report.value),
+                band=band_for(computed.score, report.value, schemes),
                 reported=True,
             )
         elif not reported_agrees(computed.score, computed.value, report.value):
@@ -75,10 +76,10 @@ def response_resources(
 ) -> Converted:
     """QuestionnaireResponse + score Observations (derivedFrom the response)."""
     questionnaire_response = build_response(response, links.settings)
-    results = score_answers(response.instrument, response.answers)
+    results = score_answers(response.instrument, response.answers, links.settings.schemes)
     issues: list[Issue] = []
     if reported:
-        results, issues = reconcile(results, reported, on_mismatch)
+        results, issues = reconcile(results, reported, on_mismatch, links.settings.schemes)
     observations = build_observations(
         results,
         response.instrument,
@@ -95,7 +96,7 @@ def score_resources(
     response: Response, links: Links, derived_from: dict[str, Any] | None
 ) -> Converted:
     """Score Observations alone, of a response that lives elsewhere (`extract`)."""
-    results = score_answers(response.instrument, response.answers)
+    results = score_answers(response.instrument, response.answers, links.settings.schemes)
     observations = build_observations(
         results,
         response.instrument,
@@ -116,7 +117,7 @@ def reported_resources(
         ScoreResult(
             score,
             reported[score.code.code].value,
-            band=band_for(score, reported[score.code.code].value),
+            band=band_for(score, reported[score.code.code].value, links.settings.schemes),
             reported=True,
         )
         for score in response.instrument.scores

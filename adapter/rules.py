@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -61,7 +62,7 @@ def _shown(raw: object) -> str:
     """A value for a message, bounded: a 10,000-digit number is not echoed whole."""
     if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) >= 10**30:
         return f"a number of {len(str(abs(raw)))} digits"
-    text = repr(raw)
+    text = str(raw) if isinstance(raw, Decimal) else repr(raw)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

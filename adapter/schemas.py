@@ -19,7 +19,22 @@ FHIR_DATETIME = re.compile(
     r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
 )
 RESPONSE_STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
-REFERENCE = re.compile(r"[A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+# A literal reference to a Patient (scores are about a patient): "Patient/<FHIR id>", nothing more.
+REFERENCE = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
+# RFC 3986 absolute URI: a scheme, a colon, no spaces (FHIR Identifier.system is a uri).
+ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+")
+
+
+def check_uri(value: str) -> None:
+    if not ABSOLUTE_URI.fullmatch(value):
+        raise ValidationError(
+            f"{value[:60]!r} is not an absolute URI (e.g. 'urn:oid:1.2.3' or 'https://...')"
+        )
+
+
+def check_reference(value: str) -> None:
+    if not REFERENCE.fullmatch(value):
+        raise ValidationError("must be a Patient reference such as 'Patient/123'")
 
 
 def check_fhir_datetime(value: str) -> None:
@@ -32,7 +47,9 @@ def check_fhir_datetime(value: str) -> None:
         if len(value) == 10:
             date.fromisoformat(value)
         elif len(value) > 10:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            # FHIR allows a leap second (ss = 60), as `validate` does; Python's clock does not.
+            text = value[:17] + "59" + value[19:] if value[17:19] == "60" else value
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(f"{value!r} is not a real calendar date") from None
 
@@ -48,8 +65,8 @@ class IdentifierSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    system = fields.String(required=True, validate=validate.Length(min=1))
-    value = fields.String(required=True, validate=validate.Length(min=1))
+    system = fields.String(required=True, validate=check_uri)
+    value = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
 class SubjectSchema(Schema):
@@ -57,9 +74,7 @@ class SubjectSchema(Schema):
         unknown = RAISE
 
     identifier = fields.Nested(IdentifierSchema)
-    reference = fields.String(
-        validate=validate.Regexp(REFERENCE, error="must look like 'Patient/123'")
-    )
+    reference = fields.String(validate=check_reference)
     display = fields.String()
 
     @validates_schema

@@ -24,6 +24,11 @@ class ScoreResult:
     def code(self) -> str:
         return self.score.code.code
 
+    @property
+    def scheme_name(self) -> str | None:
+        """The name of the band scheme `band` comes from."""
+        return next((s.name for s in self.score.schemes if self.band in s.bands), None)
+
     def wire_value(self) -> int | float | bool | None:
         """The value as it goes on the wire: decimals rounded to 2 places (half up), only here."""
         return wire_value(self.score, self.value)
@@ -41,21 +46,29 @@ def wire_value(score: Score, value: ScoreValue | None) -> int | float | bool | N
     return float(rounded)
 
 
-def band_for(score: Score, value: ScoreValue | None) -> Band | None:
-    """Bands apply to the exact value, so rounding for display never moves a patient across one."""
-    if score.bands is None or value is None or isinstance(value, bool):
+def band_for(
+    score: Score, value: ScoreValue | None, schemes: Mapping[str, str] | None = None
+) -> Band | None:
+    """Bands apply to the exact value, so rounding for display never moves a patient across one.
+
+    `schemes` (score code -> scheme id) picks one of a score's published schemes.
+    """
+    scheme = score.scheme((schemes or {}).get(score.code.code))
+    if scheme is None or value is None or isinstance(value, bool):
         return None
-    return score.bands.band_for(value)
+    return scheme.band_for(value)
 
 
-def score_answers(instrument: Instrument, answers: Answers) -> list[ScoreResult]:
+def score_answers(
+    instrument: Instrument, answers: Answers, schemes: Mapping[str, str] | None = None
+) -> list[ScoreResult]:
     results = []
     for score in instrument.scores:
         value = score.formula.evaluate(answers, instrument.item_index)
         if isinstance(value, Missing):
             results.append(ScoreResult(score, None, value.reason))
         else:
-            results.append(ScoreResult(score, value, band=band_for(score, value)))
+            results.append(ScoreResult(score, value, band=band_for(score, value, schemes)))
     return results
 
 

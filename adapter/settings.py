@@ -30,6 +30,18 @@ def _tokens(text: str) -> frozenset[str]:
     return frozenset(token.strip() for token in text.split(",") if token.strip())
 
 
+def _schemes(text: str) -> tuple[tuple[str, str], ...]:
+    """ "fiqr-total=salaffi-2020,fs-score=wolfe-2015" -> pairs."""
+    pairs = []
+    for part in text.split(","):
+        if part.strip():
+            code, equals, scheme = part.partition("=")
+            if not equals:
+                raise ValueError(f"{part.strip()!r}: write score-code=scheme-id")
+            pairs.append((code.strip(), scheme.strip()))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     canonical_base: str = DEFAULT_CANONICAL_BASE
@@ -47,9 +59,20 @@ class Settings:
     """Most rows converted from one spreadsheet."""
     api_tokens: frozenset[str] = field(default_factory=frozenset)
     """Bearer tokens the service accepts; empty: no authentication."""
+    band_schemes: tuple[tuple[str, str], ...] = ()
+    """(score code, scheme id) pairs: a published band scheme chosen instead of the default."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canonical_base", self.canonical_base.rstrip("/"))
+        if self.band_schemes:
+            from adapter.registry import check_band_schemes
+
+            check_band_schemes(self.band_schemes)
+
+    @cached_property
+    def schemes(self) -> dict[str, str]:
+        """Score code -> the band scheme chosen for it."""
+        return dict(self.band_schemes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -96,6 +119,7 @@ ENVIRONMENT.update(
         "FMS_FHIR_MAX_SHEET_ROWS": ("max_sheet_rows", int),
         "FMS_FHIR_MAX_JSON_DEPTH": ("max_json_depth", int),
         "FMS_FHIR_API_TOKENS": ("api_tokens", _tokens),
+        "FMS_FHIR_BAND_SCHEMES": ("band_schemes", _schemes),
     }
 )
 

@@ -19,6 +19,7 @@ from adapter.instrument import AnswerOption, Instrument, Item
 from adapter.outcome import Issue
 from adapter.questionnaire import form_items
 from adapter.rules import check_value, reported_agrees, required_issues
+from adapter.schemas import ABSOLUTE_URI, REFERENCE
 from adapter.scoring import score_answers, wire_value
 from adapter.settings import Settings
 
@@ -150,6 +151,23 @@ RULES: dict[str, tuple[str, str, str]] = {
         "warning",
         "subject is missing: R4 allows it, but scores need a patient (an error in extract)",
         "R4 QuestionnaireResponse.subject 0..1; fms-fhir (scores need a subject)",
+    ),
+    "subject-not-patient": (
+        "warning",
+        "subject is not a literal Patient reference ('Patient/<id>'): scores are about a "
+        "patient (an error in extract)",
+        "R4 QuestionnaireResponse.subject Reference(Any); fms-fhir (scores need a patient)",
+    ),
+    "subject-invalid": (
+        "warning",
+        "the subject identifier's system is not an absolute URI (an error in extract, whose "
+        "Observations would carry it)",
+        "R4 Identifier.system (uri)",
+    ),
+    "unknown-modifier": (
+        "error",
+        "a modifierExtension this adapter does not know: the response cannot be read safely",
+        "R4 Extensibility: modifier extensions SHALL NOT be ignored",
     ),
     "calculated-mismatch": (
         "warning",
@@ -448,8 +466,17 @@ def validate_response(
         )
     if not resource.get("authored"):
         issues.append(issue("authored-missing", "authored is missing", f"{ROOT}.authored"))
+    issues.extend(rule_modifiers(resource, ROOT))
     subject = resource.get("subject") or {}
     has_subject = bool(subject.get("reference") or (subject.get("identifier") or {}).get("value"))
+    reference = subject.get("reference")
+    if reference and not REFERENCE.fullmatch(reference):
+        message = f"subject {reference[:80]!r} is not a Patient reference such as 'Patient/123'"
+        issues.append(issue("subject-not-patient", message, f"{ROOT}.subject.reference"))
+    system = (subject.get("identifier") or {}).get("system")
+    if system is not None and not ABSOLUTE_URI.fullmatch(system):
+        message = f"subject identifier system {system[:80]!r} is not an absolute URI"
+        issues.append(issue("subject-invalid", message, f"{ROOT}.subject.identifier.system"))
     if not has_subject:
         issues.append(
             issue(
@@ -499,6 +526,26 @@ def validate_response(
     return result
 
 
+def rule_modifiers(node: Any, path: str) -> Iterator[Issue]:
+    # R4 Extensibility: "implementations SHALL NOT ignore modifier extensions they do not know";
+    # this adapter knows none, so any modifierExtension makes the response unreadable here.
+    stack = [(node, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, Mapping):
+            for key, value in current.items():
+                if key == "modifierExtension" and value:
+                    urls = ", ".join(
+                        str(e.get("url"))[:80] for e in value if isinstance(e, Mapping)
+                    )
+                    message = f"unknown modifier extension(s): {urls}"
+                    yield issue("unknown-modifier", message, f"{where}.modifierExtension")
+                elif isinstance(value, Mapping | list):
+                    stack.append((value, f"{where}.{key}"))
+        elif isinstance(current, list):
+            stack.extend((value, f"{where}[{n}]") for n, value in enumerate(current))
+
+
 def _response(instrument: Instrument, resource: Mapping[str, Any], walk: Walk) -> Response:
     answers = {
         link_id: found[0].value
@@ -527,5 +574,5 @@ def rule_calculated(response: Response, walk: Walk) -> Iterator[Issue]:
         elif reported_agrees(result.score, result.value, theirs):
             continue
         else:
-            message = f"{result.code}: the response holds {theirs!r}, the scoring gives {ours!r}"
+            message = f"{result.code}: the response holds {theirs}, the scoring gives {ours}"
         yield issue("calculated-mismatch", message, sent[0].path)

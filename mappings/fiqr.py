@@ -75,13 +75,34 @@ def _ids(items: tuple[Item, ...]) -> tuple[str, ...]:
     return tuple(item.link_id for item in items)
 
 
+# The default, as the project has always banded: attributed to Bennett et al. 2009, a study of
+# the ORIGINAL FIQ, and reused for the FIQR; the exact cut-offs were not found in a readable copy
+# of the source (docs/instruments.md). The name says so in every Observation.
 BENNETT = BandScheme(
-    "Bennett FIQR severity (mild < 39, moderate 39 to < 59, severe >= 59)",
+    "FIQ severity, Bennett 2009, derived for the original FIQ and applied to the FIQR "
+    "(mild < 39, moderate 39 to < 59, severe >= 59)",
     (
         Band("mild", "Mild", None, 39),
         Band("moderate", "Moderate", 39, 59),
         Band("severe", "Severe", 59, None),
     ),
+    id="bennett-fiq",
+)
+# FIQR-specific, five states (Salaffi et al., Rheumatology 2020; 2,339 patients): remission 0-23,
+# mild 24-40, moderate 41-63, severe 64-82, very severe above 83 as published. FIQR totals are
+# not whole numbers, so each band runs up to the next one's published lower bound (half-open),
+# and 83, unassigned as published, opens "very severe".
+SALAFFI_2020 = BandScheme(
+    "FIQR severity, Salaffi 2020 (remission < 24, mild 24 to < 41, moderate 41 to < 64, "
+    "severe 64 to < 83, very severe >= 83)",
+    (
+        Band("remission", "Remission", None, 24),
+        Band("mild", "Mild", 24, 41),
+        Band("moderate", "Moderate", 41, 64),
+        Band("severe", "Severe", 64, 83),
+        Band("very-severe", "Very severe", 83, None),
+    ),
+    id="salaffi-2020",
 )
 
 FUNCTION_SCORE = Score(
@@ -120,6 +141,7 @@ TOTAL_SCORE = Score(
     method="FIQR total = function + overall impact + symptoms, 0-100 (Bennett 2009)",
     members=("fiqr-function", "fiqr-overall", "fiqr-symptoms"),
     bands=BENNETT,
+    band_options=(SALAFFI_2020,),
     low=0,
     high=100,
 )

@@ -209,7 +209,9 @@ BAD = [
     ),
     (
         "two subjects",
-        _document(subject={"reference": "Patient/1", "identifier": {"system": "s", "value": "v"}}),
+        _document(
+            subject={"reference": "Patient/1", "identifier": {"system": "urn:s", "value": "v"}}
+        ),
         "subject",
         "invalid-value",
     ),

@@ -170,12 +170,20 @@ def test_errors_name_the_field(document, expected):
     assert expected in _errors(document)
 
 
-def test_above_5_mg_is_a_warning_not_an_error():
-    document = _regimen(phases=_phases((4.5, "2024-01-01", "2024-01-31"), (6, "2024-02-01", None)))
+def test_above_6_mg_is_a_warning_not_an_error():
+    """6 mg/day is the FINAL trial's LDN dose: no warning; above it, a warning naming the source."""
+    document = _regimen(
+        phases=_phases(
+            (4.5, "2024-01-01", "2024-01-31"),
+            (6, "2024-02-01", "2024-02-29"),
+            (6.5, "2024-03-01", None),
+        )
+    )
     regimen, warnings = regimen_from_document(document)
     assert [(w.severity, w.expression, w.rule) for w in warnings] == [
-        ("warning", "phases[1].dose_mg", "not-low-dose")
+        ("warning", "phases[2].dose_mg", "not-low-dose")
     ]
+    assert "FINAL trial" in warnings[0].message
     assert_valid_fhir(build_medication_statement(regimen, SETTINGS))
 
 

@@ -641,7 +641,7 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
         ["P1", "2024-03-10", "1.2345", 60],  # more decimals than a pharmacy writes
         ["P1", "2024-04-10", "-1", 60],
         ["P1", "2024-05-10", "4.125", 60],  # three decimals: kept as written
-        ["P1", "2024-06-10", "5.5", 60],  # kept, with a warning: above the low-dose range
+        ["P1", "2024-06-10", "6.5", 60],  # kept, with a warning: above the studied LDN doses
         ["P1", "2024-07-10", "0", 60],  # no LDN at this visit: ends the course
     ]
     report, out = run(write_csv(tmp_path / "doses.csv", rows), tmp_path, output_format="ndjson")
@@ -663,7 +663,7 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
     assert "not-low-dose" in warned
     (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
     doses = [float(daily_dose_mg(d)) for d in statement["dosage"]]
-    assert doses == [1.5, 4.125, 5.5]
+    assert doses == [1.5, 4.125, 6.5]
     assert [d["timing"]["repeat"]["boundsPeriod"] for d in statement["dosage"]] == [
         {"start": "2024-01-10", "end": "2024-05-09"},
         {"start": "2024-05-10", "end": "2024-06-09"},

@@ -6,9 +6,10 @@ code). Other layouts are described by a YAML or JSON file, checked here with mar
 
 from __future__ import annotations
 
-import re
+import codecs
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal
 
 import yaml
@@ -16,15 +17,14 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from adapter import registry
 from adapter.instrument import Item, Score
+from adapter.jsonio import depth_exceeds
 from adapter.outcome import InvalidInput, Issue
-from adapter.schemas import issues_from
+from adapter.schemas import check_uri, issues_from
 from adapter.settings import Settings
 from mappings import ldn
 
 TRUE_WORDS = ("x", "ja", "j", "yes", "y", "true", "wahr", "1", "oui", "si", "sí", "✓")
 FALSE_WORDS = ("nein", "n", "no", "false", "falsch", "0", "non", "-")
-# RFC 3986 absolute URI: a scheme, a colon, no spaces (FHIR Identifier.system is a uri).
-ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+")
 
 
 def targets() -> dict[str, Item | Score]:
@@ -98,8 +98,21 @@ class _Column(fields.Field):
                 raise ValidationError("'to' names a linkId or score code")
             if value.get("blank", "absent") not in ("absent", False, "false"):
                 raise ValidationError("'blank' is 'absent' (default) or false")
-            if "values" in value and not isinstance(value["values"], Mapping):
-                raise ValidationError("'values' maps cell texts to values")
+            if "values" in value:
+                values = value["values"]
+                if not isinstance(values, Mapping):
+                    raise ValidationError("'values' maps cell texts to values")
+                scalar = (str, int, float, bool)
+                wrong = [
+                    k
+                    for k, v in values.items()
+                    if not isinstance(v, scalar) or not isinstance(k, scalar)
+                ]
+                if wrong:
+                    raise ValidationError(
+                        f"'values' maps a cell text to a number, a word or true/false; "
+                        f"{str(wrong[0])[:40]!r} maps to something else"
+                    )
             return dict(value)
         raise ValidationError("a column maps to a linkId, or to {to, blank, values}")
 
@@ -109,11 +122,7 @@ class _Strict(Schema):
         unknown = RAISE
 
 
-def check_system(value: str) -> None:
-    if not ABSOLUTE_URI.fullmatch(value):
-        raise ValidationError(
-            f"{value!r} is not an absolute URI (e.g. 'urn:oid:1.2.3' or 'https://...')"
-        )
+check_system = check_uri
 
 
 class _PatientSchema(_Strict):
@@ -121,9 +130,34 @@ class _PatientSchema(_Strict):
     system = fields.String(load_default=None, validate=check_system)
 
 
+def check_date_format(fmt: str) -> None:
+    """A format names a whole date (day, month, year) and is one strptime understands."""
+    if not (
+        "%d" in fmt
+        and any(m in fmt for m in ("%m", "%b", "%B"))
+        and any(y in fmt for y in ("%Y", "%y"))
+    ):
+        raise ValidationError(
+            f"{fmt[:40]!r} does not name a day (%d), a month (%m) and a year (%Y)"
+        )
+    try:
+        datetime.strptime(date(2024, 1, 31).strftime(fmt), fmt)
+    except ValueError as error:
+        raise ValidationError(f"{fmt[:40]!r} is not a date format: {error}") from None
+
+
+def check_encoding(name: str) -> None:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ValidationError(
+            f"unknown encoding {name[:40]!r} (e.g. utf-8, cp1252, latin-1)"
+        ) from None
+
+
 class _DateSchema(_Strict):
     column = fields.String(required=True)
-    formats = fields.List(fields.String(), load_default=list)
+    formats = fields.List(fields.String(validate=check_date_format), load_default=list)
 
 
 class _DoseSchema(_Strict):
@@ -132,8 +166,8 @@ class _DoseSchema(_Strict):
 
 class _CsvSchema(_Strict):
     delimiter = fields.String(load_default=None, validate=validate.Length(equal=1))
-    encoding = fields.String(load_default=None)
-    decimal_comma = fields.Boolean(load_default=False)
+    encoding = fields.String(load_default=None, validate=check_encoding)
+    decimal_comma = fields.Boolean(load_default=False, truthy={True}, falsy={False})
 
 
 class _LdnSchema(_Strict):
@@ -222,17 +256,48 @@ def contract_from_bytes(data: bytes, name: str, settings: Settings) -> SheetCont
 
     if len(data) > settings.max_input_bytes:
         raise bad(f"the contract {name} is larger than the limit")
+    encoding = next((enc for bom, enc in BOMS if data.startswith(bom)), "utf-8")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as error:
         raise bad(
-            f"the contract {name} is not UTF-8 (byte {error.start}); save it as UTF-8"
+            f"the contract {name} is not {encoding} (byte {error.start}); save it as UTF-8"
         ) from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_ContractLoader)  # noqa: S506 (a SafeLoader)
+    except _AliasRefused:
+        raise bad(
+            f"the contract {name} uses YAML anchors or aliases (&, *); write each value out"
+        ) from None
     except (yaml.YAMLError, RecursionError) as error:
-        raise bad(f"the contract {name} is not YAML or JSON: {error}") from None
+        raise bad(f"the contract {name} is not YAML or JSON: {str(error)[:300]}") from None
+    if depth_exceeds(loaded, settings.max_json_depth):
+        raise bad(f"the contract {name} is nested deeper than {settings.max_json_depth} levels")
     return contract_from_data(loaded)
+
+
+# Byte order marks: YAML may be UTF-8, UTF-16 or UTF-32 (YAML 1.2, 5.2); without one, UTF-8.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+class _AliasRefused(Exception):
+    pass
+
+
+class _ContractLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: an alias can make a small file expand without bound, or
+    refer to itself."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasRefused
+        return super().compose_node(parent, index)
 
 
 def with_patient_system(contract: SheetContract, system: str) -> SheetContract:

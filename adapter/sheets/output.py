@@ -8,16 +8,18 @@ whole file converted, so a file that fails midway leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
 
 from adapter import jsonio
-from adapter.bundle import BundleType, bundle
+from adapter.bundle import BundleType, bundle, write_bundle
 from adapter.links import Links, links_for
 from adapter.outcome import Issue, OutputConflict
 from adapter.settings import Settings
@@ -111,30 +113,75 @@ class NdjsonStreamSink(Sink):
 
 
 class FolderSink(Sink):
-    """Base of the folder outputs: a staging folder, moved to `target` by finish(), removed by
-    abort()."""
+    """Base of the folder outputs: written into a staging folder beside the target, moved into
+    place by finish(), removed by abort() (also on SIGTERM, which the CLI turns into an exit).
+
+    fms-fhir never deletes what it did not write: a folder it replaces holds a marker listing the
+    files it wrote there; anything else in it (a user's file, the input sheet) makes the run
+    refuse the folder before converting, and again before replacing it.
+    """
 
     def __init__(
-        self, target: str | Path, settings: Settings, bundle_type: BundleType = "transaction"
+        self,
+        target: str | Path,
+        settings: Settings,
+        bundle_type: BundleType = "transaction",
+        inputs: tuple[str | Path, ...] = (),
     ) -> None:
         super().__init__(settings, bundle_type)
-        self.target = Path(target)
-        if self.target.exists() and (
-            not self.target.is_dir()
-            or (any(self.target.iterdir()) and not (self.target / MARKER).exists())
-        ):
-            message = f"{self.target} exists and is not an fms-fhir output folder; name a new or empty folder"
-            raise OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
+        self.target = Path(os.path.abspath(target or "."))
+        self._check_target(inputs)
+        _clean_stale(self.target)
         self.staging = self.target.with_name(f".{self.target.name}.partial-{os.getpid()}")
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging.mkdir(parents=True)
-        (self.staging / MARKER).write_text("written by fms-fhir convert-sheet\n")
+        self.trash = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+        try:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True)
+            (self.staging / MARKER).write_text(MARKER_TEXT)
+        except OSError as error:
+            raise _cannot(self.target, error) from None
+
+    def _check_target(self, inputs: tuple[str | Path, ...]) -> None:
+        target = self.target
+        if target.is_symlink():
+            raise _conflict(f"{target} is a symbolic link; name a real folder")
+        for source in inputs:
+            source_path = Path(os.path.abspath(source))
+            if source_path == target or target in source_path.parents:
+                raise _conflict(
+                    f"{target} is (or holds) the input {source_path.name}; name another folder"
+                )
+        if not target.exists():
+            return
+        if not target.is_dir():
+            raise _conflict(f"{target} exists and is not a folder; name a new or empty folder")
+        foreign = _foreign(target)
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:5])
+            raise _conflict(
+                f"{target} holds files fms-fhir did not write ({shown}); name a new or empty "
+                "folder: nothing in it is deleted"
+            )
 
     def finish(self) -> None:
         self._close()
-        if self.target.exists():
-            shutil.rmtree(self.target)
-        self.staging.rename(self.target)
+        try:
+            written = sorted(p.name for p in self.staging.iterdir() if p.name != MARKER)
+            (self.staging / MARKER).write_text(MARKER_TEXT + json.dumps(written) + "\n")
+            if self.target.exists():
+                foreign = _foreign(self.target)
+                if foreign:
+                    raise _conflict(
+                        f"files appeared in {self.target} while converting "
+                        f"({', '.join(sorted(foreign)[:5])}); the new output is not moved there"
+                    )
+                # Two renames: the old output is never half-deleted; if interrupted between
+                # them, the old output waits in the trash folder and the next run removes it.
+                self.target.rename(self.trash)
+            self.staging.rename(self.target)
+        except OSError as error:
+            raise _cannot(self.target, error) from None
+        shutil.rmtree(self.trash, ignore_errors=True)
 
     def abort(self) -> None:
         self._close()
@@ -142,6 +189,67 @@ class FolderSink(Sink):
 
     def _close(self) -> None:
         pass
+
+
+MARKER_TEXT = "written by fms-fhir convert-sheet; the files it wrote here:\n"
+OUR_NAMES = re.compile(r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson")
+
+
+def _written(folder: Path) -> set[str] | None:
+    """The files our marker lists; None when the folder carries no marker of ours."""
+    try:
+        lines = (folder / MARKER).read_text().splitlines()
+    except OSError:
+        return None
+    listed = lines[1] if len(lines) > 1 else None
+    if listed is None:  # a marker of an earlier version: our files by their names
+        return {p.name for p in folder.iterdir() if OUR_NAMES.fullmatch(p.name)}
+    try:
+        return set(json.loads(listed))
+    except ValueError:
+        return set()
+
+
+def _foreign(folder: Path) -> set[str]:
+    """Names in `folder` that fms-fhir did not write there (everything, if it has no marker)."""
+    names = {p.name for p in folder.iterdir()} - {MARKER}
+    written = _written(folder)
+    return names if written is None else names - written
+
+
+def _clean_stale(target: Path) -> None:
+    """Staging and trash folders of runs that were killed: removed when their process is gone
+    and they carry our marker (nothing else is touched)."""
+    pattern = re.compile(re.escape(f".{target.name}.") + r"(partial|old)-(\d+)")
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return
+    for sibling in siblings:
+        found = pattern.fullmatch(sibling.name)
+        if not found or int(found.group(2)) == os.getpid() or _alive(int(found.group(2))):
+            continue
+        if (sibling / MARKER).is_file() and not _foreign(sibling) - {".parts"}:
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _conflict(message: str) -> OutputConflict:
+    return OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
+
+
+def _cannot(target: Path, error: OSError) -> OutputConflict:
+    message = f"cannot write {target}: {error.strerror or error}"
+    return OutputConflict([Issue("fatal", "exception", message, None, "output-unwritable")])
 
 
 class TransactionSink(FolderSink):
@@ -164,9 +272,13 @@ class PatientSink(FolderSink):
     format: Format = "patient"
 
     def __init__(
-        self, target: str | Path, settings: Settings, bundle_type: BundleType = "transaction"
+        self,
+        target: str | Path,
+        settings: Settings,
+        bundle_type: BundleType = "transaction",
+        inputs: tuple[str | Path, ...] = (),
     ) -> None:
-        super().__init__(target, settings, bundle_type)
+        super().__init__(target, settings, bundle_type, inputs)
         self.parts = self.staging / ".parts"
         self.parts.mkdir()
         self.patients: dict[str, Path] = {}
@@ -187,11 +299,18 @@ class PatientSink(FolderSink):
         self.add_visit(patient, "", resources)
 
     def finish(self) -> None:
+        """Each patient's Bundle is streamed from the part file: a patient with tens of
+        thousands of visits costs one resource of memory, not the whole history."""
         for patient, part in sorted(self.patients.items()):
-            with open(part, "rb") as handle:
-                resources = [orjson.loads(line) for line in handle]
+
+            def resources(part: Path = part) -> Iterator[dict[str, Any]]:
+                with open(part, "rb") as handle:
+                    for line in handle:
+                        yield orjson.loads(line)
+
             path = self.staging / f"patient-{safe_name(patient)}.json"
-            path.write_bytes(jsonio.dumps(bundle(resources, self.settings, self.bundle_type)))
+            with open(path, "wb") as out:
+                write_bundle(resources, self.settings, self.bundle_type, out.write)
         shutil.rmtree(self.parts)
         super().finish()
 
@@ -202,9 +321,13 @@ class NdjsonSink(FolderSink):
     format: Format = "ndjson"
 
     def __init__(
-        self, target: str | Path, settings: Settings, bundle_type: BundleType = "transaction"
+        self,
+        target: str | Path,
+        settings: Settings,
+        bundle_type: BundleType = "transaction",
+        inputs: tuple[str | Path, ...] = (),
     ) -> None:
-        super().__init__(target, settings, bundle_type)
+        super().__init__(target, settings, bundle_type, inputs)
         self.handles: dict[str, IO[bytes]] = {}
 
     def _write(self, resources: list[dict[str, Any]]) -> None:

@@ -76,7 +76,12 @@ class RowPlan:
 def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPlan | list[Issue]:
     positions: dict[str, int] = {}
     issues: list[Issue] = []
-    used = {contract.patient_column, contract.date_column, contract.dose_column, *contract.by_header}
+    used = {
+        contract.patient_column,
+        contract.date_column,
+        contract.dose_column,
+        *contract.by_header,
+    }
     duplicates: list[Issue] = []
     for index, name in enumerate(header):
         if not name:

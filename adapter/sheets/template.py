@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+import io
+import re
+import zipfile
+from datetime import datetime
 
 from adapter.instrument import Item, Score
 from adapter.registry import instruments
@@ -58,14 +61,17 @@ def describe_columns() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def write_template(path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+FIXED_TIME = datetime(2025, 1, 1)
+ZIP_TIME = (2025, 1, 1, 0, 0, 0)
+
+
+def write_template(kind: str) -> bytes:
+    """The template as bytes, `.csv` or `.xlsx`: the same bytes on every run (no timestamps)."""
     columns = describe_columns()
-    if path.suffix.lower() == ".csv":
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerow([c[0] for c in columns])
-        return
+    if kind == ".csv":
+        text = io.StringIO()
+        csv.writer(text).writerow([c[0] for c in columns])
+        return text.getvalue().encode("utf-8")
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -84,4 +90,28 @@ def write_template(path: str | Path) -> None:
         guide.append(list(row))
     for letter, width in zip("ABCD", (18, 18, 60, 90), strict=True):
         guide.column_dimensions[letter].width = width
-    workbook.save(path)
+    workbook.properties.creator = "fms-fhir"
+    workbook.properties.created = FIXED_TIME
+    workbook.properties.modified = FIXED_TIME
+    raw = io.BytesIO()
+    workbook.save(raw)
+    return _fixed_zip_times(raw.getvalue())
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """openpyxl stamps docProps/core.xml and every zip entry with the current time: fix both."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                    rb"\g<1>2025-01-01T00:00:00Z\g<2>",
+                    content,
+                )
+            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            target.writestr(fixed, content)
+    return out.getvalue()
