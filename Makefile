@@ -11,6 +11,9 @@ JS_STAMP := $(VENV)/js/.installed-$(subst /,_,$(subst @,-,$(word 2,$(JS_PACKAGES
 
 .PHONY: demo test lint bench clean
 
+# The bundled example is a published case with invented item answers: its resources say so.
+EXAMPLE_NOTE := Example from the published case (Moser, Cureus 2025): the totals, the baseline WPI areas, the pain ratings and LDN 4.5 mg/day follow the figure captions; the item answers, the visit days and the 1.5 -> 3 -> 4.5 mg titration are invented to match them.
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -26,7 +29,8 @@ $(JS_STAMP): | $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fms-fhir convert examples/baseline-visit.json --out build/baseline-bundle.json --table
-	$(BIN)/fms-fhir convert-sheet examples/case-report-followup.xlsx --out build/case-report --report build/case-report-report.json
+	$(BIN)/fms-fhir convert-sheet examples/case-report-followup.xlsx --out build/case-report \
+		--report build/case-report-report.json --test-data "$(EXAMPLE_NOTE)"
 
 test: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .

@@ -69,6 +69,8 @@ class Response:
     authored: str
     status: str
     answers: Mapping[str, bool | int | AnswerOption]
+    test_data: str | None = None
+    """Set for example or synthetic input: what in it is invented (see adapter.provenance)."""
 
 
 def check_answers(
@@ -146,4 +148,5 @@ def response_from_document(document: Any, prefix: str = "") -> Response:
         authored=data["authored"],
         status=data["status"],
         answers=values,
+        test_data=data.get("test_data"),
     )

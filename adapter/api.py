@@ -48,6 +48,10 @@ def checked(resource: dict[str, Any], settings: Settings) -> dict[str, Any]:
 # --- answers documents -------------------------------------------------------------------------
 
 
+MAX_DOCUMENTS = 10_000
+"""Answers documents in one `convert` (one Bundle); a sheet is the way for more."""
+
+
 def parse_documents(payload: Any) -> list[Response]:
     """One answers document or a JSON array of them; every issue of every document is collected."""
     documents = payload if isinstance(payload, list) else [payload]
@@ -55,6 +59,12 @@ def parse_documents(payload: Any) -> list[Response]:
         raise InvalidInput(
             [Issue("error", "required", "the array holds no answers document", None, "empty")]
         )
+    if len(documents) > MAX_DOCUMENTS:
+        message = (
+            f"{len(documents)} answers documents in one array; at most {MAX_DOCUMENTS} "
+            "(one Bundle): send them in parts, or as a spreadsheet"
+        )
+        raise InvalidInput([Issue("error", "too-long", message, None, "too-many-documents")], 413)
     responses: list[Response] = []
     issues: list[Issue] = []
     seen: dict[str, int] = {}

@@ -7,6 +7,7 @@ converted but some rows were rejected; 4 the output cannot go where asked; 5 our
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -130,7 +131,7 @@ def main() -> None:
 @main.command()
 @click.argument("instrument_id", required=False)
 @click.option("--all", "all_", is_flag=True, help="Write every Questionnaire and the CodeSystem.")
-@click.option("--out", type=click.Path(file_okay=False), help="Folder for --all (DIR/<id>.json).")
+@click.option("--out", help="Folder for --all (DIR/<id>.json).")
 def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> None:
     """Print the Questionnaire INSTRUMENT_ID, or write them all with --all --out DIR."""
     settings = _settings()
@@ -163,7 +164,6 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
 @click.argument("answers", metavar="ANSWERS.json")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
     help="Write the Bundle here (default: standard output).",
 )
 @click.option("--table", is_flag=True, help="Also print a table of the scores on standard error.")
@@ -233,7 +233,6 @@ def validate(response_path: str, questionnaire_id: str | None) -> None:
 @QUESTIONNAIRE_OPTION
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
     help="Write the Bundle here (default: standard output).",
 )
 @BUNDLE_TYPE_OPTION
@@ -256,9 +255,7 @@ def extract(
 
 @main.command()
 @click.argument("regimen_path", metavar="REGIMEN.json")
-@click.option(
-    "--out", type=click.Path(dir_okay=False), help="Write here (default: standard output)."
-)
+@click.option("--out", help="Write here (default: standard output).")
 def regimen(regimen_path: str, out: str | None) -> None:
     """LDN regimen (phases or a titration rule) -> MedicationStatement."""
     settings = _settings()
@@ -289,17 +286,21 @@ def regimen(regimen_path: str, out: str | None) -> None:
     show_default=True,
     help="A transaction Bundle per visit, per patient, or NDJSON files per resource type.",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", required=True, help="Output folder.")
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False),
     help="Write the JSON row report here.",
 )
 @click.option(
     "--patient-system",
     metavar="URI",
     help="Identifier system of the patient column (overrides the contract).",
+)
+@click.option(
+    "--test-data",
+    metavar="NOTE",
+    help="Example or synthetic sheet: tag every resource as test data (HTEST), NOTE saying what is invented.",
 )
 @BUNDLE_TYPE_OPTION
 def convert_sheet(
@@ -309,6 +310,7 @@ def convert_sheet(
     out: str,
     report_path: str | None,
     patient_system: str | None,
+    test_data: str | None,
     bundle_type: str,
 ) -> None:
     """Legacy spreadsheet (CSV, XLSX) -> FHIR, every row converted or rejected with its reasons.
@@ -330,6 +332,8 @@ def convert_sheet(
         )
         if patient_system:
             contract = with_patient_system(contract, patient_system)
+        if test_data:
+            contract = dataclasses.replace(contract, test_data=test_data)
         try:
             stream = open(sheet_path, "rb")  # noqa: SIM115
         except OSError as error:
@@ -401,7 +405,7 @@ def _progress_bar() -> Any:
 
 
 @main.command()
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.xlsx or FILE.csv")
+@click.option("--out", required=True, help="FILE.xlsx or FILE.csv")
 def template(out: str) -> None:
     """Write the canonical sheet template (XLSX: with a second sheet explaining each column)."""
     from adapter.sheets.template import write_template

@@ -14,6 +14,7 @@ from adapter.answers import Subject
 from adapter.ids import identifier, resource_id
 from adapter.instrument import Code
 from adapter.outcome import InvalidInput, Issue
+from adapter.provenance import mark_test_data
 from adapter.schemas import RegimenSchema, issues_from
 from adapter.settings import Settings
 from adapter.terminology import coding
@@ -44,6 +45,7 @@ class Regimen:
     phases: tuple[Phase, ...]
     asserted: date
     note: str | None = None
+    test_data: str | None = None
 
 
 def expand_titration(
@@ -207,6 +209,7 @@ def regimen_from_document(document: Any) -> tuple[Regimen, list[Issue]]:
         phases=tuple(phases),
         asserted=data["asserted"] or phases[-1].start,
         note=data["note"],
+        test_data=data["test_data"],
     )
     return regimen, issues
 
@@ -307,4 +310,4 @@ def build_medication_statement(regimen: Regimen, settings: Settings) -> dict[str
     }
     if regimen.note:
         resource["note"] = [{"text": regimen.note}]
-    return resource
+    return mark_test_data(resource, regimen.test_data)

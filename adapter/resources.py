@@ -10,6 +10,7 @@ from adapter.answers import Response
 from adapter.links import Links
 from adapter.observations import build_observations
 from adapter.outcome import Issue
+from adapter.provenance import mark_test_data
 from adapter.response import build_response, response_id
 from adapter.rules import reported_agrees
 from adapter.scoring import ScoreResult, band_for, score_answers, wire_value
@@ -89,7 +90,10 @@ def response_resources(
         links.to("QuestionnaireResponse", questionnaire_response["id"]),
         links,
     )
-    return Converted(response, results, [questionnaire_response, *observations], issues)
+    resources = [questionnaire_response, *observations]
+    if response.test_data is not None:
+        resources = [mark_test_data(r, response.test_data) for r in resources]
+    return Converted(response, results, resources, issues)
 
 
 def score_resources(
@@ -106,6 +110,8 @@ def score_resources(
         derived_from,
         links,
     )
+    if response.test_data is not None:
+        observations = [mark_test_data(r, response.test_data) for r in observations]
     return Converted(response, results, observations)
 
 
@@ -123,7 +129,7 @@ def reported_resources(
         for score in response.instrument.scores
         if score.code.code in reported
     ]
-    return build_observations(
+    observations = build_observations(
         results,
         response.instrument,
         response.subject,
@@ -132,6 +138,7 @@ def reported_resources(
         None,
         links,
     )
+    return [mark_test_data(r, response.test_data) for r in observations]
 
 
 def iter_resources(converted: Iterable[Converted]) -> Iterable[dict[str, Any]]:

@@ -94,6 +94,8 @@ class AnswersDocumentSchema(Schema):
     authored = FhirDateTime(required=True)
     status = fields.String(load_default="completed", validate=validate.OneOf(RESPONSE_STATUSES))
     answers = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True)
+    test_data = fields.String(validate=validate.Length(min=1, max=2000))
+    """Example or synthetic data: what is invented; the resources are tagged HTEST."""
 
 
 def _flatten(messages: Any, path: str) -> list[tuple[str, str]]:
@@ -185,6 +187,7 @@ class RegimenSchema(Schema):
     titration = fields.Nested(TitrationSchema)
     asserted = fields.Date(load_default=None)
     note = fields.String(load_default=None)
+    test_data = fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
 
     @validates_schema
     def phases_or_titration(self, data: Mapping[str, Any], **kwargs: Any) -> None:

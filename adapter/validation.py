@@ -552,12 +552,19 @@ def _response(instrument: Instrument, resource: Mapping[str, Any], walk: Walk) -
         for link_id, found in walk.answers.items()
         if link_id in instrument.item_index
     }
+    security = (resource.get("meta") or {}).get("security") or []
+    test_data = (
+        "derived from a QuestionnaireResponse marked as test data (HTEST)"
+        if any(isinstance(s, Mapping) and s.get("code") == "HTEST" for s in security)
+        else None
+    )
     return Response(
         instrument=instrument,
         subject=Subject.from_json(resource.get("subject") or {}),
         authored=resource["authored"],
         status=resource["status"],
         answers=answers,
+        test_data=test_data,
     )
 
 

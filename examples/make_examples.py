@@ -2,7 +2,7 @@
 
     .venv/bin/python examples/make_examples.py
 
-Totals and dose follow the figure captions of Moser, Cureus 2025 (../shared/seeds/): February to
+Totals and dose follow the figure captions of Moser, Cureus 2025: February to
 August 2023 FIQR > 70 (72.5 here), SSS 9, PHQ-4 7, pain mean 70 / max 90; WPI 17 at the initial
 assessment; LDN 4.5 mg/day; April 2025 FIQR 35 points lower (37.5, mild), SSS 6, PHQ-4 5, pain
 mean 30 / max 55. Item answers are chosen so the totals match. The captions give no values
@@ -18,6 +18,12 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 PATIENT = "MOSER-CASE-1"
+# Said in every resource made from the examples (meta.security HTEST and the narrative).
+TEST_DATA = (
+    "Example from the published case (Moser, Cureus 2025): the totals, the baseline WPI areas, "
+    "the pain ratings and LDN 4.5 mg/day follow the figure captions; the item answers, the visit "
+    "days and the 1.5 -> 3 -> 4.5 mg titration are invented to match them."
+)
 
 WPI_BASELINE = {
     "wpi-jaw-l", "wpi-jaw-r", "wpi-shoulder-l", "wpi-shoulder-r", "wpi-upper-arm-l",
@@ -103,12 +109,13 @@ def fiqr_total(answers: dict[str, object]) -> float | None:
 
 
 def write_canonical_xlsx(path: Path) -> None:
+    import io
+
     from openpyxl import load_workbook
 
-    from adapter.sheets.template import write_template
+    from adapter.sheets.template import FIXED_TIME, _fixed_zip_times, write_template
 
-    write_template(path)
-    workbook = load_workbook(path)
+    workbook = load_workbook(io.BytesIO(write_template(".xlsx")))
     sheet = workbook["visits"]
     header = [cell.value for cell in sheet[1]]
     for day, dose, answers in VISITS:
@@ -116,7 +123,10 @@ def write_canonical_xlsx(path: Path) -> None:
         sheet.append([row.get(column) for column in header])
     for cell in sheet["B"][1:]:
         cell.number_format = "yyyy-mm-dd"
-    workbook.save(path)
+    workbook.properties.created = workbook.properties.modified = FIXED_TIME
+    raw = io.BytesIO()
+    workbook.save(raw)
+    path.write_bytes(_fixed_zip_times(raw.getvalue()))
 
 
 LEGACY_COLUMNS = [
@@ -168,6 +178,7 @@ def write_legacy_contract(path: Path) -> None:
         "visit_date: {column: Datum, formats: ['%d.%m.%Y']}",
         "ldn_dose: {column: LDN (mg/Tag)}",
         "csv: {decimal_comma: true}",
+        f"test_data: '{TEST_DATA}'",
         "true_values: [x, ja]",
         "false_values: [nein]",
         "columns:",

@@ -24,7 +24,9 @@ FIBROMYALGIA = (
 # the dose-finding study tested 0.75-6 mg, with ED95 5.4 mg (Bruun-Plesner et al., Pain Med 2020).
 # (The AAFP letter's 1-5 mg range would flag the trial's own dose.) A warning, not an error.
 LOW_DOSE_LIMIT_MG = Decimal("6")
-LOW_DOSE_LIMIT_SOURCE = "6 mg/day, the highest dose studied as LDN in fibromyalgia (FINAL trial, Bruun 2024)"
+LOW_DOSE_LIMIT_SOURCE = (
+    "6 mg/day, the highest dose studied as LDN in fibromyalgia (FINAL trial, Bruun 2024)"
+)
 # A daily dose above this cannot be an LDN dose: 50 mg is the standard full-dose naltrexone tablet
 # (opioid and alcohol dependence); a higher figure in an LDN record is a unit or typing error.
 MAX_DAILY_DOSE_MG = Decimal("50")

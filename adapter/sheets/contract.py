@@ -66,6 +66,8 @@ class SheetContract:
     """None: the sheet does not say; the MedicationStatement claims no form (nor route)."""
     ldn_timing: str | None = None
     """None: the sheet gives a daily amount only; no time of day or frequency is claimed."""
+    test_data: str | None = None
+    """Example or synthetic sheet: what is invented; every resource is tagged HTEST."""
 
     @property
     def by_header(self) -> dict[str, ColumnRule]:
@@ -185,6 +187,7 @@ class ContractSchema(_Strict):
     sheet = fields.String(load_default=None)
     on_mismatch = fields.String(load_default="reject", validate=validate.OneOf(["reject", "warn"]))
     ldn = fields.Nested(_LdnSchema, load_default=dict)
+    test_data = fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
     columns = fields.Dict(keys=fields.String(), values=_Column(), required=True)
 
     @validates_schema
@@ -245,6 +248,7 @@ def contract_from_data(data: Any) -> SheetContract:
         on_mismatch=loaded["on_mismatch"],
         ldn_form=loaded["ldn"].get("form"),
         ldn_timing=loaded["ldn"].get("timing"),
+        test_data=loaded["test_data"],
     )
 
 
@@ -269,7 +273,9 @@ def contract_from_bytes(data: bytes, name: str, settings: Settings) -> SheetCont
         raise bad(
             f"the contract {name} uses YAML anchors or aliases (&, *); write each value out"
         ) from None
-    except (yaml.YAMLError, RecursionError) as error:
+    except RecursionError:
+        raise bad(f"the contract {name} is nested too deeply to read") from None
+    except yaml.YAMLError as error:
         raise bad(f"the contract {name} is not YAML or JSON: {str(error)[:300]}") from None
     if depth_exceeds(loaded, settings.max_json_depth):
         raise bad(f"the contract {name} is nested deeper than {settings.max_json_depth} levels")

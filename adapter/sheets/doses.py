@@ -47,6 +47,7 @@ def medication_statements(
     form: str | None,
     timing: str | None,
     settings: Settings,
+    test_data: str | None = None,
 ) -> list[dict[str, Any]]:
     statements = []
     for phases, asserted in courses(history):
@@ -59,6 +60,7 @@ def medication_statements(
             phases=tuple(phases),
             asserted=asserted,
             note="Built from the LDN dose recorded at each visit of a spreadsheet; each dose is known from the visit that records it.",
+            test_data=test_data,
         )
         statements.append(build_medication_statement(regimen, settings))
     return statements

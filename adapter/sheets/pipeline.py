@@ -144,7 +144,12 @@ def convert_sheet(
         for patient in sorted(doses):
             subject = Subject(system=plan.patient_system, value=patient)
             statements = medication_statements(
-                subject, doses[patient].visits(), contract.ldn_form, contract.ldn_timing, settings
+                subject,
+                doses[patient].visits(),
+                contract.ldn_form,
+                contract.ldn_timing,
+                settings,
+                contract.test_data,
             )
             sink.add_patient(patient, statements)
             report.resources.update(r["resourceType"] for r in statements)

@@ -375,7 +375,7 @@ def _convert_instrument(
     if sum(1 for i in issues if i.is_error) > errors_before:
         return []
     if not answers:
-        response = Response(instrument, subject, authored, "completed", {})
+        response = Response(instrument, subject, authored, "completed", {}, plan.contract.test_data)
         return reported_resources(response, plan.links, reported)
     missing = missing_required(instrument.items, answers, instrument.item_index)
     # A row that leaves a required item blank is a response left incomplete: R4 'stopped'.
@@ -388,7 +388,7 @@ def _convert_instrument(
         issues.append(
             Issue("warning", "incomplete", message, f"row {number}", "incomplete-response")
         )
-    response = Response(instrument, subject, authored, status, answers)
+    response = Response(instrument, subject, authored, status, answers, plan.contract.test_data)
     converted = response_resources(response, plan.links, reported, plan.contract.on_mismatch)
     issues.extend(converted.issues)
     return converted.resources
