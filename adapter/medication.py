@@ -97,9 +97,10 @@ def dose_issues(dose: Decimal, where: str | None) -> list[Issue]:
 
     A dose is kept exactly as written or rejected; it is never rounded or rescaled.
     """
-    shown = format(dose, "f") if dose.is_finite() else str(dose)
     if not dose.is_finite():
-        return [Issue("error", "value", f"{shown} is not a dose", where, "invalid-dose")]
+        return [Issue("error", "value", f"{dose} is not a dose", where, "invalid-dose")]
+    # Bounded before any formatting: 1E+999999999 written out in full would take seconds.
+    shown = format(dose, "f") if -12 <= dose.adjusted() <= 12 else f"{dose:.3E}"
     if dose <= 0:
         message = f"dose {shown} mg: a daily dose must be above 0 mg"
         return [Issue("error", "value", message, where, "dose-not-positive")]
@@ -178,7 +179,13 @@ def regimen_from_document(document: Any) -> tuple[Regimen, list[Issue]]:
         rule = data["titration"]
         rule_issues = _titration_issues(rule)
         issues.extend(rule_issues)
-        phases = [] if rule_issues else expand_titration(**rule)
+        try:
+            phases = [] if rule_issues else expand_titration(**rule)
+        except OverflowError:
+            message = "the titration runs past the end of the calendar (9999-12-31)"
+            rule_issues = [Issue("error", "value", message, "titration.start", "invalid-value")]
+            issues.extend(rule_issues)
+            phases = []
         if phases and rule["end"] is not None and rule["end"] < phases[-1].start:
             message = f"ends {rule['end']}, before the target dose is reached ({phases[-1].start})"
             issues.append(Issue("error", "value", message, "titration.end", "end-before-start"))

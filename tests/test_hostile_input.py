@@ -465,3 +465,23 @@ def test_environment_is_read_at_the_edge_only():
 
 if os.name != "posix":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX signals and /proc")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"phases": [{"dose_mg": "1e999999999", "start": "2024-01-01"}]},
+        {"phases": [{"dose_mg": "-1e-999999999", "start": "2024-01-01"}]},
+        {"titration": {"start_mg": 1.5, "step_mg": 1.5, "every_days": 14, "target_mg": 4.5,
+                       "start": "9999-12-25"}},
+        {"phases": [{"dose_mg": 4.5, "start": "0001-01-01", "end": "9999-12-31"}]},
+    ],
+)  # fmt: skip
+def test_doses_and_dates_at_the_ends_are_answered_at_once(document):
+    started = time.monotonic()
+    try:
+        result = api.regimen({"subject": {"reference": "Patient/1"}, **document}, SETTINGS)
+        assert_valid_fhir(result.resource)
+    except InvalidInput as error:
+        assert error.issues and len(str(error)) < 500
+    assert time.monotonic() - started < 1
