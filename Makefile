@@ -31,6 +31,8 @@ demo: $(STAMP)
 	$(BIN)/fms-fhir convert examples/baseline-visit.json --out build/baseline-bundle.json --table
 	$(BIN)/fms-fhir convert-sheet examples/case-report-followup.xlsx --out build/case-report \
 		--report build/case-report-report.json --test-data "$(EXAMPLE_NOTE)"
+	$(BIN)/fms-fhir report build/case-report --out build/report
+	@echo "the follow-up report: build/report/index.html"
 
 test: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .

@@ -405,6 +405,34 @@ def _progress_bar() -> Any:
 
 
 @main.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option(
+    "--patient", metavar="ID", help="One patient (default: every patient, with an index page)."
+)
+@click.option(
+    "--baseline",
+    metavar="YYYY-MM-DD",
+    help="Compare with the values of this date (default: the last before LDN started).",
+)
+@click.option("--out", required=True, help="Output folder (HTML, PNG and SVG charts, changes).")
+def report(input_path: str, patient: str | None, baseline: str | None, out: str) -> None:
+    """Follow-up report: each score over time, change from baseline, responders, LDN doses.
+
+    INPUT: a Bundle, a folder of Bundles or NDJSON, as convert and convert-sheet write them.
+    """
+    from adapter.report import load_resources, write_reports
+
+    settings = _settings()
+    try:
+        written = write_reports(
+            load_resources(input_path, settings), out, settings, patient, baseline
+        )
+    except FmsError as error:
+        _fail(error, settings)
+    click.echo(f"wrote {len(written)} files to {out}", err=True)
+
+
+@main.command()
 @click.option("--out", required=True, help="FILE.xlsx or FILE.csv")
 def template(out: str) -> None:
     """Write the canonical sheet template (XLSX: with a second sheet explaining each column)."""

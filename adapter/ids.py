@@ -8,6 +8,7 @@ transaction, so the identifier value must never be one, or the retry's search ma
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -19,9 +20,20 @@ from adapter.settings import Settings
 NAMESPACE = uuid.UUID("6f1c1d2e-5b0a-5f7e-9a43-0f4d2c8e6a11")
 
 
+_PREFIX = NAMESPACE.bytes
+
+
 def resource_id(*parts: str) -> str:
-    """A uuid5 of the parts as a JSON array: no separator inside a part can make two lists alike."""
-    return str(uuid.uuid5(NAMESPACE, orjson.dumps(parts).decode()))
+    """A uuid5 of the parts as a JSON array: no separator inside a part can make two lists alike.
+
+    RFC 4122 name-based (SHA-1) UUID, equal to `uuid.uuid5(NAMESPACE, json)`, without building a
+    UUID object (this runs for every resource emitted).
+    """
+    digest = bytearray(hashlib.sha1(_PREFIX + orjson.dumps(parts)).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def identifier(resource_id: str, settings: Settings) -> dict[str, Any]:

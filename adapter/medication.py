@@ -277,7 +277,8 @@ def daily_dose_mg(dosage: Mapping[str, Any]) -> Decimal | None:
             "numerator"
         )
         if quantity and quantity.get("value") is not None:
-            return Decimal(repr(quantity["value"]))
+            value = quantity["value"]
+            return value if isinstance(value, Decimal) else Decimal(repr(value))
     return None
 
 

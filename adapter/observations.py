@@ -1,15 +1,22 @@
-"""Score results -> FHIR R4 Observations (category survey, derivedFrom the response)."""
+"""Score results -> FHIR R4 Observations (category survey, derivedFrom the response).
+
+What is the same for every Observation of a score (its code, method texts, each band's
+interpretation) is built once per score and settings and shared between the Observations:
+copy a resource before changing it in place.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from adapter.answers import Subject
 from adapter.ids import identifier, resource_id
-from adapter.instrument import Code, Instrument
+from adapter.instrument import Band, Code, Instrument, Score
 from adapter.links import Links
 from adapter.scoring import ScoreResult
-from adapter.settings import SCORE_UNIT
+from adapter.settings import SCORE_UNIT, Settings
 from adapter.terminology import coding, method_code
 
 SURVEY = {
@@ -35,6 +42,39 @@ def observation_id(subject: Subject, instrument: Instrument, authored: str, code
     return resource_id(subject.key, instrument.id, authored, code)
 
 
+@dataclass(frozen=True)
+class _Static:
+    code: dict[str, Any]
+    methods: dict[bool, dict[str, Any]]
+    interpretations: dict[Band, list[dict[str, Any]]]
+
+
+@cache
+def _static(score: Score, instrument: Instrument, settings: Settings) -> _Static:
+    method = f"{score.method} [fms-fhir {instrument.id} {instrument.version}]"
+    methods = {
+        reported: {
+            "coding": [coding(method_code(reported), settings)],
+            "text": f"Reported by the source, not computed from items. {method}"
+            if reported
+            else method,
+        }
+        for reported in (False, True)
+    }
+    interpretations = {
+        band: [
+            {
+                "coding": [coding(Code(band.code, band.display), settings)],
+                "text": f"{band.display} ({scheme.name})",
+            }
+        ]
+        for scheme in score.schemes
+        for band in scheme.bands
+    }
+    code = {"coding": [coding(score.code, settings)], "text": score.code.display}
+    return _Static(code, methods, interpretations)
+
+
 def build_observations(
     results: list[ScoreResult],
     instrument: Instrument,
@@ -52,17 +92,15 @@ def build_observations(
     observations = []
     for result in results:
         score = result.score
+        static = _static(score, instrument, settings)
         oid = ids[result.code]
-        method = f"{score.method} [fms-fhir {instrument.id} {instrument.version}]"
-        if result.reported:
-            method = f"Reported by the source, not computed from items. {method}"
         observation: dict[str, Any] = {
             "resourceType": "Observation",
             "id": oid,
             "identifier": [identifier(oid, settings)],
             "status": status,
             "category": [SURVEY],
-            "code": {"coding": [coding(score.code, settings)], "text": score.code.display},
+            "code": static.code,
             "subject": subject_reference,
             "effectiveDateTime": authored,
         }
@@ -77,16 +115,8 @@ def build_observations(
         else:
             observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
         if result.band is not None:
-            observation["interpretation"] = [
-                {
-                    "coding": [coding(Code(result.band.code, result.band.display), settings)],
-                    "text": f"{result.band.display} ({result.scheme_name})",
-                }
-            ]
-        observation["method"] = {
-            "coding": [coding(method_code(result.reported), settings)],
-            "text": method,
-        }
+            observation["interpretation"] = static.interpretations[result.band]
+        observation["method"] = static.methods[result.reported]
         if derived_from:
             observation["derivedFrom"] = [derived_from]
         members = [ids[code] for code in score.members if code in ids]

@@ -14,6 +14,7 @@ from adapter.instrument import Code, Instrument, walk
 from adapter.registry import instruments
 from adapter.settings import CODESYSTEM_ID, Settings
 
+# The band codes the project has always had; every other one comes from the declarations.
 BANDS = {
     "none": "None",
     "normal": "Normal",
@@ -64,8 +65,28 @@ def method_code(reported: bool) -> Code:
     return Code(code, METHODS[code])
 
 
+def bands() -> dict[str, str]:
+    """Every band code of every scheme of every score, from the declarations."""
+    found: dict[str, str] = {}
+    for instrument in instruments().values():
+        for score in instrument.scores:
+            for scheme in score.schemes:
+                for band in scheme.bands:
+                    if found.setdefault(band.code, band.display) != band.display:
+                        raise ValueError(f"band code {band.code!r} is declared with two displays")
+    return found
+
+
 def band_code(code: str) -> Code:
-    return Code(code, BANDS[code])
+    return Code(code, (bands() | BANDS)[code])
+
+
+def feature_codes() -> dict[str, str]:
+    """Local codes of features beyond the instruments (the follow-up report's change
+    Observations), declared by their packages, so every Coding they emit resolves too."""
+    from adapter.report.codes import REPORT_CODES
+
+    return dict(REPORT_CODES)
 
 
 def codesystem(settings: Settings) -> dict[str, Any]:
@@ -75,8 +96,10 @@ def codesystem(settings: Settings) -> dict[str, Any]:
             known = concepts.setdefault(code.code, {"code": code.code, "display": code.display})
             if known["display"] != code.display:
                 raise ValueError(f"code {code.code!r} is declared with two displays")
-    for code, display in (BANDS | METHODS).items():
-        concepts.setdefault(code, {"code": code, "display": display})
+    for code, display in (BANDS | bands() | METHODS | feature_codes()).items():
+        known = concepts.setdefault(code, {"code": code, "display": display})
+        if known["display"] != display:
+            raise ValueError(f"code {code!r} is declared with two displays")
     return {
         "resourceType": "CodeSystem",
         "id": CODESYSTEM_ID,
@@ -90,7 +113,8 @@ def codesystem(settings: Settings) -> dict[str, Any]:
         "description": (
             "Codes for fibromyalgia instruments, items and scores that have no LOINC code "
             "(WPI, SSS, FS, ACR 2016 criteria, FIQR, PHQ-4 anxiety subscale, 0-100 pain), and the "
-            "severity bands used in Observation.interpretation."
+            "severity bands used in Observation.interpretation, and the codes of the follow-up "
+            "report's change Observations (change from baseline, responder categories and rules)."
         ),
         "caseSensitive": True,
         "content": "complete",

@@ -273,3 +273,15 @@ def test_strict_mode_validates_at_run_time(monkeypatch):
     monkeypatch.setenv("FMS_FHIR_STRICT", "1")
     bundle, _ = convert_documents(json.loads(EXAMPLE.read_text()))
     assert bundle["type"] == "transaction"
+
+
+def test_resource_ids_are_rfc_4122_uuid5_of_the_parts_as_json():
+    import uuid
+
+    import orjson
+
+    from adapter.ids import NAMESPACE, resource_id
+
+    for parts in [("a",), ("P|1", "urn:x", "2025-04-10"), ("ü", "", "\u2028")]:
+        expected = uuid.uuid5(NAMESPACE, orjson.dumps(parts).decode())
+        assert resource_id(*parts) == str(expected)

@@ -1,0 +1,34 @@
+"""The follow-up report: change over time, responders, charts like the case report's, as HTML
+and as FHIR change Observations.
+
+Edges call the use cases: `load_resources` (a file or folder) or `resources_from_json` (a
+parsed body), then `write_reports`, `render_report`, `chart` or `change_bundle`. The pure core
+(`follow_up`, `chart_data`, `change_observations`) is there for tests and other callers.
+"""
+
+from adapter.report.charts import ChartData, chart_data
+from adapter.report.codes import REPORT_CODES
+from adapter.report.core import FollowUp, follow_up
+from adapter.report.load import load_resources, resources_from_json, resources_from_ndjson
+from adapter.report.observations import change_observations, changes_bundle
+from adapter.report.rules import RULES, ResponderRule
+from adapter.report.usecases import change_bundle, chart, render_report, write_reports
+
+__all__ = [
+    "REPORT_CODES",
+    "RULES",
+    "ChartData",
+    "FollowUp",
+    "ResponderRule",
+    "change_bundle",
+    "change_observations",
+    "changes_bundle",
+    "chart",
+    "chart_data",
+    "follow_up",
+    "load_resources",
+    "render_report",
+    "resources_from_json",
+    "resources_from_ndjson",
+    "write_reports",
+]

@@ -1,0 +1,333 @@
+"""The two panels of the case report's figures, per patient: data first, drawing apart.
+
+Panel (a), as the case report's figure 2: FIQR total with maximum and mean pain (all 0-100).
+Panel (b), as its figure 3: SSS with the PHQ-4 total (both 0-12).
+
+`chart_data` turns a report into plain `ChartData` (series of (day, value), LDN phases, band
+guides, a text alternative): what the tests check. `draw` hands that to matplotlib (Agg, no
+display) and returns PNG or SVG bytes, the same bytes for the same data: the SVG hash salt is
+fixed, and neither format carries a date.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from adapter.outcome import InvalidInput, Issue
+from adapter.report.core import FollowUp, Series, number_text
+
+Format = Literal["png", "svg"]
+FORMATS: tuple[Format, ...] = ("png", "svg")
+MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+# Okabe & Ito's colour-blind-safe palette (Color Universal Design), with a marker and a line style
+# each, so no series is told apart by colour alone.
+BLACK, BLUE, VERMILLION, GREEN = "#000000", "#0072B2", "#D55E00", "#009E73"
+GUIDE_COLOUR = "#8c8c8c"
+PHASE_COLOUR = "#7f7f7f"
+
+
+@dataclass(frozen=True)
+class Style:
+    colour: str
+    marker: str
+    linestyle: str
+
+
+# panel -> (title, y-axis label, ((score code, line label, style), ...))
+PANELS: dict[str, tuple[str, str, tuple[tuple[str, str, Style], ...]]] = {
+    "a": (
+        "(a) FIQR total and pain intensity",
+        "Score (0-100)",
+        (
+            ("fiqr-total", "FIQR total", Style(BLACK, "s", "-")),
+            ("pain-max", "Pain, maximum (NRS 0-100)", Style(BLUE, "o", "--")),
+            ("pain-mean", "Pain, mean (NRS 0-100)", Style(VERMILLION, "^", ":")),
+        ),
+    ),
+    "b": (
+        "(b) Symptom severity (SSS) and PHQ-4",
+        "Score (0-12)",
+        (
+            ("sss-score", "SSS (0-12)", Style(BLUE, "o", "-")),
+            ("70272-0", "PHQ-4 total (0-12)", Style(VERMILLION, "s", "--")),
+        ),
+    ),
+}
+PANEL_KEYS = tuple(PANELS)
+EMPTY_HIGH = {"a": 100, "b": 12}
+"""The y-axis of a panel none of whose scores was recorded (it says so)."""
+LEGEND_PHASES = 6
+"""Up to this many phases each have a legend entry; beyond, one entry per dose, or one in all."""
+LABELLED_PHASE = 0.12
+"""A phase is labelled inside the plot when it spans at least this share of the time axis."""
+
+
+@dataclass(frozen=True)
+class Line:
+    code: str
+    label: str
+    style: Style
+    points: tuple[tuple[date, float | None], ...]
+    """(day, value); None is a gap (a score with a dataAbsentReason): the line breaks there."""
+
+
+@dataclass(frozen=True)
+class Shade:
+    start: date
+    end: date
+    """The day after the last day of the phase (or the end of the axis while ongoing)."""
+    label: str
+    """Inside the plot, when it is wide enough: "LDN 4.5 mg/day"."""
+    legend: str
+    """In the legend: "LDN 1.5 mg/day from 2023-09-01"."""
+    alpha: float
+    labelled: bool
+    """Labelled inside the plot; narrow phases (a titration) are named in the caption only."""
+
+
+@dataclass(frozen=True)
+class Guide:
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class ChartData:
+    panel: str
+    title: str
+    ylabel: str
+    ylim: tuple[float, float]
+    xlim: tuple[date, date]
+    lines: tuple[Line, ...]
+    phases: tuple[Shade, ...]
+    guides: tuple[Guide, ...]
+    caption: str
+    """The LDN phases in words (the figure caption of the HTML report)."""
+    alt: str
+    """A text alternative: what the panel shows, with first and last values."""
+
+
+def _line(series: Series, label: str, style: Style) -> Line:
+    points = tuple(
+        (point.day, float(point.number) if point.number is not None else None)
+        for point in series.points
+    )
+    return Line(series.code, label, style, points)
+
+
+def _guides(report: FollowUp, codes: Sequence[str], low: float) -> tuple[Guide, ...]:
+    guides = []
+    for code in codes:
+        series = report.series_for(code)
+        bands = series.info.bands if series else None
+        if series is None or bands is None:
+            continue
+        for band in bands.bands:
+            if band.low is not None and band.low > low:
+                text = f"{series.label}: {band.display.lower()} \u2265 {number_text(band.low)}"
+                guides.append(Guide(float(band.low), text))
+    return tuple(guides)
+
+
+def _xlim(report: FollowUp) -> tuple[date, date]:
+    days = [visit.day for visit in report.visits]
+    days += [phase.start for phase in report.phases]
+    days += [phase.end for phase in report.phases if phase.end is not None]
+    first, last = min(days), max(days)
+    pad = timedelta(days=max(14, (last - first).days // 30))
+    return first - pad, last + pad
+
+
+def _alt(title: str, lines: Sequence[Line], report: FollowUp) -> str:
+    parts = []
+    for line in lines:
+        valued = [(day, value) for day, value in line.points if value is not None]
+        if not valued:
+            parts.append(f"{line.label}: no values")
+        elif len(valued) == 1:
+            parts.append(f"{line.label}: {_shown(valued[0][1])} on {valued[0][0]}")
+        else:
+            (d0, v0), (d1, v1) = valued[0], valued[-1]
+            parts.append(f"{line.label}: {_shown(v0)} on {d0} to {_shown(v1)} on {d1}")
+    parts = parts or ["no values recorded"]
+    parts.append(f"LDN from {report.ldn_start}" if report.ldn_start else "no LDN recorded")
+    return f"{title} for {report.patient.label}: " + "; ".join(parts) + "."
+
+
+def _shown(value: float) -> str:
+    return f"{value:g}"
+
+
+def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
+    """Both panels of a patient, as plain data (what matplotlib is given)."""
+    xlim = _xlim(report)
+    span = (xlim[1] - xlim[0]).days or 1
+    doses = sorted({phase.dose_mg for phase in report.phases if phase.dose_mg is not None})
+    shades = []
+    for phase in report.phases:
+        end = phase.end + timedelta(days=1) if phase.end else xlim[1]
+        rank = doses.index(phase.dose_mg) + 1 if phase.dose_mg in doses else 1
+        alpha = round(0.08 + 0.22 * rank / max(len(doses), 1), 3)
+        wide = (end - phase.start).days / span >= LABELLED_PHASE
+        if len(report.phases) <= LEGEND_PHASES:
+            legend = f"LDN {phase.dose_text} from {phase.start}"
+        elif len(doses) <= LEGEND_PHASES:
+            legend = f"LDN {phase.dose_text}"
+        else:
+            legend = "LDN (darker: higher dose)"
+        shades.append(Shade(phase.start, end, f"LDN {phase.dose_text}", legend, alpha, wide))
+    if report.phases:
+        listed = "; ".join(
+            f"{phase.dose_text} from {phase.start}"
+            + (f" to {phase.end}" if phase.end else ", ongoing")
+            for phase in report.phases
+        )
+        caption = f"Shaded: LDN, {listed}."
+    else:
+        caption = "No LDN MedicationStatement in the data."
+    panels = []
+    for key, (title, ylabel, wanted) in PANELS.items():
+        lines = []
+        high = 0
+        for code, label, style in wanted:
+            series = report.series_for(code)
+            if series is not None:
+                lines.append(_line(series, label, style))
+                high = max(high, series.info.score.high or 0)
+        high = high or EMPTY_HIGH[key]
+        codes = [code for code, _, _ in wanted]
+        panels.append(
+            ChartData(
+                panel=key,
+                title=title,
+                ylabel=ylabel,
+                ylim=(0.0, float(high)),
+                xlim=xlim,
+                lines=tuple(lines),
+                phases=tuple(shades),
+                guides=_guides(report, codes, 0),
+                caption=caption,
+                alt=_alt(title, lines, report),
+            )
+        )
+    return tuple(panels)
+
+
+def _month_ticks(xlim: tuple[date, date]) -> list[date]:
+    """First days of months, about six to eight of them across the axis."""
+    first, last = xlim
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    step = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if months / n <= 8)
+    ticks = []
+    year, month = first.year, first.month
+    while date(year, month, 1) <= last:
+        if date(year, month, 1) >= first and (month - 1) % step == 0:
+            ticks.append(date(year, month, 1))
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+    return ticks
+
+
+def _draw_panel(ax: Any, data: ChartData) -> None:
+    """One panel on a matplotlib Axes: phases, guides, lines, then a legend below the plot."""
+    from matplotlib.patches import Patch
+
+    low, high = data.ylim
+    headroom = (high - low) * 0.1
+    handles = []
+    for shade in data.phases:
+        ax.axvspan(shade.start, shade.end, color=PHASE_COLOUR, alpha=shade.alpha, lw=0, zorder=0)
+        if shade.labelled:
+            middle = shade.start + (shade.end - shade.start) / 2
+            ax.text(
+                middle, high + headroom * 0.5, shade.label, ha="center", va="center",
+                fontsize=9, color="#222222", zorder=3,
+            )  # fmt: skip
+    for guide in data.guides:
+        ax.axhline(guide.value, color=GUIDE_COLOUR, lw=0.8, ls=(0, (2, 3)), zorder=1)
+    for line in data.lines:
+        xs = [day for day, _ in line.points]
+        ys = [float("nan") if value is None else value for _, value in line.points]
+        (handle,) = ax.plot(
+            xs, ys, color=line.style.colour, marker=line.style.marker, ls=line.style.linestyle,
+            lw=2, ms=7, label=line.label, zorder=4,
+        )  # fmt: skip
+        handles.append(handle)
+    legends: set[str] = set()
+    for shade in data.phases:
+        if shade.legend not in legends:
+            legends.add(shade.legend)
+            handles.append(Patch(color=PHASE_COLOUR, alpha=shade.alpha, lw=0, label=shade.legend))
+    if not data.lines:
+        ax.text(0.5, 0.5, "no values recorded", transform=ax.transAxes, ha="center", fontsize=11)
+    ax.set_xlim(data.xlim[0], data.xlim[1])
+    ax.set_ylim(low, high + headroom)
+    ax.set_title(data.title, loc="left", fontsize=12, fontweight="bold")
+    ax.set_ylabel(data.ylabel, fontsize=10)
+    ax.set_xlabel("Date of visit", fontsize=10)
+    ticks = _month_ticks(data.xlim)
+    ax.set_xticks(ticks, labels=[f"{day:%b}\n{day:%Y}" for day in ticks])
+    ax.tick_params(labelsize=9)
+    ax.grid(axis="y", color="#e6e6e6", lw=0.6, zorder=0)
+    ax.spines["top"].set_visible(False)
+    if data.guides:
+        guides = ax.secondary_yaxis("right")
+        guides.set_yticks(
+            [guide.value for guide in data.guides], labels=[guide.label for guide in data.guides]
+        )
+        guides.tick_params(labelsize=8, colors="#555555", length=0)
+    else:
+        ax.spines["right"].set_visible(False)
+    if handles:
+        ax.legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.24), ncol=3,
+            fontsize=8.5, frameon=False,
+        )  # fmt: skip
+
+
+RC = {
+    "svg.hashsalt": "fms-fhir",
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "axes.titlepad": 18,
+}
+
+
+def draw(panels: Sequence[ChartData], fmt: Format = "png") -> bytes:
+    """PNG or SVG of the panels, stacked; deterministic bytes for the same data."""
+    if fmt not in FORMATS:
+        message = f"unknown chart format {fmt!r}; known: {', '.join(FORMATS)}"
+        raise InvalidInput([Issue("error", "value", message, "format", "invalid-value")])
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(RC):
+        figure = Figure(figsize=(9, 4.6 * len(panels)), layout="constrained")
+        axes = figure.subplots(len(panels), 1, squeeze=False)
+        for row, data in enumerate(panels):
+            _draw_panel(axes[row][0], data)
+        buffer = io.BytesIO()
+        if fmt == "svg":
+            figure.savefig(buffer, format="svg", metadata={"Date": None})
+        else:
+            figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def chart(report: FollowUp, fmt: Format = "png", panel: str | None = None) -> bytes:
+    """One patient's chart: both panels, or panel "a" or "b" alone."""
+    panels = chart_data(report)
+    if panel is not None:
+        panels = tuple(p for p in panels if p.panel == panel)
+        if not panels:
+            message = f"unknown panel {panel!r}; known: {', '.join(PANEL_KEYS)}"
+            raise InvalidInput([Issue("error", "value", message, "panel", "invalid-value")])
+    return draw(panels, fmt)

@@ -1,0 +1,777 @@
+"""Change over time, per patient: score series, baseline, change, responder category, LDN phases.
+
+Pure: resources in, plain values out, no I/O and no FHIR building (that is `observations.py`).
+Scores are recognized by Observation.code (the mappings' codes), their bands come from the
+mappings' band schemes, and the rules from `rules.py`. Numbers are exact fractions inside, so a
+threshold is met or not on the exact value (100 -> 70 is a 30% reduction, not 29.999...);
+rounding happens only for display and output.
+
+Nothing is invented: a score with a dataAbsentReason is a gap (never a zero), a visit without a
+score has no point, a score without a value on or before the baseline day has no change, and a
+baseline of 0 has no percent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from html import unescape
+from typing import Any, Literal
+
+from adapter import registry
+from adapter.ids import resource_id
+from adapter.instrument import Band, BandScheme, Score
+from adapter.links import Links
+from adapter.outcome import InvalidInput, Issue
+from adapter.report import codes
+from adapter.report.rules import ResponderRule, rule_for
+from adapter.settings import Settings
+from adapter.terminology import coding
+from mappings import ldn
+
+# The scores the report shows, in its order, with the short label of tables and charts.
+SHOWN: tuple[tuple[str, str], ...] = (
+    ("fiqr-total", "FIQR total"),
+    ("pain-max", "Pain, maximum"),
+    ("pain-mean", "Pain, mean"),
+    ("sss-score", "SSS"),
+    ("70272-0", "PHQ-4 total"),
+    ("fs-score", "FS (WPI + SSS)"),
+    ("wpi-score", "WPI"),
+    ("acr2016-criteria", "ACR 2016 criteria (self-report)"),
+)
+LABELS = dict(SHOWN)
+
+EXAMPLE_PATIENTS = frozenset({"MOSER-CASE-1"})
+"""Patient identifier values of the bundled example (the case report's follow-up)."""
+HTEST = ("http://terminology.hl7.org/CodeSystem/v3-ActReason", "HTEST")
+"""meta.security tag of test data: a resource carrying it marks its patient's data as an example."""
+
+DAYS_PER_MONTH = Fraction(36525, 1200)
+"""30.4375 days: a month of an average year (365.25 / 12), for time on treatment in months."""
+
+SKIPPED_OBSERVATIONS = frozenset({"entered-in-error", "cancelled"})
+SKIPPED_STATEMENTS = frozenset({"entered-in-error", "not-taken", "intended"})
+
+BaselineSource = Literal["named", "ldn-start", "first-value"]
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+def exact(value: Any) -> Fraction | None:
+    """A JSON number as an exact fraction of its written digits (72.5 is 145/2), or None.
+
+    Parsers give an int, a float or a Decimal (`adapter.jsonio.loads` keeps decimals exact)."""
+    if isinstance(value, Decimal):
+        return Fraction(value) if value.is_finite() else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return Fraction(Decimal(repr(value)))
+    return Fraction(value)
+
+
+def rounded(value: Fraction, places: int = 2) -> Decimal:
+    """Half up to `places` decimals, trailing zeros dropped (72.50 -> 72.5, 35.00 -> 35)."""
+    quantum = Decimal(1).scaleb(-places)
+    number = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
+        quantum, rounding=ROUND_HALF_UP
+    )
+    return number.normalize() if number != number.to_integral() else number.quantize(Decimal(1))
+
+
+def number_text(value: Fraction, places: int = 2, signed: bool = False) -> str:
+    """Readable number: 72.5, 35; `signed` adds + to rises (a fall keeps its minus)."""
+    text = format(rounded(value, places), "f")
+    if text == "-0":
+        text = "0"
+    return f"+{text}" if signed and value > 0 and not text.startswith("-") else text
+
+
+def percent_text(value: Fraction, signed: bool = True) -> str:
+    """One decimal, as percent changes are published: -57.1, +14.3."""
+    text = format(
+        (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_UP
+        ),
+        "f",
+    )
+    if text == "-0.0":
+        text = "0.0"
+    return f"+{text}" if signed and value > 0 else text
+
+
+# --- what the input holds ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Patient:
+    key: str
+    """`system|value` of the subject identifier, or the subject reference."""
+    label: str
+    """What people read: the identifier value, or the reference."""
+    subject: dict[str, Any]
+    """The subject element, as the change Observations carry it."""
+
+    def matches(self, name: str) -> bool:
+        return name in (self.key, self.label)
+
+
+def patient_of(subject: Any) -> Patient | None:
+    if not isinstance(subject, Mapping):
+        return None
+    ident = subject.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str) and ident["value"]:
+        value = ident["value"]
+        system = ident.get("system") if isinstance(ident.get("system"), str) else ""
+        element = {"system": system, "value": value} if system else {"value": value}
+        return Patient(f"{system}|{value}", value, {"identifier": element})
+    reference = subject.get("reference")
+    if isinstance(reference, str) and reference:
+        return Patient(reference, reference, {"reference": reference})
+    return None
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing: input of any shape is read without an exception."""
+    return value if isinstance(value, list) else []
+
+
+def day_of(text: Any) -> date | None:
+    """The day of a FHIR date or dateTime; None for partial dates (2025-04) and other values."""
+    if not isinstance(text, str) or len(text) < 10:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One score Observation: a value, or a gap with its reason (never a zero)."""
+
+    day: date
+    value: Fraction | bool | None
+    absent: str | None
+    key: str
+    """Stable key of the Observation: its identifier value, `Observation/<id>`, or derived."""
+    reference: dict[str, Any] | None
+    """How a change Observation names it in derivedFrom (by identifier where it has one)."""
+    status: str = "final"
+    band: Band | None = None
+
+    @property
+    def number(self) -> Fraction | None:
+        return self.value if isinstance(self.value, Fraction) else None
+
+    @property
+    def preliminary(self) -> bool:
+        return self.status == "preliminary"
+
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    code: str
+    label: str
+    score: Score
+    coding: dict[str, Any]
+    bands: BandScheme | None
+    """The score's band scheme: the mapping's default, or the one the settings choose."""
+
+    @property
+    def numeric(self) -> bool:
+        return self.score.value_type != "boolean"
+
+
+def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
+    """(system, code) -> the shown score, from the registry's declarations."""
+    index: dict[tuple[str, str], ScoreInfo] = {}
+    for instrument in registry.instruments().values():
+        for score in instrument.scores:
+            label = LABELS.get(score.code.code)
+            if label is None:
+                continue
+            system = score.code.system or settings.codesystem_url
+            bands = score.scheme(settings.schemes.get(score.code.code))
+            index.setdefault(
+                (system, score.code.code),
+                ScoreInfo(score.code.code, label, score, coding(score.code, settings), bands),
+            )
+    return index
+
+
+def _observation_reference(
+    resource: Mapping[str, Any], settings: Settings
+) -> tuple[str | None, dict[str, Any] | None]:
+    """(key, reference): by the project's identifier, another identifier, or `Observation/<id>`."""
+    identifiers = resource.get("identifier")
+    identifiers = [identifiers] if isinstance(identifiers, Mapping) else _list(identifiers)
+    usable = [
+        i
+        for i in identifiers
+        if isinstance(i, Mapping) and isinstance(i.get("value"), str) and i["value"]
+    ]
+    ours = next((i for i in usable if i.get("system") == settings.identifier_system), None)
+    if ours is not None:
+        return ours["value"], Links("batch", settings).to("Observation", ours["value"])
+    other = next((i for i in usable if isinstance(i.get("system"), str)), None)
+    if other is not None:
+        found = {"system": other["system"], "value": other["value"]}
+        return f"{other['system']}|{other['value']}", {"type": "Observation", "identifier": found}
+    rid = resource.get("id")
+    if isinstance(rid, str) and rid:
+        return f"Observation/{rid}", {"reference": f"Observation/{rid}"}
+    return None, None
+
+
+def _value(resource: Mapping[str, Any]) -> tuple[Fraction | bool | None, str | None]:
+    if "valueBoolean" in resource and isinstance(resource["valueBoolean"], bool):
+        return resource["valueBoolean"], None
+    quantity = resource.get("valueQuantity")
+    number = exact(quantity.get("value")) if isinstance(quantity, Mapping) else None
+    if number is None:
+        number = exact(resource.get("valueInteger"))
+    if number is not None:
+        return number, None
+    reason = resource.get("dataAbsentReason")
+    if isinstance(reason, Mapping):
+        text = reason.get("text")
+        if not isinstance(text, str) or not text:
+            codings = reason.get("coding")
+            first = codings[0] if isinstance(codings, list) and codings else None
+            first = first if isinstance(first, Mapping) else {}
+            text = first.get("display") or first.get("code") or "data absent"
+        return None, str(text)
+    return None, "no value"
+
+
+@dataclass(frozen=True)
+class DosePhase:
+    """One LDN dose over a period; `end` is the last day (inclusive), None while ongoing."""
+
+    start: date
+    end: date | None
+    dose_mg: Decimal | None
+    text: str | None = None
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    @property
+    def dose_text(self) -> str:
+        return f"{format(self.dose_mg.normalize(), 'f')} mg/day" if self.dose_mg else "dose unknown"
+
+
+def is_ldn(resource: Mapping[str, Any]) -> bool:
+    concept = resource.get("medicationCodeableConcept")
+    if not isinstance(concept, Mapping):
+        return False
+    for item in _list(concept.get("coding")):
+        if isinstance(item, Mapping) and (item.get("system"), item.get("code")) == (
+            ldn.NALTREXONE.system,
+            ldn.NALTREXONE.code,
+        ):
+            return True
+    text = concept.get("text")
+    return isinstance(text, str) and "naltrexone" in text.lower()
+
+
+DAYS = {"h": Fraction(1, 24), "d": Fraction(1), "wk": Fraction(7)}
+"""Timing and rate units (UCUM) as days; longer units are no daily LDN dosing."""
+
+
+def _mg(quantity: Any) -> Fraction | None:
+    if not isinstance(quantity, Mapping):
+        return None
+    unit = quantity.get("code") or quantity.get("unit") or "mg"
+    return exact(quantity.get("value")) if unit == "mg" else None
+
+
+def _days(value: Any, unit: Any) -> Fraction | None:
+    number = exact(value)
+    return number * DAYS[unit] if number and isinstance(unit, str) and unit in DAYS else None
+
+
+def daily_dose(dosage: Mapping[str, Any]) -> Decimal | None:
+    """mg per day of a dosage, whichever way it is written: a doseQuantity taken `frequency`
+    times per `period`, a rateRatio (mg per d), or a rateQuantity in mg/d; None when unknown."""
+    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+    for rate in _list(dosage.get("doseAndRate")):
+        if not isinstance(rate, Mapping):
+            continue
+        per_day: Fraction | None = None
+        dose = _mg(rate.get("doseQuantity"))
+        ratio = rate.get("rateRatio")
+        quantity = rate.get("rateQuantity")
+        if dose is not None:
+            times = exact(repeat.get("frequency", 1))
+            days = _days(repeat.get("period", 1), repeat.get("periodUnit", "d"))
+            per_day = dose * times / days if times and days else None
+        elif isinstance(ratio, Mapping) and _mg(ratio.get("numerator")) is not None:
+            below = ratio.get("denominator")
+            days = (
+                _days(below.get("value"), below.get("code")) if isinstance(below, Mapping) else None
+            )
+            per_day = _mg(ratio["numerator"]) / days if days else None  # type: ignore[operator]
+        elif isinstance(quantity, Mapping) and quantity.get("code") == "mg/d":
+            per_day = exact(quantity.get("value"))
+        if per_day is not None:
+            value = Decimal(per_day.numerator) / Decimal(per_day.denominator)
+            return value if Fraction(value) == per_day else value.quantize(Decimal("0.001"))
+    return None
+
+
+def dose_phases(resource: Mapping[str, Any]) -> list[DosePhase]:
+    """The phases of an LDN MedicationStatement: each dosage's boundsPeriod and dose."""
+    phases = []
+    effective = resource.get("effectivePeriod")
+    effective = effective if isinstance(effective, Mapping) else {}
+    dosages = [d for d in _list(resource.get("dosage")) if isinstance(d, Mapping)]
+    for dosage in dosages:
+        timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+        repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+        bounds = repeat.get("boundsPeriod")
+        if not isinstance(bounds, Mapping):
+            bounds = effective if len(dosages) == 1 else {}
+        start = day_of(bounds.get("start"))
+        if start is None:
+            continue
+        text = dosage.get("text") if isinstance(dosage.get("text"), str) else None
+        phases.append(DosePhase(start, day_of(bounds.get("end")), daily_dose(dosage), text))
+    if not dosages and day_of(effective.get("start")):
+        phases.append(
+            DosePhase(day_of(effective.get("start")), day_of(effective.get("end")), None)  # type: ignore[arg-type]
+        )
+    return phases
+
+
+def _notes(resource: Mapping[str, Any]) -> list[str]:
+    return [
+        note["text"]
+        for note in _list(resource.get("note"))
+        if isinstance(note, Mapping) and isinstance(note.get("text"), str) and note["text"]
+    ]
+
+
+MAX_NOTE = 2000
+"""Longest note the report quotes from one resource."""
+
+
+def _narrative(resource: Mapping[str, Any]) -> list[str]:
+    """The words of a resource's narrative (`text.div`), tags dropped."""
+    text = resource.get("text")
+    div = text.get("div") if isinstance(text, Mapping) else None
+    if not isinstance(div, str):
+        return []
+    words = " ".join(unescape(re.sub(r"<[^>]*>", " ", div[: MAX_NOTE * 4])).split())
+    return [words[:MAX_NOTE]] if words else []
+
+
+def _provenance(resource: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """(what the resource says of its origin, whether it is tagged as test data): its notes, and
+    for test data (HTEST) its narrative, which says what in it is invented."""
+    test_data = _is_test_data(resource)
+    notes = [note[:MAX_NOTE] for note in _notes(resource)]
+    return (_narrative(resource) + notes if test_data else notes), test_data
+
+
+def _is_test_data(resource: Mapping[str, Any]) -> bool:
+    meta = resource.get("meta")
+    security = meta.get("security") if isinstance(meta, Mapping) else None
+    return isinstance(security, list) and any(
+        isinstance(tag, Mapping) and (tag.get("system"), tag.get("code")) == HTEST
+        for tag in security
+    )
+
+
+@dataclass
+class _Collected:
+    patient: Patient
+    points: dict[str, dict[date, list[Point]]] = field(default_factory=dict)
+    phases: list[DosePhase] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    test_data: bool = False
+    seen: set[str] = field(default_factory=set)
+
+    def note(self, texts: Iterable[str]) -> None:
+        self.notes.extend(text for text in texts if text not in self.notes)
+
+
+def _score_of(code: Any, index: Mapping[tuple[str, str], ScoreInfo]) -> ScoreInfo | None:
+    codings = code.get("coding") if isinstance(code, Mapping) else None
+    for item in codings if isinstance(codings, list) else []:
+        if isinstance(item, Mapping):
+            system, value = item.get("system"), item.get("code")
+            if isinstance(system, str) and isinstance(value, str) and (system, value) in index:
+                return index[(system, value)]
+    return None
+
+
+def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[str, _Collected]:
+    """Score Observations and LDN MedicationStatements grouped by patient (one pass, bounded)."""
+    index = score_index(settings)
+    found: dict[str, _Collected] = {}
+    # (patient, phases, notes, test data) of each LDN statement: small, whatever the input size
+    statements: list[tuple[Patient, list[DosePhase], list[str], bool]] = []
+    for resource in resources:
+        kind = resource.get("resourceType")
+        status = resource.get("status") if isinstance(resource.get("status"), str) else None
+        if kind == "MedicationStatement":
+            patient = patient_of(resource.get("subject"))
+            if patient and status not in SKIPPED_STATEMENTS and is_ldn(resource):
+                statements.append((patient, dose_phases(resource), *_provenance(resource)))
+            continue
+        if kind != "Observation" or status in SKIPPED_OBSERVATIONS:
+            continue
+        info = _score_of(resource.get("code"), index)
+        patient = patient_of(resource.get("subject"))
+        if info is None or patient is None:
+            continue
+        collected = found.setdefault(patient.key, _Collected(patient))
+        day = day_of(resource.get("effectiveDateTime")) or day_of(
+            (resource.get("effectivePeriod") or {}).get("start")
+            if isinstance(resource.get("effectivePeriod"), Mapping)
+            else None
+        )
+        if day is None:
+            collected.warnings.append(
+                f"{info.label}: an Observation without a full effective date was left out"
+            )
+            continue
+        key, reference = _observation_reference(resource, settings)
+        key = key or resource_id(patient.key, info.code, day.isoformat(), "observation")
+        if key in collected.seen:  # the same Observation read twice (a folder holding copies)
+            continue
+        collected.seen.add(key)
+        value, absent = _value(resource)
+        wrong_type = isinstance(value, bool) if info.numeric else isinstance(value, Fraction)
+        if wrong_type:
+            value, absent = None, "value of the wrong type"
+        band = None
+        if isinstance(value, Fraction) and info.bands is not None:
+            band = info.bands.band_for(value)
+        point = Point(day, value, absent, key, reference, status or "final", band)
+        collected.points.setdefault(info.code, {}).setdefault(day, []).append(point)
+        notes, test_data = _provenance(resource)
+        collected.note(notes)
+        collected.test_data = collected.test_data or test_data
+    for patient, phases, notes, test_data in statements:
+        collected = found.get(patient.key)
+        if collected is None:
+            continue
+        collected.phases.extend(phases)
+        collected.note(notes)
+        collected.test_data = collected.test_data or test_data
+    return {key: collected for key, collected in found.items() if collected.points}
+
+
+# --- the report of one patient -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    info: ScoreInfo
+    points: tuple[Point, ...]
+    """By day, one per day; gaps (dataAbsentReason) included."""
+
+    @property
+    def code(self) -> str:
+        return self.info.code
+
+    @property
+    def label(self) -> str:
+        return self.info.label
+
+    def at(self, day: date) -> Point | None:
+        return next((point for point in self.points if point.day == day), None)
+
+
+@dataclass(frozen=True)
+class Visit:
+    day: date
+    days_on_ldn: int | None
+    """Days since LDN started (negative before it); None when the patient has no LDN record."""
+    dose_mg: Decimal | None
+    """The daily LDN dose that day, from the dosage periods; None when none applies."""
+
+    @property
+    def months_on_ldn(self) -> Fraction | None:
+        return None if self.days_on_ldn is None else Fraction(self.days_on_ldn) / DAYS_PER_MONTH
+
+
+@dataclass(frozen=True)
+class Change:
+    """One score at one follow-up visit against its baseline."""
+
+    series: Series
+    day: date
+    baseline: Point | None
+    follow_up: Point
+    change: Fraction | None
+    """Follow-up minus baseline: negative is a fall, an improvement on every scale here."""
+    percent: Fraction | None
+    """change / baseline x 100; None when the baseline is 0 (undefined) or a value is missing."""
+    rule: ResponderRule
+    category: str | None
+    explanation: str
+
+    @property
+    def improvement(self) -> Fraction | None:
+        """Baseline minus follow-up: worsening is a negative improvement."""
+        return None if self.change is None else -self.change
+
+    @property
+    def band_from(self) -> Band | None:
+        return self.baseline.band if self.baseline else None
+
+    @property
+    def band_to(self) -> Band | None:
+        return self.follow_up.band
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Everything the report shows for one patient."""
+
+    patient: Patient
+    series: tuple[Series, ...]
+    visits: tuple[Visit, ...]
+    phases: tuple[DosePhase, ...]
+    ldn_start: date | None
+    baseline_day: date | None
+    baseline_source: BaselineSource
+    baselines: Mapping[str, Point | None]
+    changes: tuple[Change, ...]
+    notes: tuple[str, ...]
+    """Notes the data carries (Observation.note, MedicationStatement.note): its provenance."""
+    warnings: tuple[str, ...]
+    """What the report left out of the input, and why."""
+    example: bool
+    """The bundled example: the case report's patient, MOSER-CASE-1."""
+    test_data: bool = False
+    """Some of the patient's resources are tagged as test data (meta.security HTEST)."""
+
+    def series_for(self, code: str) -> Series | None:
+        return next((series for series in self.series if series.code == code), None)
+
+    @property
+    def baseline_rule(self) -> str:
+        if self.baseline_source == "named":
+            return f"the last value on or before {self.baseline_day}, the baseline date named"
+        if self.baseline_source == "ldn-start":
+            return f"the last value on or before {self.baseline_day}, the day LDN started"
+        return "the first value of each score (no LDN record, no baseline date named)"
+
+    def dose_at(self, day: date) -> Decimal | None:
+        phase = next((p for p in self.phases if p.contains(day)), None)
+        return phase.dose_mg if phase else None
+
+
+def _pick(points: list[Point], label: str, warnings: list[str]) -> Point:
+    """One Observation of a score per day: a value before a gap, then the first by key."""
+    ordered = sorted(points, key=lambda p: (p.value is None, p.key))
+    chosen = ordered[0]
+    if len({(p.value, p.absent) for p in points}) > 1:
+        shown = ", ".join(
+            number_text(p.value) if isinstance(p.value, Fraction) else str(p.value) for p in points
+        )
+        warnings.append(
+            f"{label} on {chosen.day}: {len(points)} different Observations ({shown}); the report "
+            f"uses {chosen.key}"
+        )
+    return chosen
+
+
+def classify(
+    rule: ResponderRule, series: Series, baseline: Point, follow_up: Point
+) -> tuple[Fraction, Fraction | None, str | None, str]:
+    """(change, percent, category, explanation) for two values of a score."""
+    before, after = baseline.number, follow_up.number
+    assert before is not None and after is not None
+    change = after - before
+    percent = change / before * 100 if before > 0 else None
+    words = f"{number_text(before)} to {number_text(after)}"
+    if rule.kind == "band-transition":
+        bands = series.info.bands
+        start, end = baseline.band, follow_up.band
+        if bands is None or start is None or end is None:
+            return change, percent, None, f"{words}: no band for one of the values"
+        order = [band.code for band in bands.bands]
+        step = order.index(end.code) - order.index(start.code)
+        category = (
+            codes.BAND_IMPROVED
+            if step < 0
+            else codes.BAND_WORSENED
+            if step > 0
+            else codes.BAND_UNCHANGED
+        )
+        moved = "improved" if step < 0 else "worsened" if step > 0 else "unchanged"
+        text = f"{start.display.lower()} to {end.display.lower()} ({moved}; {bands.name})"
+        return change, percent, category, text
+    if rule.kind == "change-only":
+        return change, percent, None, f"{words}; {rule.summary}"
+    if change > 0:
+        rise = f" ({percent_text(percent)}%)" if percent is not None else ""
+        return change, percent, codes.WORSENED, f"worse than baseline: {words}{rise}"
+    if percent is None:
+        text = (
+            f"{words}: the baseline is 0, so the percent change is undefined and the "
+            f"{rule.name} rule (a percent threshold) cannot be applied"
+        )
+        return change, percent, None, text
+    reduction = -percent
+    for threshold, category in rule.thresholds:
+        if reduction >= threshold:
+            text = (
+                f"reduced by {percent_text(reduction, False)}% ({words}): at least "
+                f"{threshold}% ({rule.name})"
+            )
+            return change, percent, category, text
+    least = rule.thresholds[-1][0]
+    moved = "no change" if change == 0 else f"reduced by {percent_text(reduction, False)}%"
+    text = f"{moved} ({words}): below the {least}% of {rule.name}"
+    return change, percent, codes.NOT_IMPORTANT, text
+
+
+def _baseline_day(
+    collected: _Collected, baseline: date | None
+) -> tuple[date | None, BaselineSource]:
+    if baseline is not None:
+        return baseline, "named"
+    if collected.phases:
+        return min(phase.start for phase in collected.phases), "ldn-start"
+    return None, "first-value"
+
+
+def build(collected: _Collected, baseline: date | None, settings: Settings) -> FollowUp:
+    """One patient's report from what `collect` gathered."""
+    warnings = list(collected.warnings)
+    index = {info.code: info for info in score_index(settings).values()}
+    series = []
+    for code, _label in SHOWN:
+        days = collected.points.get(code)
+        if days:
+            points = tuple(
+                _pick(found, index[code].label, warnings) for _, found in sorted(days.items())
+            )
+            series.append(Series(index[code], points))
+    phases = tuple(sorted(collected.phases, key=lambda p: (p.start, p.end or date.max)))
+    ldn_start = phases[0].start if phases else None
+    day, source = _baseline_day(collected, baseline)
+    all_days = sorted({point.day for s in series for point in s.points})
+    visits = tuple(
+        Visit(
+            visit,
+            (visit - ldn_start).days if ldn_start else None,
+            next((p.dose_mg for p in phases if p.contains(visit)), None),
+        )
+        for visit in all_days
+    )
+    baselines: dict[str, Point | None] = {}
+    changes = []
+    for item in series:
+        if not item.info.numeric:
+            continue
+        valued = [point for point in item.points if point.number is not None]
+        if day is None:
+            base = valued[0] if valued else None
+            later = [p for p in item.points if base is not None and p.day > base.day]
+        else:
+            earlier = [point for point in valued if point.day <= day]
+            base = earlier[-1] if earlier else None
+            later = [p for p in item.points if p.day > day]
+        baselines[item.code] = base
+        rule = rule_for(item.code)
+        for point in later:
+            if base is None:
+                text = (
+                    f"no value on or before the baseline day {day}: no change computed"
+                    if day
+                    else "no baseline value"
+                )
+                changes.append(Change(item, point.day, None, point, None, None, rule, None, text))
+            elif point.number is None:
+                text = f"no value at this visit ({point.absent}): no change computed"
+                changes.append(Change(item, point.day, base, point, None, None, rule, None, text))
+            else:
+                change, percent, category, text = classify(rule, item, base, point)
+                changes.append(
+                    Change(item, point.day, base, point, change, percent, rule, category, text)
+                )
+    return FollowUp(
+        patient=collected.patient,
+        series=tuple(series),
+        visits=visits,
+        phases=phases,
+        ldn_start=ldn_start,
+        baseline_day=day,
+        baseline_source=source,
+        baselines=baselines,
+        changes=tuple(changes),
+        notes=tuple(collected.notes),
+        warnings=tuple(warnings),
+        example=collected.patient.label in EXAMPLE_PATIENTS,
+        test_data=collected.test_data,
+    )
+
+
+def parse_baseline(baseline: date | str | None) -> date | None:
+    if baseline is None or isinstance(baseline, date):
+        return baseline
+    parsed = day_of(baseline) if len(baseline) == 10 else None
+    if parsed is None:
+        message = f"baseline {baseline!r} is not a date (YYYY-MM-DD)"
+        raise InvalidInput([Issue("error", "value", message, "baseline", "invalid-value")])
+    return parsed
+
+
+def follow_up(
+    resources: Iterable[Mapping[str, Any]],
+    settings: Settings,
+    patient: str | None = None,
+    baseline: date | str | None = None,
+) -> list[FollowUp]:
+    """The report of every patient in `resources` (or of the one named), ordered by patient.
+
+    `patient` is an identifier value, `system|value`, or a reference; `baseline` a date that
+    replaces the LDN start as the baseline day. Raises InvalidInput when the input holds no score
+    Observations (422) or none of the named patient (404).
+    """
+    day = parse_baseline(baseline)
+    found = collect(resources, settings)
+    if not found:
+        known = ", ".join(code for code, _ in SHOWN)
+        message = f"the input holds no score Observation with a patient and a date (codes: {known})"
+        raise InvalidInput([Issue("error", "not-found", message, None, "no-scores")])
+    chosen = sorted(found.values(), key=lambda c: (c.patient.label, c.patient.key))
+    if patient is not None:
+        chosen = [c for c in chosen if c.patient.matches(patient)]
+        if not chosen:
+            names = ", ".join(sorted(c.patient.label for c in found.values()))
+            message = (
+                f"no score Observations for patient {patient!r}; patients in the input: {names}"
+            )
+            raise InvalidInput(
+                [Issue("error", "not-found", message, "patient", "unknown-patient")], 404
+            )
+    return [build(collected, day, settings) for collected in chosen]
+
+
+def one_patient(reports: list[FollowUp]) -> FollowUp:
+    """The report of a single-patient use case (one chart, one page)."""
+    if len(reports) == 1:
+        return reports[0]
+    names = ", ".join(report.patient.label for report in reports)
+    message = f"the input holds {len(reports)} patients ({names}); name one"
+    raise InvalidInput([Issue("error", "required", message, "patient", "patient-required")])

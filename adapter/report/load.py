@@ -1,0 +1,114 @@
+"""The edge of the report: FHIR resources from a file or a folder, as the project writes them.
+
+A Bundle (transaction, batch, collection, searchset: each entry.resource), a JSON array of
+resources, a single resource, NDJSON (one resource a line), or a folder of those files. Every
+JSON text goes through `adapter.jsonio.loads` with the size and depth limits of the settings;
+NDJSON is read a line at a time, so a large Bulk Data file never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from adapter.jsonio import loads, too_large
+from adapter.outcome import InvalidInput, Issue
+from adapter.settings import Settings
+
+JSON_SUFFIXES = (".json",)
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+
+def unreadable(message: str, rule: str = "unreadable-file", status: int = 400) -> InvalidInput:
+    return InvalidInput([Issue("fatal", "not-found", message, None, rule)], status=status)
+
+
+def resources_from_json(value: Any, where: str = "input") -> Iterator[dict[str, Any]]:
+    """Resources of a parsed JSON value: a Bundle's entries, an array's items, or the resource."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from resources_from_json(item, f"{where}[{index}]")
+        return
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        message = f"{where} is not a FHIR resource or Bundle (no resourceType)"
+        raise InvalidInput([Issue("error", "structure", message, None, "not-a-resource")])
+    if value["resourceType"] != "Bundle":
+        yield value
+        return
+    entries = value.get("entry")
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            yield from resources_from_json(resource, f"{where}.entry[{index}].resource")
+
+
+def resources_from_ndjson(
+    data: bytes, settings: Settings, what: str = "input"
+) -> Iterator[dict[str, Any]]:
+    """Resources of an NDJSON body (a request of the service), one JSON value a line."""
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.strip():
+            where = f"{what} line {number}"
+            value = loads(line, where, settings.max_input_bytes, settings.max_json_depth)
+            yield from resources_from_json(value, where)
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    found = sorted(
+        file
+        for file in path.rglob("*")
+        if file.is_file()
+        and file.suffix.lower() in JSON_SUFFIXES + NDJSON_SUFFIXES
+        and not any(part.startswith(".") for part in file.relative_to(path).parts)
+    )
+    if not found:
+        raise unreadable(f"{path} holds no .json or .ndjson file", "no-input-files", 422)
+    return found
+
+
+def _read_json_file(file: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+    limit = settings.max_input_bytes
+    with open(file, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise too_large(str(file), limit)
+    yield from resources_from_json(
+        loads(data, str(file), limit, settings.max_json_depth), str(file)
+    )
+
+
+def _read_ndjson_file(file: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+    limit = settings.max_input_bytes
+    with open(file, "rb") as handle:
+        number = 0
+        while line := handle.readline(limit + 1):
+            number += 1
+            where = f"{file} line {number}"
+            if len(line) > limit and not line.endswith(b"\n"):
+                raise too_large(where, limit)
+            if line.strip():
+                value = loads(line, where, limit, settings.max_json_depth)
+                yield from resources_from_json(value, where)
+
+
+def _read_files(files: list[Path], settings: Settings) -> Iterator[dict[str, Any]]:
+    for file in files:
+        try:
+            if file.suffix.lower() in NDJSON_SUFFIXES:
+                yield from _read_ndjson_file(file, settings)
+            else:
+                yield from _read_json_file(file, settings)
+        except OSError as error:
+            raise unreadable(f"cannot read {file}: {error.strerror or error}") from None
+
+
+def load_resources(path: str | Path, settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every resource in a file or folder. A missing path or a folder without JSON fails at once;
+    the files are then read lazily, and a file that is no JSON raises InvalidInput when reached."""
+    root = Path(path)
+    if not root.exists():
+        raise unreadable(f"cannot read {root}: no such file or folder")
+    return _read_files(_files(root), settings)

@@ -1,0 +1,117 @@
+"""The HTML report in a real headless browser: Debian's chromium driven by Playwright for Python.
+
+The case report's follow-up is written with `write_reports`, opened through file://, and read
+as a person would: the index links to the patient's page, which shows the case's values, the
+responder flags and the example note, with both charts loaded and no request leaving the page.
+Skipped with a clear message where no browser is installed (`apt-get install chromium`,
+`pip install playwright`; never `playwright install`); a failure when FMS_FHIR_REQUIRE_REAL_PARTS
+is set, as CI does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapter.report import load_resources, write_reports
+from tests.conftest import SETTINGS
+from tests.fhir_server import skip_or_fail
+from tests.test_report import case_dir  # noqa: F401 (fixture)
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (FMS_FHIR_CHROMIUM names another build)."""
+    named = os.environ.get("FMS_FHIR_CHROMIUM")
+    if named:
+        return named if Path(named).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        skip_or_fail("Playwright for Python is not installed (pip install playwright)")
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail("no chromium browser found (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(executable_path=executable, args=ARGS)
+        except Error as error:
+            skip_or_fail(f"chromium at {executable} did not start: {error}")
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def reports(case_dir, tmp_path_factory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("browser") / "reports"
+    write_reports(load_resources(case_dir, SETTINGS), out, SETTINGS)
+    return out
+
+
+def test_the_case_report_in_a_browser(browser, reports):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        page.goto((reports / "index.html").as_uri())
+        assert page.title() == "Follow-up reports"
+        link = page.get_by_role("link", name="MOSER-CASE-1")
+        link.focus()
+        page.keyboard.press("Enter")  # by keyboard, as a person without a mouse would
+        page.wait_for_url("**/MOSER-CASE-1.html")
+        assert page.get_attribute("html", "lang") == "en"
+        assert page.get_by_role("heading", level=1).inner_text() == "Follow-up report: MOSER-CASE-1"
+
+        changes = page.get_by_role("table").filter(has_text="Percent change")
+        rows = {
+            row.locator("th").inner_text(): row.locator("td").all_inner_texts()
+            for row in changes.locator("tbody tr").all()
+        }
+        fiqr = rows["FIQR total"]
+        assert fiqr[1].startswith("72.5") and fiqr[2].startswith("37.5")
+        assert fiqr[3] == "\u221235" and fiqr[4] == "\u221248.3\u00a0%"
+        assert "Minimal important improvement" in fiqr[5] and "original FIQ" in fiqr[5]
+        peak = rows["Pain, maximum"]
+        assert peak[1].startswith("90") and peak[2] == "55" and peak[4] == "\u221238.9\u00a0%"
+        assert "Moderate improvement" in peak[5]
+        mean = rows["Pain, mean"]
+        assert mean[1].startswith("70") and mean[2] == "30" and "Substantial improvement" in mean[5]
+        assert rows["SSS"][1].startswith("9") and rows["SSS"][2] == "6"
+        phq = rows["PHQ-4 total"]
+        assert phq[1].startswith("7 moderate") and phq[2] == "5 mild"
+        assert "Improved to a lower severity band" in phq[5]
+
+        text = page.inner_text("main")
+        assert "day 587 (19.3 months) on LDN; dose 4.5 mg/day" in text
+        note = page.get_by_role("complementary").inner_text()
+        assert "Invented for the example" in note and "visit days" in note and "titration" in note
+
+        images = page.get_by_role("img").all()
+        assert len(images) == 2
+        for image in images:
+            assert "MOSER-CASE-1" in image.get_attribute("alt")
+            assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+        assert "Dworkin" in page.inner_text("footer") and "Bennett" in page.inner_text("footer")
+        outside = [url for url in requests if not url.startswith(("file:", "data:"))]
+        assert outside == [], outside
+    finally:
+        page.close()
