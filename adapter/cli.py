@@ -405,6 +405,22 @@ def _progress_bar() -> Any:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """The HTTP service, on Flask's development server (production: gunicorn -c gunicorn.conf.py)."""
+    import logging
+
+    from adapter.web import create_app
+
+    settings = _settings()
+    # The development server logs whole URLs; the service logs one line per request itself.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    click.echo(f"fms-fhir serving on http://{host}:{port}/ (development server)", err=True)
+    create_app(settings).run(host=host, port=port)
+
+
+@main.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option(
     "--patient", metavar="ID", help="One patient (default: every patient, with an index page)."

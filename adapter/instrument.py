@@ -121,8 +121,10 @@ class BandScheme:
         return next((band for band in self.bands if band.contains(value)), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Score:
+    """Compared and hashed by identity: a score is declared once, and caches key on it."""
+
     code: Code
     value_type: ValueType
     formula: Formula
@@ -144,8 +146,10 @@ class Score:
         return ((self.bands,) if self.bands else ()) + self.band_options
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Instrument:
+    """Compared and hashed by identity: an instrument is declared once, and caches key on it."""
+
     id: str
     title: str
     version: str

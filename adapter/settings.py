@@ -7,7 +7,7 @@ strict mode receives this value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -64,6 +64,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canonical_base", self.canonical_base.rstrip("/"))
+        # Settings key many caches (codings, static fragments): hash the fields once.
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self))))
         if self.band_schemes:
             from adapter.registry import check_band_schemes
 
@@ -73,6 +75,9 @@ class Settings:
     def schemes(self) -> dict[str, str]:
         """Score code -> the band scheme chosen for it."""
         return dict(self.band_schemes)
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -7,7 +7,7 @@ used when a column only it has is filled (`fm-duration-3m`); then the contained 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -202,9 +202,10 @@ def _where(number: int, column: Column) -> str:
 def _read_cell(
     raw: Any, target: Item | Score, rule: ColumnRule | None, contract: SheetContract
 ) -> Any:
-    found, value = mapped(raw, rule)
-    if found:
-        return value
+    if rule is not None and rule.values is not None:
+        found, value = mapped(raw, rule)
+        if found:
+            return value
     kind = target.type if isinstance(target, Item) else target.value_type
     if kind == "boolean":
         return parse_boolean(raw, rule, contract)
@@ -226,7 +227,9 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     def cell(column: Column) -> Any:
         return cells[column.index] if column.index < len(cells) else None
 
-    if all(is_blank(value) for value in cells):
+    if not any(
+        value is not None and (not isinstance(value, str) or value.strip()) for value in cells
+    ):
         return RowResult(number, [], blank=True)
     issues: list[Issue] = []
     patient = cell(plan.patient)
@@ -272,16 +275,20 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
                 issues.extend(dose_issues(dose, _where(number, plan.dose)))
     all_targets = plan.targets
     values: dict[str, tuple[Any, Column]] = {}
+    filled: set[str] = set()
+    width = len(cells)
     for column in plan.mapped:
-        assert column.rule is not None
-        raw = cell(column)
-        target = all_targets[column.rule.target]
-        if is_blank(raw):
-            if column.rule.blank_is_false and isinstance(target, Item) and target.type == "boolean":
-                values[column.rule.target] = (False, column)
+        rule = column.rule
+        assert rule is not None
+        raw = cells[column.index] if column.index < width else None
+        target = all_targets[rule.target]
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if rule.blank_is_false and isinstance(target, Item) and target.type == "boolean":
+                values[rule.target] = (False, column)
             continue
+        filled.add(rule.target)
         try:
-            values[column.rule.target] = (_read_cell(raw, target, column.rule, contract), column)
+            values[rule.target] = (_read_cell(raw, target, rule, contract), column)
         except CellError as error:
             issues.append(
                 Issue(
@@ -296,7 +303,6 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     if patient is None or authored is None:
         return result
     subject = Subject(system=plan.patient_system, value=patient)
-    filled = {target for target, (_, column) in values.items() if not is_blank(cell(column))}
     chosen = _present(plan, filled)
     for entry in chosen:
         result.resources.extend(
@@ -353,15 +359,15 @@ def _convert_instrument(
         if target not in values:
             continue
         value, _ = values[target]
-        where = _where(number, column)
         item = instrument.item_index.get(target)
         if item is not None:
-            checked, issue = check_value(item, value, where)
+            checked, issue = check_value(item, value, None)
             if issue:
-                issues.append(issue)
+                issues.append(replace(issue, expression=_where(number, column)))
             else:
                 answers[target] = checked
             continue
+        where = _where(number, column)
         score = instrument.score(target)
         if (
             not isinstance(value, bool)

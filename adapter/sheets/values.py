@@ -64,6 +64,12 @@ def parse_decimal(raw: Any, contract: SheetContract) -> Decimal:
 
 
 def parse_integer(raw: Any, contract: SheetContract) -> int:
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.isdigit() and len(text) < 10 and text.isascii():
+            return int(text)  # the common case, read without a Decimal
+    elif isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**9:
+        return raw
     value = parse_decimal(raw, contract)
     if value != value.to_integral_value():
         raise CellError(f"{shown(raw)} is not a whole number")

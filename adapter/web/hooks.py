@@ -1,0 +1,109 @@
+"""Around every request: the request id, admission (shutting down, overloaded), bearer tokens,
+and one log line (request id, route rule, status, duration; never a body or a value from it)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from adapter.web.errors import HttpProblem
+from adapter.web.operations import Operation
+from adapter.web.state import state
+
+log = logging.getLogger("fms_fhir.http")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+"""An incoming X-Request-ID is echoed only when it is this plain (it goes into the logs)."""
+CHALLENGE = 'Bearer realm="fms-fhir"'
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "").strip()
+    g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _operation() -> Operation | None:
+    return state().operations.get(request.endpoint or "")
+
+
+def _admit() -> None:
+    current = state()
+    retry = {"Retry-After": str(current.options.retry_after)}
+    if current.shutting_down.is_set():
+        raise HttpProblem(
+            503, "the service is shutting down; retry", "transient", "shutting-down", retry
+        )
+    operation = _operation()
+    if operation is not None and operation.name == "healthz":
+        return
+    if not current.admit():
+        raise HttpProblem(
+            503, "the service is busy; retry shortly", "transient", "overloaded", retry
+        )
+    g.admitted = True
+
+
+def _authenticate() -> None:
+    tokens = state().settings.api_tokens
+    if not tokens:
+        return
+    operation = _operation()
+    if operation is not None and not operation.auth:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        raise HttpProblem(
+            401,
+            "this route needs 'Authorization: Bearer <token>'",
+            "login",
+            "unauthenticated",
+            {"WWW-Authenticate": CHALLENGE},
+        )
+    presented = given.encode()
+    valid = False
+    for token in sorted(tokens):  # every token compared, in constant time each
+        valid |= hmac.compare_digest(presented, token.encode())
+    if not valid:
+        raise HttpProblem(
+            401,
+            "the bearer token is not valid",
+            "login",
+            "invalid-token",
+            {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
+        )
+
+
+def _finish(response: Response) -> Response:
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    started = g.get("started")
+    duration = (time.perf_counter() - started) * 1000 if started else 0.0
+    route = request.url_rule.rule if request.url_rule is not None else "-"
+    log.info(
+        "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
+        request_id,
+        request.method,
+        route,
+        response.status_code,
+        duration,
+    )
+    return response
+
+
+def _release(error: BaseException | None) -> None:
+    if g.pop("admitted", False):
+        state().release()
+
+
+def install(app: Flask) -> None:
+    app.before_request(_start)
+    app.before_request(_admit)
+    app.before_request(_authenticate)
+    app.after_request(_finish)
+    app.teardown_request(_release)

@@ -1,0 +1,115 @@
+"""The one registry of operations: routes, the CapabilityStatement and the OpenAPI description are
+all generated from these records, so none of them can drift from the others.
+
+Each concern module (`definitions`, `responses`, `conversions`, `system`) declares a tuple of
+`Operation`s next to its views; `create_app` turns each tuple into a blueprint. A new concern (the
+follow-up report, the page) is one more module and one more line in `CONCERNS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Blueprint, Response, g
+
+from adapter.settings import Settings
+
+FHIR_JSON_TYPE = "application/fhir+json"
+JSON_TYPE = "application/json"
+NDJSON_TYPE = "application/fhir+ndjson"
+CSV_TYPE = "text/csv"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MULTIPART_TYPE = "multipart/form-data"
+OCTET_TYPE = "application/octet-stream"
+FHIR_TYPES = (FHIR_JSON_TYPE, JSON_TYPE)
+"""What every FHIR operation reads and writes; the first one is the default."""
+
+Interaction = Literal["read", "search-type", "operation", "capabilities", "system"]
+"""`system` routes (liveness, OpenAPI) are not FHIR and stay out of the CapabilityStatement."""
+
+View = Callable[..., Response]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter (path parameters are written `{name}` in `Operation.path`)."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    where: Literal["query", "path", "header"] = "query"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Request bodies by name and the answer to the first one, produced by the use cases
+    themselves (see `examples.py`), so an example cannot disagree with the code."""
+
+    requests: Mapping[str, Any] = field(default_factory=dict)
+    response: Any = None
+    request_type: str | None = None
+    """Media type the request examples are written in (default: every JSON type)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    """Unique: the OpenAPI operationId, the Flask endpoint and, for FHIR operations, the name in
+    the CapabilityStatement (without `$`) and the OperationDefinition id."""
+    method: Literal["GET", "POST"]
+    path: str
+    """OpenAPI style, e.g. `/Questionnaire/{id}`."""
+    view: View
+    summary: str
+    description: str = ""
+    interaction: Interaction = "operation"
+    resource: str | None = None
+    """The FHIR resource type the route belongs to; None for system-level routes."""
+    consumes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Request media type -> JSON Schema of the body; empty for routes without a body."""
+    produces: tuple[str, ...] = FHIR_TYPES
+    result: Mapping[str, Any] = field(default_factory=dict)
+    """JSON Schema of a 200 answer in a JSON media type."""
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    """Error statuses this route answers besides those every route may answer."""
+    response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    examples: Callable[[Settings], Examples] | None = None
+    auth: bool = True
+    """False: open even when bearer tokens are configured (/healthz, /metadata)."""
+    etag: bool = False
+    fhir: bool = True
+    """FHIR conventions apply: `_format`, `_pretty`, OperationOutcome bodies."""
+    definition: str | None = None
+    """For FHIR operations: the standard operation this one follows, named in the documentation."""
+
+    @property
+    def rule(self) -> str:
+        """The Flask rule: `{id}` becomes `<id>`."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+
+def blueprint(concern: str, operations: Iterable[Operation]) -> Blueprint:
+    """A blueprint whose routes are exactly these operations (built per app, never at import)."""
+    from adapter.web.protocol import negotiate
+
+    bp = Blueprint(concern, __name__)
+    for operation in operations:
+
+        def view(_operation: Operation = operation, **kwargs: Any) -> Response:
+            g.operation = _operation
+            negotiate(_operation)
+            return _operation.view(**kwargs)
+
+        bp.add_url_rule(
+            operation.rule, endpoint=operation.name, view_func=view, methods=[operation.method]
+        )
+    return bp
+
+
+def endpoint(concern: str, operation: Operation) -> str:
+    return f"{concern}.{operation.name}"

@@ -1,0 +1,81 @@
+"""gunicorn settings for the fms-fhir HTTP service: `gunicorn -c gunicorn.conf.py`.
+
+Sync workers: each serves one request at a time and takes the next connection only when free, so
+load spreads evenly over the workers (a gthread worker takes every kept-alive connection it
+accepted, and one worker can end up with most of the traffic). Put a buffering reverse proxy
+(nginx) in front so that slow clients do not hold a worker.
+
+Every value comes from the environment (see docs/http-service.md); the app's own settings
+(FMS_FHIR_CANONICAL_BASE, limits, tokens) are read by `create_app()` in each worker.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+from typing import Any
+
+
+def _int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    return int(text) if text else default
+
+
+wsgi_app = "adapter.web:create_app()"
+bind = [
+    address.strip()
+    for address in os.environ.get("FMS_FHIR_BIND", "127.0.0.1:8080").split(",")
+    if address.strip()
+]
+workers = _int("FMS_FHIR_WORKERS", (os.cpu_count() or 1) + 1)
+worker_class = "sync"
+timeout = _int("FMS_FHIR_TIMEOUT", 120)
+"""A request still running after this many seconds is killed with its worker (big NDJSON sheets
+convert at about 3,500 rows a second: raise it for them)."""
+graceful_timeout = _int("FMS_FHIR_GRACEFUL_TIMEOUT", 30)
+"""After SIGTERM, running requests get this long to finish; new ones get 503 + Retry-After."""
+keepalive = 5
+max_requests = _int("FMS_FHIR_MAX_REQUESTS", 0)
+max_requests_jitter = max_requests // 10
+control_socket = os.environ.get("FMS_FHIR_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
+"""gunicorn's control socket (gunicornc) only when a path is given: the default path is shared by
+every gunicorn of the user, so two services would collide."""
+accesslog = None
+"""The app logs one line per request (request id, route rule, status, duration) and never a URL
+with its values; gunicorn's access log would."""
+errorlog = "-"
+loglevel = os.environ.get("FMS_FHIR_LOG_LEVEL", "info")
+GC_FREEZE = os.environ.get("FMS_FHIR_GC_FREEZE", "1").strip().lower() not in ("0", "false", "no")
+
+
+def post_worker_init(worker: Any) -> None:
+    """Build the app's caches, mark SIGTERM as 'shutting down', then freeze the heap.
+
+    gc.freeze() moves everything alive now (modules, the R4B models, the definitions) out of the
+    collector's generations, so later collections walk only what requests allocate.
+    """
+    from adapter.web import begin_shutdown, warm
+
+    app = worker.wsgi
+    warm(app)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        begin_shutdown(app)
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.siginterrupt(signal.SIGTERM, False)
+    if GC_FREEZE:
+        gc.collect()
+        gc.freeze()
+
+
+def worker_int(worker: Any) -> None:
+    """SIGINT or SIGQUIT: a quick shutdown; answer 503 to whatever still arrives."""
+    from adapter.web import begin_shutdown
+
+    begin_shutdown(worker.wsgi)
