@@ -7,7 +7,7 @@ in `adapter.outcome`. No I/O beyond the streams and sinks handed in; no environm
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from adapter import registry
 from adapter.answers import Response, response_from_document
@@ -25,6 +25,11 @@ from adapter.resources import (
 )
 from adapter.settings import Settings
 from adapter.validation import Validated, validate_response
+
+if TYPE_CHECKING:  # the sheet modules load openpyxl: imported when a sheet is converted
+    from adapter.sheets.contract import SheetContract
+    from adapter.sheets.output import Sink
+    from adapter.sheets.pipeline import Progress, SheetReport
 
 
 def read_json(
@@ -130,7 +135,11 @@ def convert(
 
 
 def validate(resource: Any, settings: Settings, questionnaire_id: str | None = None) -> Validated:
-    """Check a parsed QuestionnaireResponse against its Questionnaire; never raises on bad input."""
+    """Check a parsed QuestionnaireResponse against its Questionnaire; never raises on bad input.
+
+    `questionnaire_id` names the Questionnaire when the response leaves it empty: an instrument
+    id, or its canonical url with or without `|version`.
+    """
     return validate_response(resource, settings, questionnaire_id)
 
 
@@ -233,18 +242,18 @@ def codesystems(settings: Settings) -> list[dict[str, Any]]:
 def convert_sheet(
     stream: IO[bytes],
     name: str,
-    contract: Any,
-    sink: Any,
+    contract: SheetContract,
+    sink: Sink,
     settings: Settings,
-    progress: Any = None,
-) -> Any:
+    progress: Progress | None = None,
+) -> SheetReport:
     """A spreadsheet stream -> resources into `sink`, every row accounted for in the report."""
     from adapter.sheets.pipeline import convert_sheet as run
 
     return run(stream, name, contract, sink, settings, progress)
 
 
-def load_contract(data: bytes, name: str, settings: Settings) -> Any:
+def load_contract(data: bytes, name: str, settings: Settings) -> SheetContract:
     from adapter.sheets.contract import contract_from_bytes
 
     return contract_from_bytes(data, name, settings)

@@ -408,13 +408,24 @@ class Validated:
 def resolve(
     resource: Mapping[str, Any], questionnaire_id: str | None, settings: Settings
 ) -> tuple[Instrument | None, list[Issue]]:
-    """The Questionnaire from QuestionnaireResponse.questionnaire, or the one the caller names."""
+    """The Questionnaire from QuestionnaireResponse.questionnaire, or the one the caller names
+    (by id, or by its canonical url, with or without `|version`)."""
     canonical = resource.get("questionnaire")
-    named = registry.get(questionnaire_id) if questionnaire_id else None
-    if questionnaire_id and named is None:
-        known = ", ".join(registry.instruments())
-        message = f"unknown questionnaire {questionnaire_id!r}; known: {known}"
-        return None, [issue("unknown-questionnaire", message, None)]
+    named = None
+    if questionnaire_id:
+        if "/" in questionnaire_id or "|" in questionnaire_id:
+            named, version = registry.by_canonical(questionnaire_id, settings)
+            if named is not None and version is not None and version != named.version:
+                message = (
+                    f"{named.id} version {version} is unknown; this adapter serves {named.version}"
+                )
+                return None, [issue("unknown-version", message, None)]
+        else:
+            named = registry.get(questionnaire_id)
+        if named is None:
+            known = ", ".join(registry.instruments())
+            message = f"unknown questionnaire {questionnaire_id[:200]!r}; known: {known}"
+            return None, [issue("unknown-questionnaire", message, None)]
     if not canonical:
         if named is None:
             message = "questionnaire is empty: name the Questionnaire (--questionnaire ID, ?questionnaire=ID)"

@@ -363,3 +363,14 @@ def test_every_rule_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for rule in RULES:
         assert f"`{rule}`" in readme, rule
+
+
+def test_the_questionnaire_may_be_named_by_its_canonical_and_version():
+    resource = valid_response("phq4")
+    resource.pop("questionnaire")
+    url = SETTINGS.questionnaire_url("phq4")
+    assert validate_response(resource, url).issues == []
+    assert validate_response(resource, f"{url}|1.0.0").issues == []
+    assert [i.rule for i in validate_response(resource, f"{url}|9.9.9").issues] == [
+        "unknown-version"
+    ]

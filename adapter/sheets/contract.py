@@ -306,8 +306,11 @@ class _ContractLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def with_patient_system(contract: SheetContract, system: str) -> SheetContract:
-    """The contract with another patient identifier system (checked as a URI)."""
+def with_patient_system(
+    contract: SheetContract, system: str, where: str | None = "--patient-system"
+) -> SheetContract:
+    """The contract with another patient identifier system (checked as a URI); `where` names
+    the place the caller gave it (an option, a form field)."""
     from dataclasses import replace
 
     try:
@@ -315,6 +318,6 @@ def with_patient_system(contract: SheetContract, system: str) -> SheetContract:
     except ValidationError as error:
         message = str(error.messages[0]) if error.messages else "not an absolute URI"
         raise InvalidInput(
-            [Issue("error", "value", message, "--patient-system", "invalid-value")], 400
+            [Issue("error", "value", message, where, "invalid-value")], 400
         ) from None
     return replace(contract, patient_system=system)

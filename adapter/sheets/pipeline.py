@@ -53,6 +53,50 @@ class SheetReport:
             "warnings_total": self.warnings_total,
         }
 
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows-read": self.rows_read,
+            "rows-converted": self.rows_converted,
+            "rows-rejected": self.rows_rejected,
+            "rows-blank": self.rows_blank,
+        }
+
+    def to_outcome(self) -> dict[str, Any]:
+        """The row report as one OperationOutcome: a summary, then each rejected row's issues and
+        the warnings, each placed by row (and column) in `expression`."""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.resources.items())) or "none"
+        summary = (
+            f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}, "
+            f"rejected {self.rows_rejected}, blank rows skipped {self.rows_blank}; "
+            f"resources: {kinds}"
+        )
+        outcome = operation_outcome(
+            [Issue("information", "informational", summary, None, "row-report")], self.settings
+        )
+        for entry in [*self.rejected, *self.warnings]:
+            for issue in entry["outcome"]["issue"]:
+                if "expression" not in issue and entry["row"] is not None:
+                    issue = {**issue, "expression": [f"row {entry['row']}"]}
+                outcome["issue"].append(issue)
+        listed = sum(len(entry["outcome"]["issue"]) for entry in self.warnings)
+        if self.warnings_total > listed:
+            message = f"{self.warnings_total - listed} more warnings not listed"
+            more = Issue("information", "informational", message, None, "truncated")
+            outcome["issue"].extend(operation_outcome([more], self.settings)["issue"])
+        return outcome
+
+    def to_parameters(self, bundles: list[dict[str, Any]]) -> dict[str, Any]:
+        """The answer of the `$convert-sheet` operation: counts, the row report, the Bundles."""
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "valueInteger": value} for name, value in self.counts().items()
+        ]
+        if self.resources:
+            parts = [{"name": k, "valueInteger": n} for k, n in sorted(self.resources.items())]
+            parameters.append({"name": "resources", "part": parts})
+        parameters.append({"name": "report", "resource": self.to_outcome()})
+        parameters.extend({"name": "bundle", "resource": bundle} for bundle in bundles)
+        return {"resourceType": "Parameters", "parameter": parameters}
+
     def summary(self) -> str:
         lines = [
             f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}, "

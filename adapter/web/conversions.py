@@ -30,6 +30,7 @@ from adapter.bundle import BUNDLE_TYPES
 from adapter.outcome import InvalidInput, Issue, operation_outcome
 from adapter.settings import MIB, Settings
 from adapter.sheets.output import FORMATS, MemorySink, NdjsonStreamSink
+from adapter.sheets.pipeline import SheetReport
 from adapter.web import examples
 from adapter.web.errors import HttpProblem
 from adapter.web.operations import (
@@ -186,59 +187,17 @@ def _contract(upload: Upload, settings: Settings) -> Any:
     return contract
 
 
-def row_report(report: Any, settings: Settings) -> dict[str, Any]:
-    """The row report as an OperationOutcome: a summary, then each rejected row's issues and the
-    warnings, each placed by row (and column) in `expression`."""
-    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report.resources.items())) or "none"
-    summary = (
-        f"{report.file}: rows read {report.rows_read}, converted {report.rows_converted}, "
-        f"rejected {report.rows_rejected}, blank rows skipped {report.rows_blank}; "
-        f"resources: {kinds}"
-    )
-    outcome = operation_outcome(
-        [Issue("information", "informational", summary, None, "row-report")], settings
-    )
-    for entry in [*report.rejected, *report.warnings]:
-        for issue in entry["outcome"]["issue"]:
-            if "expression" not in issue and entry["row"] is not None:
-                issue = {**issue, "expression": [f"row {entry['row']}"]}
-            outcome["issue"].append(issue)
-    listed = sum(len(entry["outcome"]["issue"]) for entry in report.warnings)
-    if report.warnings_total > listed:
-        more = Issue(
-            "information",
-            "informational",
-            f"{report.warnings_total - listed} more warnings not listed",
-            None,
-            "truncated",
-        )
-        outcome["issue"].extend(operation_outcome([more], settings)["issue"])
-    return outcome
+def row_report(report: SheetReport, settings: Settings) -> dict[str, Any]:
+    """The row report as an OperationOutcome (the core's)."""
+    return report.to_outcome()
 
 
-def _counts(report: Any) -> dict[str, int]:
-    return {
-        "rows-read": report.rows_read,
-        "rows-converted": report.rows_converted,
-        "rows-rejected": report.rows_rejected,
-        "rows-blank": report.rows_blank,
-    }
+def _count_headers(report: SheetReport) -> dict[str, str]:
+    return {f"X-{name.title()}": str(value) for name, value in report.counts().items()}
 
 
-def _count_headers(report: Any) -> dict[str, str]:
-    return {f"X-{name.title()}": str(value) for name, value in _counts(report).items()}
-
-
-def sheet_parameters(report: Any, sink: MemorySink, settings: Settings) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = [
-        {"name": name, "valueInteger": value} for name, value in _counts(report).items()
-    ]
-    if report.resources:
-        parts = [{"name": k, "valueInteger": n} for k, n in sorted(report.resources.items())]
-        parameters.append({"name": "resources", "part": parts})
-    parameters.append({"name": "report", "resource": row_report(report, settings)})
-    parameters.extend({"name": "bundle", "resource": b} for b in sink.bundles())
-    return {"resourceType": "Parameters", "parameter": parameters}
+def sheet_parameters(report: SheetReport, sink: MemorySink, settings: Settings) -> dict[str, Any]:
+    return report.to_parameters(sink.bundles())
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:

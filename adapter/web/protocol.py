@@ -282,8 +282,8 @@ def choice(
 
 
 def questionnaire_id(settings: Settings, named: str | None) -> str | None:
-    """The Questionnaire named by `?questionnaire=` and/or a `questionnaire` parameter, as an
-    instrument id: an id or a canonical (`url` or `url|version`) are both accepted."""
+    """The Questionnaire named by `?questionnaire=` and/or a `questionnaire` parameter: an
+    instrument id or a canonical (`url` or `url|version`)."""
     query = request.args.get("questionnaire")
     query = query.strip() if query and query.strip() else None
     if query and named and _as_id(query, settings) != _as_id(named, settings):
@@ -292,8 +292,8 @@ def questionnaire_id(settings: Settings, named: str | None) -> str | None:
             "questionnaire",
             "questionnaire-conflict",
         )
-    chosen = named or query
-    return _as_id(chosen, settings) if chosen else None
+    # Passed on as given: the core resolves an id or a canonical, and checks a `|version`.
+    return named or query
 
 
 def _as_id(value: str, settings: Settings) -> str:
