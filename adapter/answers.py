@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ class Subject:
     reference: str | None = None
     display: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Unambiguous: no character inside a system, value or reference can make two keys alike."""
         if self.reference:

@@ -16,14 +16,33 @@ from adapter.instrument import AnswerOption, Answers, Formula, Item, Missing, Sc
 
 
 def item_score(value: object) -> int:
-    """The number an answer contributes to a score."""
-    if isinstance(value, bool):
-        return 1 if value else 0
-    if isinstance(value, AnswerOption):
-        return value.score
-    if isinstance(value, int):
-        return value
+    """The number an answer contributes to a score (true 1, false 0, an option its score)."""
+    kind = type(value)
+    if kind is AnswerOption:
+        return value.score  # type: ignore[attr-defined,no-any-return]
+    if kind is int or kind is bool:
+        return int(value)  # type: ignore[call-overload]
     raise TypeError(f"cannot score {value!r}")
+
+
+class ScoredAnswers(dict):  # type: ignore[type-arg]
+    """Answers with a memo of the formulas evaluated on them: a total and the criteria reuse
+    their parts (WPI, SSS, regions) instead of computing them again."""
+
+    def __init__(self, answers: Answers) -> None:
+        super().__init__(answers)
+        self.memo: dict[int, ScoreValue | Missing] = {}
+
+
+def evaluate(formula: Formula, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+    """`formula.evaluate`, once per formula for answers that carry a memo."""
+    memo = getattr(answers, "memo", None)
+    if memo is None:
+        return formula.evaluate(answers, items)
+    key = id(formula)
+    if key not in memo:
+        memo[key] = formula.evaluate(answers, items)
+    return memo[key]
 
 
 def _quoted(link_ids: Sequence[str]) -> str:
@@ -109,8 +128,9 @@ class ProratedSum:
                 f"{self.label}: {len(unanswered)} unanswered ({', '.join(unanswered)}); {allowed}"
             )
         answered = [item_score(answers[i]) for i in self.link_ids if answers.get(i) is not None]
-        total = Fraction(sum(answered)) * len(self.link_ids) / len(answered)
-        return total / self.divisor
+        if len(answered) == len(self.link_ids):
+            return Fraction(sum(answered), self.divisor)
+        return Fraction(sum(answered) * len(self.link_ids), len(answered) * self.divisor)
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:
         (ids, mapping), *rest = _by_mapping(self.link_ids, items)
@@ -132,7 +152,7 @@ class Total:
     label: str
 
     def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
-        values = [part.evaluate(answers, items) for part in self.parts]
+        values = [evaluate(part, answers, items) for part in self.parts]
         missing = [value.reason for value in values if isinstance(value, Missing)]
         if missing:
             return Missing(f"{self.label} not computed: " + "; ".join(missing))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from adapter.formulas import ScoredAnswers, evaluate
 from adapter.instrument import Answers, Band, Instrument, Missing, Score, ScoreValue
 
 DECIMAL_PLACES = Decimal("0.01")
@@ -63,8 +64,9 @@ def score_answers(
     instrument: Instrument, answers: Answers, schemes: Mapping[str, str] | None = None
 ) -> list[ScoreResult]:
     results = []
+    answers = ScoredAnswers(answers)
     for score in instrument.scores:
-        value = score.formula.evaluate(answers, instrument.item_index)
+        value = evaluate(score.formula, answers, instrument.item_index)
         if isinstance(value, Missing):
             results.append(ScoreResult(score, None, value.reason))
         else:

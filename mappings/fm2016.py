@@ -8,7 +8,7 @@ version is valid for research, not for diagnosing an individual (Wolfe 2016).
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adapter.formulas import Total, answer_values
+from adapter.formulas import Total, answer_values, evaluate
 from adapter.instrument import (
     Answers,
     Band,
@@ -48,7 +48,7 @@ class Acr2016Criteria:
 
     def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
         parts = [self.wpi, self.sss, self.regions]
-        values = [part.evaluate(answers, items) for part in parts]
+        values = [evaluate(part, answers, items) for part in parts]
         reasons = [value.reason for value in values if isinstance(value, Missing)]
         if answers.get(self.duration) is None:
             reasons.append(f"{self.duration} is unanswered")

@@ -109,7 +109,7 @@ def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[
             for row_number, cells in enumerate(_records(reader, name), header_number + 1):
                 if isinstance(cells, str):
                     yield row_number, [], cells
-                elif any(SURROGATE.search(cell) for cell in cells):
+                elif SURROGATE.search("".join(cells)):
                     problem = f"holds bytes that are not valid {encoding}; set csv.encoding in the contract"
                     yield row_number, [], problem
                 else:
