@@ -71,7 +71,7 @@ SUFFIXES = {CSV_TYPE: ".csv", XLSX_TYPE: ".xlsx"}
 def convert() -> Response:
     settings = state().settings
     bundle_type = choice("bundle-type", BUNDLE_TYPES, "transaction")
-    payload = json_body(settings, settings.max_input_bytes, "the answers")
+    payload = json_body(settings, settings.max_input_bytes, "the answers document")
     result = api.convert(payload, settings, bundle_type)  # type: ignore[arg-type]
     if prefers_outcome():
         return fhir_response(operation_outcome(result.warnings, settings))
