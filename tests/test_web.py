@@ -115,7 +115,7 @@ def test_metadata_capability_statement(client):
     base = SETTINGS.canonical_base
     for op in [*rest["operation"], *types["QuestionnaireResponse"]["operation"]]:
         assert op["definition"] == f"{base}/OperationDefinition/{op['name']}"
-    assert {op["name"] for op in rest["operation"]} == {"convert", "convert-sheet"}
+    assert {op["name"] for op in rest["operation"]} == {"convert", "convert-sheet", "report"}
 
 
 def test_openapi_json(client):

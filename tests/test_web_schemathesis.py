@@ -35,6 +35,8 @@ APP = create_app(
 schemathesis.serializer.alias(
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/octet-stream"
 )
+# NDJSON bodies ($report) are text.
+schemathesis.serializer.alias("application/fhir+ndjson", "text/plain")
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 schema.config.generation.update(
     modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],

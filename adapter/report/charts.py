@@ -299,6 +299,17 @@ RC = {
 }
 
 
+def warm() -> None:
+    """Import matplotlib and its Agg backend now (a service does so before gc.freeze())."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.backends.backend_svg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.patches  # noqa: F401
+
+
 def draw(panels: Sequence[ChartData], fmt: Format = "png") -> bytes:
     """PNG or SVG of the panels, stacked; deterministic bytes for the same data."""
     if fmt not in FORMATS:

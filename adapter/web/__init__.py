@@ -15,7 +15,16 @@ from typing import Any
 from flask import Flask
 
 from adapter.settings import ENVIRONMENT, MIB, Settings
-from adapter.web import conversions, definitions, errors, hooks, responses, system
+from adapter.web import (
+    conversions,
+    definitions,
+    errors,
+    hooks,
+    page,
+    report,
+    responses,
+    system,
+)
 from adapter.web.operations import Operation, blueprint, endpoint
 from adapter.web.state import EXTENSION, WebOptions, WebState, state
 
@@ -24,6 +33,8 @@ CONCERNS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
     ("definitions", definitions.OPERATIONS),
     ("responses", responses.OPERATIONS),
     ("conversions", conversions.OPERATIONS),
+    ("report", report.OPERATIONS),
+    ("page", page.OPERATIONS),
 )
 """Blueprint name -> its operations: the one list the routes, /metadata and /openapi.json read."""
 
@@ -97,6 +108,9 @@ def warm(app: Flask) -> None:
     import adapter.fhir  # noqa: F401 - the R4B models, imported on first validation otherwise
     import adapter.questionnaire  # noqa: F401
     import adapter.sheets.pipeline  # noqa: F401
+    from adapter.report import charts
+
+    charts.warm()  # matplotlib: ~0.4 s on a worker's first report otherwise
 
     with app.test_request_context("/metadata"):
         definitions.definitions()

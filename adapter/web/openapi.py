@@ -65,6 +65,17 @@ def _request_body(operation: Operation, settings: Settings) -> dict[str, Any]:
     return {"required": True, "content": content}
 
 
+# What a non-JSON answer is, by media type.
+NON_JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "application/fhir+ndjson": {"type": "string", "description": "one JSON resource a line"},
+    "application/x-ndjson": {"type": "string", "description": "one JSON resource a line"},
+    "text/html": {"type": "string", "description": "an HTML page"},
+    "image/png": {"type": "string", "format": "binary", "description": "a PNG image"},
+    "image/svg+xml": {"type": "string", "description": "an SVG image"},
+    "application/zip": {"type": "string", "format": "binary", "description": "a zip archive"},
+}
+
+
 def _success(operation: Operation, settings: Settings) -> dict[str, Any]:
     found = operation.examples(settings) if operation.examples else None
     content: dict[str, Any] = {}
@@ -74,7 +85,7 @@ def _success(operation: Operation, settings: Settings) -> dict[str, Any]:
             if found is not None and found.response is not None:
                 media["example"] = found.response
         else:
-            media = {"schema": {"type": "string", "description": "one JSON resource a line"}}
+            media = {"schema": NON_JSON_SCHEMAS.get(media_type, {"type": "string"})}
         content[media_type] = media
     headers: dict[str, Any] = {"X-Request-ID": REQUEST_ID, **operation.response_headers}
     if operation.etag:

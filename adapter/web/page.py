@@ -1,0 +1,581 @@
+"""The page for people (`GET /`): upload a CSV or XLSX sheet and an optional contract, read the row
+report, download the FHIR as a zip, and open each patient's follow-up report.
+
+Server-rendered HTML (`page_templates.py`) with no script and no outside request. The routes are
+in the one registry like every other, as `system` interactions: they are in /openapi.json (tag
+`system`) and stay out of the FHIR CapabilityStatement.
+
+    GET  /                                  the form
+    POST /                                  convert -> the result page (a browser: 303 to it)
+    GET  /results/{id}                      the result page again
+    GET  /results/{id}/fhir.zip             the output (Bundles or NDJSON files) and the row report
+    GET  /results/{id}/patients/{number}    that patient's follow-up report (HTML)
+
+Each conversion is kept on disk by `page_store.Store` under an unguessable id, so the result
+survives between requests and across gunicorn workers, for FMS_FHIR_PAGE_TTL_MINUTES. Bearer
+tokens apply here as on every route (a browser cannot send them from a plain form: the page is
+for deployments without tokens, or behind the hospital's own sign-on proxy).
+
+A browser says it wants `text/html` by name in Accept. It is sent from `POST /` to the result's
+address (303 See Other: Back and reload never post the sheet again), and its errors are pages: the
+form again (or an error page) with each problem in words and the same status. Any other client
+gets the result page itself (200, its address in Content-Location) and OperationOutcomes, like
+everywhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from flask import Response, current_app, redirect, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from adapter import api, jsonio
+from adapter.outcome import FmsError, InvalidInput, Issue
+from adapter.report import follow_up, load_resources, render_report
+from adapter.settings import MIB, Settings
+from adapter.sheets.output import FORMATS, MARKER, SINKS
+from adapter.web.conversions import MULTIPART_SLACK, row_report
+from adapter.web.errors import HttpProblem
+from adapter.web.operations import MULTIPART_TYPE, Operation, Param
+from adapter.web.page_store import OUT, ZIP, PageOptions, Store, Stored
+from adapter.web.page_templates import render
+from adapter.web.protocol import bad_request, choice, serialize
+from adapter.web.report import HTML_TYPE, REPORT_POLICY
+from adapter.web.state import state
+
+ZIP_TYPE = "application/zip"
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'self'"
+)
+"""The browser is told to load nothing from anywhere (the page has no script either)."""
+LISTED = 1000
+"""Most rejected-row reasons and warnings the result page lists (all are in the zip)."""
+FORMAT_CHOICES = (
+    (
+        "transaction",
+        "Transaction Bundles, one per visit",
+        "A FHIR transaction Bundle per visit, and one per patient for the LDN doses: each can "
+        "be posted to a FHIR server as it is.",
+    ),
+    (
+        "patient",
+        "One Bundle per patient",
+        "All of a patient's visits and LDN doses in one transaction Bundle.",
+    ),
+    (
+        "ndjson",
+        "NDJSON (FHIR Bulk Data)",
+        "One file per resource type, one resource a line, for a server's bulk import.",
+    ),
+)
+CONTENTS = {
+    "transaction": "The zip holds one transaction Bundle per visit "
+    "(visit-&lt;patient&gt;-&lt;date&gt;.json) and one per patient's LDN doses "
+    "(medication-&lt;patient&gt;.json).",
+    "patient": "The zip holds one transaction Bundle per patient (patient-&lt;patient&gt;.json).",
+    "ndjson": "The zip holds one NDJSON file per resource type (Observation.ndjson, ...), "
+    "references relative, as FHIR Bulk Data $import reads them.",
+}
+PLACE = re.compile(r"row (\d+)(?:, (column .+))?|(column .+)")
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+def page_store() -> Store:
+    """One store per app, configured by Flask config (PAGE_DIR, PAGE_TTL_MINUTES, PAGE_MAX_MB,
+    PAGE_MAX_ROWS) or the environment (FMS_FHIR_PAGE_...)."""
+    return state().cached(
+        "page-store", lambda: Store(PageOptions.from_config(current_app.config, os.environ))
+    )
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+
+def _base() -> str:
+    """Links are absolute paths under the app's root, so a proxy's prefix is kept."""
+    return request.script_root.rstrip("/")
+
+
+def _html(body: str, status: int = 200, policy: str = PAGE_POLICY) -> Response:
+    headers = {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+    return Response(body, status=status, headers=headers, content_type="text/html; charset=utf-8")
+
+
+def _duration(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _bytes_text(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / MIB:.1f} MB"
+
+
+def _wants_html() -> bool:
+    """A browser names text/html in Accept; an API client (no Accept, */*) gets FHIR errors."""
+    return any(kind == HTML_TYPE and q > 0 for kind, q in request.accept_mimetypes)
+
+
+def _problems(error: FmsError | HTTPException) -> tuple[int, list[str]]:
+    if isinstance(error, FmsError):
+        lines = [
+            f"{issue.message} ({issue.expression})"
+            if issue.expression and issue.expression not in issue.message
+            else issue.message
+            for issue in error.issues
+        ]
+        return error.status, lines
+    status = error.code or 500
+    if status == 413 and not isinstance(error, HttpProblem):
+        limit = state().settings.max_upload_bytes
+        return status, [f"The file is larger than this service accepts ({_bytes_text(limit)})."]
+    return status, [error.description or error.name]
+
+
+def _chosen_format() -> str:
+    """The output chosen before an error, to show the form as it was (the template's default
+    when the form could not be read)."""
+    try:
+        chosen = request.form.get("format") if request.method == "POST" else None
+    except (HTTPException, ValueError):
+        chosen = None
+    return chosen if chosen in FORMATS else "transaction"
+
+
+def _form_page(status: int = 200, problems: Iterable[str] = (), title: str = "") -> Response:
+    options = page_store().options
+    rows = min(state().settings.max_sheet_rows, options.max_rows)
+    body = render(
+        "form",
+        title="Convert a spreadsheet" if not problems else "Error: convert a spreadsheet",
+        base=_base(),
+        formats=FORMAT_CHOICES,
+        chosen=_chosen_format(),
+        max_rows=f"{rows:,}",
+        ttl=_duration(options.ttl),
+        problems=list(problems),
+        problem_title=title,
+    )
+    return _html(body, status)
+
+
+def _for_people(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Client errors as a page for a browser; as OperationOutcomes (the app's handlers) else."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs: Any) -> Response:
+        try:
+            return view(**kwargs)
+        except (FmsError, HTTPException) as error:
+            status, problems = _problems(error)
+            if status >= 500 or status == 401 or not _wants_html():
+                raise
+            if view is upload:
+                return _form_page(status, problems, "The sheet could not be converted")
+            heading = "Not found" if status == 404 else "Something is wrong with this request"
+            body = render("error", title=heading, heading=heading, base=_base(), problems=problems)
+            return _html(body, status)
+
+    return wrapped
+
+
+def _gone() -> InvalidInput:
+    ttl = _duration(page_store().options.ttl)
+    message = (
+        f"no such result: results are kept for {ttl}, and this one is unknown, expired or "
+        "removed; convert the sheet again"
+    )
+    return InvalidInput([Issue("error", "not-found", message, None, "unknown-result")], 404)
+
+
+def _stored(id: str) -> Stored:  # noqa: A002 - the name of the path parameter
+    stored = page_store().get(id)
+    if stored is None:
+        raise _gone()
+    return stored
+
+
+# --- the form and the conversion ------------------------------------------------------------------
+
+
+def form() -> Response:
+    page_store().sweep()  # expired results go even while nobody converts
+    return _form_page()
+
+
+def _clean_name(given: str | None) -> str:
+    name = (given or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:120]
+    return name or "upload"
+
+
+def _size(stream: IO[bytes]) -> int:
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _read_form(settings: Settings) -> tuple[Any, str, Any]:
+    """The sheet part, its name, and the contract (the template's when none is chosen). A
+    browser sends an empty part for a file input left empty: that is "none chosen"."""
+    from adapter.sheets.contract import default_contract
+
+    request.max_content_length = settings.max_upload_bytes + MULTIPART_SLACK
+    part = request.files.get("file")
+    if part is None or not part.filename:
+        bad_request("choose a CSV or XLSX file to convert", "file", "missing-file")
+    if _size(part.stream) > settings.max_upload_bytes:
+        raise jsonio.too_large("the sheet", settings.max_upload_bytes)
+    contract = default_contract()
+    given = request.files.get("contract")
+    if given is not None and given.filename:
+        limit = settings.max_input_bytes
+        data = given.stream.read(limit + 1)
+        if len(data) > limit:
+            raise jsonio.too_large("the contract", limit)
+        if data.strip():
+            contract = api.load_contract(data, _clean_name(given.filename), settings)
+    return part, _clean_name(part.filename), contract
+
+
+def _placed(issue: dict[str, Any], row: int | None) -> dict[str, Any]:
+    """Row, column and reason of one issue of the row report."""
+    where = (issue.get("expression") or [""])[0]
+    found = PLACE.fullmatch(where)
+    column = "-"
+    if found:
+        row = int(found.group(1)) if found.group(1) else row
+        column = (found.group(2) or found.group(3) or "-").removeprefix("column ")
+    elif where:
+        column = where
+    return {
+        "row": row if row is not None else "-",
+        "column": column,
+        "reason": issue.get("diagnostics") or issue.get("details", {}).get("text", ""),
+    }
+
+
+def _listed(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    listed: list[dict[str, Any]] = []
+    total = 0
+    for entry in entries:
+        for issue in entry["outcome"]["issue"]:
+            total += 1
+            if len(listed) < LISTED:
+                listed.append(_placed(issue, entry["row"]))
+    return listed, total
+
+
+def _patients(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
+    """Every patient with score Observations in the output, for the report links."""
+    if not out.is_dir():
+        return [], "no row was converted"
+    try:
+        reports = follow_up(load_resources(out, settings), settings)
+    except InvalidInput as error:
+        return [], "; ".join(issue.message for issue in error.issues)
+    patients = [
+        {"label": r.patient.label, "key": r.patient.key, "visits": len(r.visits)} for r in reports
+    ]
+    return patients, None
+
+
+def _zip_name(name: str, layout: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).stem)[:60].strip("._") or "sheet"
+    return f"{stem}-{layout}.zip"
+
+
+def _write_zip(staging: Path, folder: str, report: dict[str, Any]) -> int:
+    """The output files and the row report, under one folder; returns the zip's size."""
+    out = staging / OUT
+    target = staging / ZIP
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        if out.is_dir():
+            for file in sorted(out.iterdir()):
+                if file.is_file() and file.name != MARKER:
+                    archive.write(file, f"{folder}/{file.name}")
+        archive.writestr(f"{folder}/row-report.json", serialize(report, indent=True))
+    return target.stat().st_size
+
+
+def _too_many_rows(error: InvalidInput, rows: int) -> InvalidInput:
+    if not any(issue.rule == "too-many-rows" for issue in error.issues):
+        return error
+    hint = Issue(
+        "information",
+        "informational",
+        f"the page converts at most {rows} rows (FMS_FHIR_PAGE_MAX_ROWS); convert larger "
+        "sheets with `fms-fhir convert-sheet` or POST /$convert-sheet?format=ndjson",
+        None,
+        "use-the-api",
+    )
+    return InvalidInput([*error.issues, hint], error.status)
+
+
+def upload() -> Response:
+    settings = state().settings
+    store = page_store()
+    options = store.options
+    part, name, contract = _read_form(settings)
+    layout = choice("format", FORMATS, "transaction", form=True) or "transaction"
+    rows = min(settings.max_sheet_rows, options.max_rows)
+    bounded = settings.with_(max_sheet_rows=rows)
+    store.sweep()
+    identifier, staging = store.begin()
+    try:
+        sink = SINKS[layout](staging / OUT, bounded)
+        try:
+            report = api.convert_sheet(part.stream, name, contract, sink, bounded)
+        except InvalidInput as error:
+            raise _too_many_rows(error, rows) from None
+        patients, note = _patients(staging / OUT, settings)
+        zip_name = _zip_name(name, layout)
+        zip_bytes = 0
+        if report.rows_converted:
+            folder = zip_name.removesuffix(".zip")
+            zip_bytes = _write_zip(staging, folder, row_report(report, settings))
+        size = store.size_of(staging)
+        if size > options.max_bytes:
+            message = (
+                f"the converted output ({_bytes_text(size)}) is larger than the page keeps "
+                f"({_bytes_text(options.max_bytes)}, FMS_FHIR_PAGE_MAX_MB); convert it with "
+                "`fms-fhir convert-sheet` or POST /$convert-sheet"
+            )
+            raise InvalidInput([Issue("error", "too-long", message, None, "too-large")], 413)
+        rejected, rejected_total = _listed(report.rejected)
+        warnings, _ = _listed(report.warnings)
+        meta = {
+            "file": name,
+            "format": layout,
+            "counts": {
+                "rows-read": report.rows_read,
+                "rows-converted": report.rows_converted,
+                "rows-rejected": report.rows_rejected,
+                "rows-blank": report.rows_blank,
+            },
+            "resources": dict(sorted(report.resources.items())),
+            "rejected": rejected,
+            "rejected_total": rejected_total,
+            "warnings": warnings,
+            "warnings_total": report.warnings_total,
+            "patients": patients,
+            "reports_note": note,
+            "zip_name": zip_name,
+            "zip_bytes": zip_bytes,
+        }
+        stored = store.commit(identifier, staging, meta)
+    except BaseException:
+        store.abort(staging)
+        raise
+    if _wants_html():
+        # Post/Redirect/Get: the browser shows the result at its own address, so Back and
+        # reload never post the sheet again
+        response = redirect(f"{_base()}/results/{stored.id}", 303)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _result_page(stored)
+
+
+# --- the kept result -----------------------------------------------------------------------------
+
+
+def _result_page(stored: Stored) -> Response:
+    meta = stored.meta
+    labels = {value: label for value, label, _ in FORMAT_CHOICES}
+    expires = datetime.fromtimestamp(stored.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    resources = ", ".join(f"{n} {kind}" for kind, n in meta["resources"].items())
+    body = render(
+        "result",
+        title=f"Converted: {meta['file']}",
+        base=_base(),
+        id=stored.id,
+        meta=meta,
+        patients=meta["patients"],
+        format_label=labels.get(meta["format"], meta["format"]),
+        expires=expires,
+        resources=resources,
+        zip_size=_bytes_text(int(meta["zip_bytes"])),
+        contents=_contents(meta["format"]),
+    )
+    response = _html(body)
+    response.headers["Content-Location"] = f"{_base()}/results/{stored.id}"
+    return response
+
+
+def _contents(layout: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup(CONTENTS.get(layout, ""))  # noqa: S704 - constant text of this module
+
+
+def result(id: str) -> Response:  # noqa: A002
+    return _result_page(_stored(id))
+
+
+def download(id: str) -> Response:  # noqa: A002
+    stored = _stored(id)
+    try:
+        handle = open(stored.zip, "rb")  # noqa: SIM115 - send_file closes it
+    except OSError:
+        raise _gone() from None
+    response = send_file(
+        handle,
+        mimetype=ZIP_TYPE,
+        as_attachment=True,
+        download_name=stored.meta["zip_name"],
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def patient_report(id: str, number: str) -> Response:  # noqa: A002
+    stored = _stored(id)
+    patients = stored.meta["patients"]
+    if not number.isdigit() or not 1 <= int(number) <= len(patients):
+        message = f"no patient {number[:20]!r} in this result; it has {len(patients)}"
+        raise InvalidInput([Issue("error", "not-found", message, None, "unknown-patient")], 404)
+    settings = state().settings
+    patient = patients[int(number) - 1]
+    try:
+        page = render_report(load_resources(stored.out, settings), settings, patient["key"])
+    except (InvalidInput, OSError):
+        if page_store().get(id) is None:  # removed while reading
+            raise _gone() from None
+        raise
+    return _html(page, policy=REPORT_POLICY)
+
+
+# --- the registry --------------------------------------------------------------------------------
+
+ID = Param(
+    "id",
+    "The result's id, as the result page gives it",
+    {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
+    "path",
+    True,
+)
+UPLOAD_BODY = {
+    MULTIPART_TYPE: {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "The CSV or XLSX file (its name's ending picks the reader)",
+            },
+            "contract": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "A sheet contract, YAML or JSON; default: the canonical template",
+            },
+            "format": {"enum": list(FORMATS)},
+        },
+    }
+}
+PAGE = "The page for people (HTML); not a FHIR interaction"
+OPERATIONS = (
+    Operation(
+        name="page",
+        method="GET",
+        path="/",
+        view=_for_people(form),
+        summary="The page: a form to upload a sheet and an optional contract",
+        description=PAGE + ". No script, nothing loaded from elsewhere.",
+        interaction="system",
+        produces=(HTML_TYPE,),
+        fhir=False,
+    ),
+    Operation(
+        name="page-upload",
+        method="POST",
+        path="/",
+        view=_for_people(upload),
+        summary="The page: convert the uploaded sheet and show the row report",
+        description=(
+            PAGE + ". The form of `GET /`: `file`, optional `contract`, `format` (transaction, "
+            "patient, ndjson). The result is kept on the server (FMS_FHIR_PAGE_TTL_MINUTES) at "
+            "the address in Content-Location. A browser (an Accept that names text/html) is "
+            "sent there instead (303 See Other), and gets its errors as a page."
+        ),
+        interaction="system",
+        consumes=UPLOAD_BODY,
+        produces=(HTML_TYPE,),
+        errors=(400, 413, 415, 422),
+        fhir=False,
+        response_headers={
+            "Content-Location": {
+                "description": "The result page's address",
+                "schema": {"type": "string"},
+            }
+        },
+    ),
+    Operation(
+        name="page-result",
+        method="GET",
+        path="/results/{id}",
+        view=_for_people(result),
+        summary="The page: a kept conversion's row report, download and patients",
+        description=PAGE + ". 404 once the result has expired.",
+        interaction="system",
+        produces=(HTML_TYPE,),
+        params=(ID,),
+        errors=(404,),
+        fhir=False,
+    ),
+    Operation(
+        name="page-download",
+        method="GET",
+        path="/results/{id}/fhir.zip",
+        view=_for_people(download),
+        summary="The page: a kept conversion's FHIR (Bundles or NDJSON files) and row report",
+        interaction="system",
+        produces=(ZIP_TYPE,),
+        params=(ID,),
+        errors=(404,),
+        fhir=False,
+    ),
+    Operation(
+        name="page-patient-report",
+        method="GET",
+        path="/results/{id}/patients/{number}",
+        view=_for_people(patient_report),
+        summary="The page: the follow-up report of a patient of a kept conversion",
+        interaction="system",
+        produces=(HTML_TYPE,),
+        params=(
+            ID,
+            Param(
+                "number",
+                "The patient's number in the result page's list (1, 2, ...)",
+                {"type": "integer", "minimum": 1},
+                "path",
+                True,
+            ),
+        ),
+        errors=(404,),
+        fhir=False,
+    ),
+)

@@ -1,0 +1,228 @@
+"""Where the page keeps each conversion between requests: one folder on disk per conversion,
+named by an unguessable id, so any gunicorn worker can answer for it.
+
+    <root>/<id>/meta.json   what the result page shows (counts, rejected rows, patients, ...)
+    <root>/<id>/out/        the FHIR as the folder sink wrote it (read by the patients' reports)
+    <root>/<id>/fhir.zip    the download: out/ and the row report
+
+A conversion is written into `<root>/.<id>.partial` and renamed into place whole, so a reader
+sees all of it or nothing. The id is `secrets.token_urlsafe(24)` (192 bits); a path is only ever
+built from an id that matches `ID` exactly, never from anything else the client sends. Each
+conversion lives `ttl` seconds; together they hold at most `max_bytes` (the oldest go first).
+The root folder is created private (0700) and refused when it is a link or someone else's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapter.outcome import InternalFault, Issue
+from adapter.settings import MIB
+
+ID = re.compile(r"[A-Za-z0-9_-]{32}")
+PARTIAL = re.compile(r"\.([A-Za-z0-9_-]{32})\.partial")
+META = "meta.json"
+OUT = "out"
+ZIP = "fhir.zip"
+
+# Environment variable -> (PageOptions field, parser). Flask config keys without the FMS_FHIR_
+# prefix (PAGE_DIR, ...) win, for tests and for apps built with create_app(mapping).
+PAGE_ENVIRONMENT = {
+    "FMS_FHIR_PAGE_DIR": ("folder", lambda text: Path(text)),
+    "FMS_FHIR_PAGE_TTL_MINUTES": ("ttl", lambda text: int(float(text) * 60)),
+    "FMS_FHIR_PAGE_MAX_MB": ("max_bytes", lambda text: int(float(text) * MIB)),
+    "FMS_FHIR_PAGE_MAX_ROWS": ("max_rows", int),
+}
+
+
+def now() -> float:
+    """The clock of the store (tests move it)."""
+    return time.time()
+
+
+def default_folder() -> Path:
+    return Path(tempfile.gettempdir()) / f"fms-fhir-page-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    folder: Path
+    ttl: int = 3600
+    """Seconds a conversion is kept."""
+    max_bytes: int = 2048 * MIB
+    """All kept conversions together; the oldest are removed first."""
+    max_rows: int = 20_000
+    """Most rows one upload converts (each row keeps about 50 KB of Bundles on disk)."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], environ: Mapping[str, str]) -> PageOptions:
+        values: dict[str, Any] = {"folder": default_folder()}
+        for name, (attribute, parse) in PAGE_ENVIRONMENT.items():
+            text = config.get(name.removeprefix("FMS_FHIR_"), environ.get(name))
+            if text is not None and str(text).strip() != "":
+                values[attribute] = parse(str(text))
+        options = cls(**values)
+        if options.ttl < 0 or options.max_bytes < 0 or options.max_rows < 1:
+            raise ValueError("the page's lifetime, size and rows must not be negative")
+        return options
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One kept conversion."""
+
+    id: str
+    folder: Path
+    meta: dict[str, Any]
+
+    @property
+    def out(self) -> Path:
+        return self.folder / OUT
+
+    @property
+    def zip(self) -> Path:
+        return self.folder / ZIP
+
+    @property
+    def expires(self) -> float:
+        return float(self.meta["expires"])
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for base, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _unusable(root: Path, why: str) -> InternalFault:
+    message = f"the page's folder {root} {why}; set FMS_FHIR_PAGE_DIR to a private folder"
+    return InternalFault([Issue("fatal", "exception", message, None, "page-folder")])
+
+
+class Store:
+    def __init__(self, options: PageOptions) -> None:
+        self.options = options
+
+    def root(self) -> Path:
+        """The root folder, created 0700; a link, a file or another user's folder is refused."""
+        root = self.options.folder
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = os.lstat(root)
+        except OSError as error:
+            raise _unusable(root, f"cannot be created ({error.strerror})") from None
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise _unusable(root, "is not a folder")
+        if info.st_uid != os.getuid():
+            raise _unusable(root, "belongs to another user")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(root, 0o700)
+        return root
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def begin(self) -> tuple[str, Path]:
+        """A new id and its staging folder."""
+        root = self.root()
+        identifier = secrets.token_urlsafe(24)
+        staging = root / f".{identifier}.partial"
+        staging.mkdir(mode=0o700)
+        return identifier, staging
+
+    def size_of(self, staging: Path) -> int:
+        return _size(staging)
+
+    def commit(self, identifier: str, staging: Path, meta: dict[str, Any]) -> Stored:
+        """Writes meta.json (with the times and the size), moves the folder into place, then
+        removes the oldest conversions while all of them hold more than `max_bytes`."""
+        created = now()
+        meta = {**meta, "created": created, "expires": created + self.options.ttl}
+        meta["bytes"] = _size(staging)
+        (staging / META).write_bytes(json.dumps(meta).encode())
+        target = self.root() / identifier
+        staging.rename(target)
+        self._evict(keep=identifier)
+        return Stored(identifier, target, meta)
+
+    def abort(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def get(self, identifier: str) -> Stored | None:
+        """The conversion of this id, or None: malformed, unknown, expired, or removed."""
+        if not ID.fullmatch(identifier):
+            return None
+        folder = self.root() / identifier
+        try:
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                return None
+            meta = json.loads((folder / META).read_bytes())
+        except (OSError, ValueError):
+            return None
+        stored = Stored(identifier, folder, meta)
+        if stored.expires <= now():
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return stored
+
+    # --- cleaning --------------------------------------------------------------------------------
+
+    def _kept(self) -> list[tuple[float, str, int]]:
+        """(created, id, bytes) of every kept conversion."""
+        found = []
+        root = self.root()
+        for entry in os.scandir(root):
+            if not ID.fullmatch(entry.name):
+                continue
+            try:
+                meta = json.loads((root / entry.name / META).read_bytes())
+                found.append((float(meta["created"]), entry.name, int(meta["bytes"])))
+            except (OSError, ValueError, KeyError, TypeError):
+                found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name, 0))
+        return sorted(found)
+
+    def sweep(self) -> None:
+        """Removes expired conversions and the staging folders of conversions that died; nothing
+        else in the folder is touched."""
+        root = self.root()
+        moment = now()
+        stale = moment - max(self.options.ttl, 3600)
+        for created, identifier, _ in self._kept():
+            if created + self.options.ttl <= moment:
+                shutil.rmtree(root / identifier, ignore_errors=True)
+        for entry in os.scandir(root):
+            if PARTIAL.fullmatch(entry.name):
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < stale:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                except OSError:
+                    pass
+
+    def _evict(self, keep: str) -> None:
+        kept = self._kept()
+        total = sum(size for _, _, size in kept)
+        root = self.root()
+        for _, identifier, size in kept:
+            if total <= self.options.max_bytes:
+                break
+            if identifier == keep:
+                continue
+            shutil.rmtree(root / identifier, ignore_errors=True)
+            total -= size
