@@ -2,8 +2,8 @@
 
 Each formula evaluates plain answers (linkId -> bool/int/AnswerOption) and writes the same rule
 as an SDC `calculatedExpression`. The FHIRPath uses only functions that both fhirpathpy and
-fhirpath.js evaluate (`repeat`, `where`, `select`, `iif`, `aggregate`, `count`); `sum()` is
-avoided on purpose (fhirpathpy cannot add FHIR nodes with it).
+fhirpath.js evaluate (`repeat`, `where`, `select`, `iif`, `aggregate`, `count`, `exists`);
+`sum()` is avoided on purpose (fhirpathpy cannot add FHIR nodes with it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from adapter.instrument import AnswerOption, Answers, Formula, Item, Missing, ScoreValue
+from adapter.instrument import (
+    AnswerOption,
+    Answers,
+    Formula,
+    Item,
+    Missing,
+    Number,
+    ScoreValue,
+)
 
 
 def item_score(value: object) -> int:
@@ -202,3 +210,86 @@ class RegionCount:
         )
         every = f"{answer_values(self.all_link_ids)}.count() = {len(self.all_link_ids)}"
         return f"iif({every}, {regions}, {{}})"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """The score of one item when it is above `above`; no value otherwise. Declared on a Score
+    with `emit="when-computed"`, its Observation exists exactly when the flag is raised."""
+
+    link_id: str
+    above: int
+    label: str
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        value = answers.get(self.link_id)
+        if value is None:
+            return Missing(f"{self.label} not assessed: {self.link_id} is unanswered")
+        score = item_score(value)
+        if score <= self.above:
+            return Missing(f"{self.label} not raised: {self.link_id} is {score}")
+        return score
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        values = answer_values([self.link_id]) + score_mapping(items[self.link_id])
+        return f"{values}.where($this > {self.above})"
+
+
+@dataclass(frozen=True)
+class SeverityRule:
+    """One way to meet the severity condition of the ACR criteria: `wpi_low` <= WPI (<=
+    `wpi_high` unless None) and SSS >= `sss_low`."""
+
+    wpi_low: int
+    wpi_high: int | None
+    sss_low: int
+
+    def holds(self, wpi: Number, sss: Number) -> bool:
+        in_range = wpi >= self.wpi_low and (self.wpi_high is None or wpi <= self.wpi_high)
+        return in_range and sss >= self.sss_low
+
+    def fhirpath(self, wpi: str, sss: str) -> str:
+        parts = [f"{wpi} >= {self.wpi_low}"]
+        if self.wpi_high is not None:
+            parts.append(f"{wpi} <= {self.wpi_high}")
+        parts.append(f"{sss} >= {self.sss_low}")
+        return "(" + " and ".join(parts) + ")"
+
+
+@dataclass(frozen=True)
+class AcrCriteria:
+    """ACR fibromyalgia criteria met: any severity rule holds, the duration item is answered yes
+    and, when `regions` is given (2016), generalized pain is present in at least `min_regions`
+    regions. Every part must be computable and the duration answered, else no value; a part that
+    does not hold gives false."""
+
+    wpi: Formula
+    sss: Formula
+    duration: str
+    severity: tuple[SeverityRule, ...]
+    label: str
+    regions: Formula | None = None
+    min_regions: int = 4
+
+    def _parts(self) -> tuple[Formula, ...]:
+        return (self.wpi, self.sss) + ((self.regions,) if self.regions is not None else ())
+
+    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        values = [evaluate(part, answers, items) for part in self._parts()]
+        reasons = [value.reason for value in values if isinstance(value, Missing)]
+        if answers.get(self.duration) is None:
+            reasons.append(f"{self.duration} is unanswered")
+        if reasons:
+            return Missing(f"{self.label} not assessed: " + "; ".join(reasons))
+        wpi, sss, *regions = values
+        severity = any(rule.holds(wpi, sss) for rule in self.severity)  # type: ignore[arg-type]
+        generalized = all(count >= self.min_regions for count in regions)
+        return bool(severity and generalized and answers[self.duration] is True)
+
+    def fhirpath(self, items: Mapping[str, Item]) -> str:
+        w, s, *g = (f"({part.fhirpath(items)})" for part in self._parts())
+        d = answer_values([self.duration])
+        exists = " and ".join(f"{part}.exists()" for part in (w, s, *g, d))
+        rule = " or ".join(rule.fhirpath(w, s) for rule in self.severity)
+        generalized = "".join(f" and {part} >= {self.min_regions}" for part in g)
+        return f"iif({exists}, ({rule}){generalized} and {d} = true, {{}})"

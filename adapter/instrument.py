@@ -135,6 +135,10 @@ class Score:
     high: int | None = None
     band_options: tuple[BandScheme, ...] = ()
     """Other published schemes a deployment may choose instead of `bands`."""
+    emit: Literal["always", "when-computed"] = "always"
+    """"always": one Observation per response, with a dataAbsentReason when the value cannot be
+    computed. "when-computed": an Observation only when the formula gives a value, so a flag
+    (a formula that gives no value unless its condition holds) exists exactly when it is raised."""
 
     def scheme(self, scheme_id: str | None = None) -> BandScheme | None:
         if scheme_id is None or self.bands is None or scheme_id == self.bands.id:

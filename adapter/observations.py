@@ -84,7 +84,9 @@ def build_observations(
     derived_from: dict[str, Any] | None,
     links: Links,
 ) -> list[dict[str, Any]]:
-    """One Observation per score; totals reference their parts in hasMember."""
+    """One Observation per score; totals reference their parts in hasMember. A score declared
+    `emit="when-computed"` (a flag) has an Observation only when it has a value."""
+    results = [r for r in results if r.value is not None or r.score.emit == "always"]
     settings = links.settings
     ids = {r.code: observation_id(subject, instrument, authored, r.code) for r in results}
     status = OBSERVATION_STATUS.get(response_status, "final")

@@ -12,6 +12,8 @@ def score_rows(converted: Iterable[Converted]) -> list[tuple[str, ...]]:
     for item in converted:
         response = item.response
         for result in item.scores:
+            if result.value is None and result.score.emit != "always":
+                continue  # a flag that did not fire (PHQ-9 item 9 at 0): no Observation, no row
             value = result.wire_value()
             shown = (
                 "not computed"

@@ -111,10 +111,11 @@ def codesystem(settings: Settings) -> dict[str, Any]:
         "experimental": False,
         "publisher": "fms-fhir",
         "description": (
-            "Codes for fibromyalgia instruments, items and scores that have no LOINC code "
-            "(WPI, SSS, FS, ACR 2016 criteria, FIQR, PHQ-4 anxiety subscale, 0-100 pain), and the "
-            "severity bands used in Observation.interpretation, and the codes of the follow-up "
-            "report's change Observations (change from baseline, responder categories and rules)."
+            "Codes of the instruments, items and scores that have no LOINC code ("
+            + ", ".join(i.title for i in instruments().values())
+            + "), the severity bands used in Observation.interpretation, and the codes of the "
+            "follow-up report's change Observations (change from baseline, responder categories "
+            "and rules)."
         ),
         "caseSensitive": True,
         "content": "complete",

@@ -5,22 +5,8 @@ The result is an Observation "criteria met (self-report)", never a Condition: th
 version is valid for research, not for diagnosing an individual (Wolfe 2016).
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from adapter.formulas import Total, answer_values, evaluate
-from adapter.instrument import (
-    Answers,
-    Band,
-    BandScheme,
-    Code,
-    Formula,
-    Instrument,
-    Item,
-    Missing,
-    Score,
-    ScoreValue,
-)
+from adapter.formulas import AcrCriteria, SeverityRule, Total
+from adapter.instrument import Band, BandScheme, Code, Instrument, Item, Score
 from mappings import sss, wpi
 
 DURATION = "fm-duration-3m"
@@ -36,37 +22,17 @@ FS_BANDS = BandScheme(
     ),
 )
 
-
-@dataclass(frozen=True)
-class Acr2016Criteria:
-    """(WPI >= 7 and SSS >= 5, or WPI 4-6 and SSS >= 9), generalized pain >= 4 regions, >= 3 months."""
-
-    wpi: Formula
-    sss: Formula
-    regions: Formula
-    duration: str
-
-    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
-        parts = [self.wpi, self.sss, self.regions]
-        values = [evaluate(part, answers, items) for part in parts]
-        reasons = [value.reason for value in values if isinstance(value, Missing)]
-        if answers.get(self.duration) is None:
-            reasons.append(f"{self.duration} is unanswered")
-        if reasons:
-            return Missing("ACR 2016 criteria not assessed: " + "; ".join(reasons))
-        wpi_value, sss_value, regions = values
-        severity = (wpi_value >= 7 and sss_value >= 5) or (4 <= wpi_value <= 6 and sss_value >= 9)
-        return bool(severity and regions >= 4 and answers[self.duration] is True)
-
-    def fhirpath(self, items: Mapping[str, Item]) -> str:
-        w, s, g = (f"({part.fhirpath(items)})" for part in (self.wpi, self.sss, self.regions))
-        d = answer_values([self.duration])
-        return (
-            f"iif({w}.exists() and {s}.exists() and {g}.exists() and {d}.exists(), "
-            f"(({w} >= 7 and {s} >= 5) or ({w} >= 4 and {w} <= 6 and {s} >= 9)) "
-            f"and {g} >= 4 and {d} = true, {{}})"
-        )
-
+# The WPI and SSS groups and the duration question: the 2010/2011 survey (fm2011) asks the same.
+ITEMS = (
+    Item(link_id="wpi", text=wpi.QUESTION, type="group", children=wpi.ITEMS),
+    Item(link_id="sss", text="Symptom Severity Scale", type="group", children=sss.ITEMS),
+    Item(
+        link_id=DURATION,
+        text="Have the symptoms above been present at a similar level for at least 3 months?",
+        type="boolean",
+        code=Code(DURATION, "Symptoms at a similar level for at least 3 months"),
+    ),
+)
 
 FS_SCORE = Score(
     code=Code("fs-score", "Fibromyalgia severity (FS) scale, polysymptomatic distress"),
@@ -82,8 +48,14 @@ FS_SCORE = Score(
 CRITERIA = Score(
     code=Code("acr2016-criteria", "ACR 2016 fibromyalgia criteria met (self-report)"),
     value_type="boolean",
-    formula=Acr2016Criteria(
-        wpi.WPI_SCORE.formula, sss.SSS_SCORE.formula, wpi.GP_REGIONS.formula, DURATION
+    formula=AcrCriteria(
+        wpi=wpi.WPI_SCORE.formula,
+        sss=sss.SSS_SCORE.formula,
+        duration=DURATION,
+        severity=(SeverityRule(7, None, 5), SeverityRule(4, 6, 9)),
+        label="ACR 2016 criteria",
+        regions=wpi.GP_REGIONS.formula,
+        min_regions=4,
     ),
     method=(
         "ACR 2016 revised criteria, self-report (Wolfe 2016): (WPI >= 7 and SSS >= 5, or WPI 4-6 "
@@ -104,21 +76,7 @@ INSTRUMENT = Instrument(
         "classification, not a diagnosis."
     ),
     code=Code("fm2016", "ACR 2016 fibromyalgia criteria, self-report survey"),
-    items=(
-        Item(link_id="wpi", text=wpi.QUESTION, type="group", children=wpi.ITEMS),
-        Item(
-            link_id="sss",
-            text="Symptom Severity Scale",
-            type="group",
-            children=sss.ITEMS,
-        ),
-        Item(
-            link_id=DURATION,
-            text="Have the symptoms above been present at a similar level for at least 3 months?",
-            type="boolean",
-            code=Code(DURATION, "Symptoms at a similar level for at least 3 months"),
-        ),
-    ),
+    items=ITEMS,
     scores=(wpi.WPI_SCORE, wpi.GP_REGIONS, sss.SSS_SCORE, FS_SCORE, CRITERIA),
     citation="Wolfe F et al. Semin Arthritis Rheum 2016;46:319-329",
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from adapter import registry
 from adapter.cli import main
 from tests.conftest import assert_valid_fhir, convert_documents
 
@@ -153,7 +154,7 @@ def test_table_lists_scores_and_bands():
 
 
 BAD = [
-    ("unknown instrument", _document(instrument="phq9"), "instrument", "unknown-instrument"),
+    ("unknown instrument", _document(instrument="bdi-ii"), "instrument", "unknown-instrument"),
     ("unknown linkId", _document(answers={"phq4-sleep": 1}), "answers.phq4-sleep", "unknown-item"),
     (
         "score sent as an item",
@@ -258,15 +259,13 @@ def test_questionnaire_commands(tmp_path):
     result = _run("questionnaire", "--all", "--out", str(tmp_path))
     assert result.exit_code == 0
     written = sorted(p.stem for p in tmp_path.glob("*.json"))
-    assert written == sorted(
-        ["wpi", "sss", "fm2016", "fiqr", "phq4", "pain-nrs", "fms-instruments"]
-    )
+    assert written == sorted([*registry.instruments(), "fms-instruments"])
     for path in tmp_path.glob("*.json"):
         assert_valid_fhir(json.loads(path.read_text()))
     single = _run("questionnaire", "phq4")
     assert json.loads(single.stdout)["id"] == "phq4"
-    unknown = _run("questionnaire", "phq9")
-    assert unknown.exit_code == 1 and "phq9" in unknown.stdout
+    unknown = _run("questionnaire", "bdi-ii")
+    assert unknown.exit_code == 1 and "bdi-ii" in unknown.stdout
 
 
 def test_strict_mode_validates_at_run_time(monkeypatch):

@@ -34,7 +34,8 @@ def targets() -> dict[str, Item | Score]:
         for item in instrument.answerable_items():
             found.setdefault(item.link_id, item)
         for score in instrument.scores:
-            found.setdefault(score.code.code, score)
+            if score.emit == "always":  # a flag exists only when computed: no sheet reports it
+                found.setdefault(score.code.code, score)
     return found
 
 
@@ -68,6 +69,8 @@ class SheetContract:
     """None: the sheet gives a daily amount only; no time of day or frequency is claimed."""
     test_data: str | None = None
     """Example or synthetic sheet: what is invented; every resource is tagged HTEST."""
+    prefer: tuple[str, ...] = ()
+    """Instruments chosen among those with the same items (e.g. fm2011 over fm2016)."""
 
     @property
     def by_header(self) -> dict[str, ColumnRule]:
@@ -188,7 +191,15 @@ class ContractSchema(_Strict):
     on_mismatch = fields.String(load_default="reject", validate=validate.OneOf(["reject", "warn"]))
     ldn = fields.Nested(_LdnSchema, load_default=dict)
     test_data = fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
+    prefer = fields.List(fields.String(), load_default=list)
     columns = fields.Dict(keys=fields.String(), values=_Column(), required=True)
+
+    @validates_schema
+    def known_instruments(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        unknown = [i for i in data.get("prefer", []) if registry.get(i) is None]
+        if unknown:
+            known = ", ".join(registry.instruments())
+            raise ValidationError({"prefer": f"unknown instrument {unknown[0]!r}; known: {known}"})
 
     @validates_schema
     def known_targets(self, data: Mapping[str, Any], **kwargs: Any) -> None:
@@ -249,6 +260,7 @@ def contract_from_data(data: Any) -> SheetContract:
         ldn_form=loaded["ldn"].get("form"),
         ldn_timing=loaded["ldn"].get("timing"),
         test_data=loaded["test_data"],
+        prefer=tuple(loaded["prefer"]),
     )
 
 

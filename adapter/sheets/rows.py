@@ -51,7 +51,12 @@ class InstrumentColumns:
     instrument: Instrument
     columns: tuple[Column, ...]
     exclusive: frozenset[str]
+    """Columns only this instrument has: filled, they choose it."""
     contains: tuple[str, ...]
+    alternatives: tuple[str, ...] = ()
+    """Instruments with the same items (fm2011 and fm2016): one of them is chosen."""
+    common: frozenset[str] = frozenset()
+    """Columns this instrument shares with its alternatives only (fm-duration-3m)."""
 
 
 @dataclass
@@ -169,12 +174,24 @@ def _instrument_columns(columns: tuple[Column, ...]) -> tuple[InstrumentColumns,
             for other in registered
             if other.id != instrument.id and items[other.id] < items[instrument.id]
         )
+        alternatives = tuple(
+            other.id
+            for other in registered
+            if other.id != instrument.id and items[other.id] == items[instrument.id]
+        )
         shared = set().union(*(own[other] for other in contained)) if contained else set()
+        theirs = set().union(*(own[other] for other in alternatives)) if alternatives else set()
         selected = tuple(c for c in columns if c.rule and c.rule.target in own[instrument.id])
         if selected:
+            mine = own[instrument.id] - shared
             result.append(
                 InstrumentColumns(
-                    instrument, selected, frozenset(own[instrument.id] - shared), contained
+                    instrument,
+                    selected,
+                    frozenset(mine - theirs),
+                    contained,
+                    alternatives,
+                    frozenset(mine & theirs),
                 )
             )
     return tuple(result)
@@ -317,26 +334,41 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
 
 
 def _present(plan: RowPlan, filled: set[str]) -> list[InstrumentColumns]:
-    """The instruments of a row. One that contains others (fm2016 holds WPI and SSS) is used
-    when a column only it has is filled, or when two of those it contains are: a row with WPI
-    and SSS items is the fm2016 survey, so it gets the FS score as `convert` gives it."""
-    present = {
-        entry.instrument.id: entry
-        for entry in plan.instruments
-        if any(
-            column.rule and column.rule.target in filled and column.rule.target in entry.exclusive
-            for column in entry.columns
-        )
-    }
+    """The instruments of a row.
+
+    - An instrument is used when a column only it has is filled.
+    - One that contains others (fm2016 holds WPI and SSS) is used when two of those it contains
+      are: a row with WPI and SSS items is the survey, and gets the FS score as `convert` gives it.
+    - Instruments with the same items (fm2016 and fm2011, the 2016 and 2010/2011 criteria) are
+      told apart by their own score columns; where none is filled, the contract's `prefer` list
+      decides, else the first in the registry's order (fm2016).
+    """
+    by_id = {entry.instrument.id: entry for entry in plan.instruments}
+    present = {entry.instrument.id: entry for entry in plan.instruments if filled & entry.exclusive}
     for entry in plan.instruments:
-        if entry.contains and sum(1 for i in entry.contains if i in present) >= 2:
-            present[entry.instrument.id] = entry
+        group = (entry.instrument.id, *entry.alternatives)
+        if any(member in present for member in group):
+            continue
+        contained = sum(1 for i in entry.contains if i in present)
+        if (entry.contains and contained >= 2) or filled & entry.common:
+            chosen = _preferred(group, plan.contract.prefer, by_id)
+            present[chosen] = by_id[chosen]
     contained = {instrument_id for entry in present.values() for instrument_id in entry.contains}
     return [
         entry
         for entry in plan.instruments
         if entry.instrument.id in present and entry.instrument.id not in contained
     ]
+
+
+def _preferred(
+    group: tuple[str, ...], prefer: tuple[str, ...], by_id: dict[str, InstrumentColumns]
+) -> str:
+    named = [instrument_id for instrument_id in prefer if instrument_id in group]
+    if named:
+        return named[0]
+    order = list(by_id)
+    return min((i for i in group if i in by_id), key=order.index)
 
 
 def _convert_instrument(

@@ -1,0 +1,90 @@
+"""GAD-7 anxiety scale, last 2 weeks (docs/instruments.md, `gad7`).
+
+Items carry their LOINC codes (panel 69737-5) and the LOINC answers of PHQ-4 (LL358-3).
+"""
+
+from adapter.formulas import Sum
+from adapter.instrument import LOINC, Band, BandScheme, Code, Instrument, Item, Score
+from mappings.phq4 import FREQUENCY, QUESTION
+from mappings.phq9 import DIFFICULTY, DIFFICULTY_QUESTION
+
+# (linkId, LOINC item code, published wording), in the order of the form. Item 6 is 69689-8:
+# the contract's 69689-0 fails the LOINC check digit, and the LOINC GAD-7 form uses 69689-8.
+QUESTIONS = (
+    ("gad7-q1", "69725-0", "Feeling nervous, anxious or on edge"),
+    ("gad7-q2", "68509-9", "Not being able to stop or control worrying"),
+    ("gad7-q3", "69733-4", "Worrying too much about different things"),
+    ("gad7-q4", "69734-2", "Trouble relaxing"),
+    ("gad7-q5", "69735-9", "Being so restless that it is hard to sit still"),
+    ("gad7-q6", "69689-8", "Becoming easily annoyed or irritable"),
+    ("gad7-q7", "69736-7", "Feeling afraid as if something awful might happen"),
+)
+LINK_IDS = tuple(link_id for link_id, _, _ in QUESTIONS)
+
+ITEMS = (
+    *(
+        Item(
+            link_id=link_id,
+            text=text,
+            type="choice",
+            code=Code(loinc, text, LOINC),
+            options=FREQUENCY,
+            control="radio-button",
+            prefix=f"{number}.",
+        )
+        for number, (link_id, loinc, text) in enumerate(QUESTIONS, start=1)
+    ),
+    # No LOINC code could be confirmed for the GAD-7 difficulty question (the contract's 69726-8
+    # was not found in LOINC material), so it has the project's own code.
+    Item(
+        link_id="gad7-difficulty",
+        text=DIFFICULTY_QUESTION,
+        type="choice",
+        code=Code("gad7-difficulty", "GAD-7: difficulty the problems caused (not scored)"),
+        options=DIFFICULTY,
+        control="radio-button",
+        required=False,
+        prefix="8.",
+    ),
+)
+
+SPITZER = BandScheme(
+    "Spitzer 2006 GAD-7 anxiety severity (minimal 0-4, mild 5-9, moderate 10-14, severe 15-21)",
+    (
+        Band("minimal", "Minimal", 0, 5),
+        Band("mild", "Mild", 5, 10),
+        Band("moderate", "Moderate", 10, 15),
+        Band("severe", "Severe", 15, None),
+    ),
+)
+
+TOTAL_SCORE = Score(
+    code=Code(
+        "70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]", LOINC
+    ),
+    value_type="integer",
+    formula=Sum(LINK_IDS, "GAD-7 total"),
+    method=(
+        "GAD-7 total = sum of items 1-7, 0-21; every item needed, no proration; the difficulty "
+        "question is not scored (Spitzer 2006)"
+    ),
+    bands=SPITZER,
+    low=0,
+    high=21,
+)
+
+INSTRUMENT = Instrument(
+    rank=54,
+    id="gad7",
+    title="GAD-7 (last 2 weeks)",
+    version="1.0.0",
+    description=QUESTION,
+    code=Code("69737-5", "Generalized anxiety disorder 7 item (GAD-7)", LOINC),
+    items=ITEMS,
+    scores=(TOTAL_SCORE,),
+    copyright=(
+        "PHQ family: Copyright Pfizer Inc. No permission required to reproduce, translate, "
+        "display or distribute."
+    ),
+    citation="Spitzer RL, Kroenke K, Williams JB, Lowe B. Arch Intern Med 2006;166:1092-1097",
+)

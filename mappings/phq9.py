@@ -1,0 +1,152 @@
+"""PHQ-9 depression scale, last 2 weeks (docs/instruments.md, `phq9`).
+
+Items carry their LOINC codes (panel 44249-1) and the LOINC answers of PHQ-4 (LL358-3). Item 9
+(thoughts of death or self-harm) is surfaced on its own: any answer above 0 gives a flag
+Observation, whatever the total, so a clinician's worklist can find it.
+"""
+
+from adapter.formulas import Flag, Sum
+from adapter.instrument import LOINC, AnswerOption, Band, BandScheme, Code, Instrument, Item, Score
+from mappings.phq4 import FREQUENCY, QUESTION
+
+# LOINC answer list LL359-1 (perceived difficulty); the order of LA6575-0 and LA6574-3 is LOINC's.
+DIFFICULTY = tuple(
+    AnswerOption(score, Code(code, display, LOINC))
+    for score, code, display in (
+        (0, "LA6572-7", "Not difficult at all"),
+        (1, "LA6573-5", "Somewhat difficult"),
+        (2, "LA6575-0", "Very difficult"),
+        (3, "LA6574-3", "Extremely difficult"),
+    )
+)
+DIFFICULTY_QUESTION = (
+    "If you checked off any problems, how difficult have these problems made it for you to do "
+    "your work, take care of things at home, or get along with other people?"
+)
+
+# (linkId, LOINC item code, published wording), in the order of the form.
+QUESTIONS = (
+    ("phq9-q1", "44250-9", "Little interest or pleasure in doing things"),
+    ("phq9-q2", "44255-8", "Feeling down, depressed, or hopeless"),
+    ("phq9-q3", "44259-0", "Trouble falling or staying asleep, or sleeping too much"),
+    ("phq9-q4", "44254-1", "Feeling tired or having little energy"),
+    ("phq9-q5", "44251-7", "Poor appetite or overeating"),
+    (
+        "phq9-q6",
+        "44258-2",
+        "Feeling bad about yourself - or that you are a failure or have let yourself or your "
+        "family down",
+    ),
+    (
+        "phq9-q7",
+        "44252-5",
+        "Trouble concentrating on things, such as reading the newspaper or watching television",
+    ),
+    (
+        "phq9-q8",
+        "44253-3",
+        "Moving or speaking so slowly that other people could have noticed. Or the opposite - "
+        "being so fidgety or restless that you have been moving around a lot more than usual",
+    ),
+    (
+        "phq9-q9",
+        "44260-8",
+        "Thoughts that you would be better off dead, or of hurting yourself in some way",
+    ),
+)
+LINK_IDS = tuple(link_id for link_id, _, _ in QUESTIONS)
+SELF_HARM = "phq9-q9"
+
+ITEMS = (
+    *(
+        Item(
+            link_id=link_id,
+            text=text,
+            type="choice",
+            code=Code(loinc, text, LOINC),
+            options=FREQUENCY,
+            control="radio-button",
+            prefix=f"{number}.",
+        )
+        for number, (link_id, loinc, text) in enumerate(QUESTIONS, start=1)
+    ),
+    Item(
+        link_id="phq9-difficulty",
+        text=DIFFICULTY_QUESTION,
+        type="choice",
+        code=Code(
+            "69722-7",
+            "How difficult have these made it for you to do your work, take care of things at "
+            "home, or get along with other people",
+            LOINC,
+        ),
+        options=DIFFICULTY,
+        control="radio-button",
+        required=False,
+        prefix="10.",
+    ),
+)
+
+KROENKE = BandScheme(
+    "Kroenke 2001 PHQ-9 depression severity (minimal 0-4, mild 5-9, moderate 10-14, "
+    "moderately severe 15-19, severe 20-27)",
+    (
+        Band("minimal", "Minimal", 0, 5),
+        Band("mild", "Mild", 5, 10),
+        Band("moderate", "Moderate", 10, 15),
+        Band("moderately-severe", "Moderately severe", 15, 20),
+        Band("severe", "Severe", 20, None),
+    ),
+)
+
+TOTAL_SCORE = Score(
+    code=Code(
+        "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]", LOINC
+    ),
+    value_type="integer",
+    formula=Sum(LINK_IDS, "PHQ-9 total"),
+    method=(
+        "PHQ-9 total = sum of items 1-9, 0-27; every item needed, no proration; the difficulty "
+        "question is not scored (Kroenke 2001)"
+    ),
+    bands=KROENKE,
+    low=0,
+    high=27,
+)
+
+SELF_HARM_FLAG = Score(
+    code=Code(
+        "phq9-q9-flag",
+        "PHQ-9 item 9 above 0: thoughts of death or of self-harm, for clinician review",
+    ),
+    value_type="integer",
+    formula=Flag(SELF_HARM, 0, "PHQ-9 item 9 flag"),
+    method=(
+        "PHQ-9 item 9 (thoughts that you would be better off dead, or of hurting yourself) "
+        "answered above 0 (several days or more): the item's score, 1-3, whatever the total. "
+        "No Observation when the item is 0 or unanswered."
+    ),
+    bands=BandScheme(
+        "PHQ-9 item 9 answered above 0: for clinician review, whatever the total",
+        (Band("positive", "Positive", 1, None),),
+    ),
+    low=1,
+    high=3,
+    emit="when-computed",
+)
+
+INSTRUMENT = Instrument(
+    rank=52,
+    id="phq9",
+    title="PHQ-9 (last 2 weeks)",
+    version="1.0.0",
+    description=QUESTION,
+    code=Code("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]", LOINC),
+    items=ITEMS,
+    scores=(TOTAL_SCORE, SELF_HARM_FLAG),
+    copyright=(
+        "PHQ family: Copyright Pfizer Inc. No permission required to reproduce, translate, "
+        "display or distribute."
+    ),
+    citation="Kroenke K, Spitzer RL, Williams JB. J Gen Intern Med 2001;16:606-613",
+)
