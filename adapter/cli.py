@@ -464,5 +464,26 @@ def template(out: str) -> None:
     click.echo(f"wrote the template to {out}", err=True)
 
 
+@main.command()
+@click.option(
+    "--out", required=True, help="Output folder (DIR/package/ and DIR/<name>-<version>.tgz)."
+)
+def package(out: str) -> None:
+    """Write the library as a FHIR NPM package: Questionnaires, CodeSystem, OperationDefinitions.
+
+    DIR/package/ holds package.json, .index.json and one file per resource; the .tgz beside it is
+    the same folder packed, byte-identical from run to run, for `fhir install`, SUSHI or the IG
+    Publisher (FMS_FHIR_CANONICAL_BASE sets the canonical urls).
+    """
+    from adapter.package import PACKAGE_NAME, write_package
+
+    settings = _settings()
+    try:
+        written = write_package(out, settings)
+    except FmsError as error:
+        _fail(error, settings)
+    click.echo(f"wrote {PACKAGE_NAME} to {written} and {Path(out) / 'package'}", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -113,3 +113,11 @@ def blueprint(concern: str, operations: Iterable[Operation]) -> Blueprint:
 
 def endpoint(concern: str, operation: Operation) -> str:
     return f"{concern}.{operation.name}"
+
+
+def registered_operations() -> tuple[Operation, ...]:
+    """Every operation of every concern, in `CONCERNS` order, without creating an app: plain data
+    for what describes the service from outside it (the FHIR package's OperationDefinitions)."""
+    from adapter.web import CONCERNS
+
+    return tuple(operation for _, operations in CONCERNS for operation in operations)
