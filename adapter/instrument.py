@@ -139,6 +139,22 @@ class Score:
     """"always": one Observation per response, with a dataAbsentReason when the value cannot be
     computed. "when-computed": an Observation only when the formula gives a value, so a flag
     (a formula that gives no value unless its condition holds) exists exactly when it is raised."""
+    # How the follow-up report (adapter/report) shows the score: it has no list of its own.
+    report_label: str | None = None
+    """The report's short label (tables, summary, flags); None: the report leaves it out. A shown
+    score with emit="when-computed" is a flag: listed at the top of the report when raised."""
+    report_rank: int = 100
+    """Where the report shows it (lower first; equal ranks in registry order)."""
+    report_change: str | None = None
+    """The report's change rule, by its code in adapter/report/rules.py (CATALOGUE). None: band
+    transition when the score has bands, else change only (flags and yes/no results: none);
+    "none": shown per visit, no change from baseline."""
+    chart_panel: str | None = None
+    """The report chart's panel that plots it ("a" or "b", adapter/report/charts.py); None: none."""
+    chart_label: str | None = None
+    """Its legend in the chart; None: report_label with the range, "SSS (0-12)"."""
+    chart_topic: str | None = None
+    """Its name in the panel's title ("(b) Symptom severity (SSS) and PHQ-4"); None: report_label."""
 
     def scheme(self, scheme_id: str | None = None) -> BandScheme | None:
         if scheme_id is None or self.bands is None or scheme_id == self.bands.id:

@@ -7,7 +7,7 @@ import pkgutil
 from functools import cache
 
 import mappings
-from adapter.instrument import Instrument
+from adapter.instrument import Instrument, Score
 from adapter.settings import Settings
 
 
@@ -35,6 +35,17 @@ def check_band_schemes(pairs: tuple[tuple[str, str], ...]) -> None:
         if score.scheme(scheme_id) is None or (scheme_id and not score.schemes):
             known = ", ".join(s.id for s in score.schemes) or "none"
             raise ValueError(f"band schemes: {code} has no scheme {scheme_id!r}; known: {known}")
+
+
+def scores() -> dict[str, Score]:
+    """Every declared Score by its code, in registry order; a score that several instruments
+    share (the WPI in wpi, fm2016 and fm2011) is the same declaration, listed once."""
+    found: dict[str, Score] = {}
+    for instrument in instruments().values():
+        for score in instrument.scores:
+            if found.setdefault(score.code.code, score) is not score:
+                raise ValueError(f"two declarations of score {score.code.code!r}")
+    return found
 
 
 def get(instrument_id: str) -> Instrument | None:

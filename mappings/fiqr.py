@@ -144,6 +144,11 @@ TOTAL_SCORE = Score(
     band_options=(SALAFFI_2020,),
     low=0,
     high=100,
+    report_label="FIQR total",
+    report_rank=10,
+    report_change="fiq-mcid",
+    chart_panel="a",
+    chart_label="FIQR total",
 )
 
 INSTRUMENT = Instrument(

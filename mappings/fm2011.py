@@ -29,6 +29,8 @@ CRITERIA = Score(
         "the pain is not assessed; valid for research, not for diagnosing an individual"
     ),
     members=("wpi-score", "sss-score"),
+    report_label="ACR 2010/2011 criteria (self-report)",
+    report_rank=85,
 )
 
 INSTRUMENT = Instrument(

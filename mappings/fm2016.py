@@ -43,6 +43,9 @@ FS_SCORE = Score(
     bands=FS_BANDS,
     low=0,
     high=31,
+    report_label="FS (WPI + SSS)",
+    report_rank=60,
+    report_change="band-transition",
 )
 
 CRITERIA = Score(
@@ -63,6 +66,8 @@ CRITERIA = Score(
         "valid for research, not for diagnosing an individual"
     ),
     members=("wpi-score", "sss-score", "gp-regions"),
+    report_label="ACR 2016 criteria (self-report)",
+    report_rank=80,
 )
 
 INSTRUMENT = Instrument(

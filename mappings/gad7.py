@@ -71,6 +71,11 @@ TOTAL_SCORE = Score(
     bands=SPITZER,
     low=0,
     high=21,
+    report_label="GAD-7 total",
+    report_rank=54,
+    report_change="band-transition",
+    chart_panel="b",
+    chart_topic="GAD-7",
 )
 
 INSTRUMENT = Instrument(

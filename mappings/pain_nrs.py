@@ -32,6 +32,10 @@ ITEMS = tuple(
     for link_id, display, question in RATINGS
 )
 
+# How the follow-up report shows each rating: (label, rank); both in the chart's panel (a) with
+# the FIQR, as in the case report's figure 2, and judged by the IMMPACT benchmarks.
+REPORT = {"pain-max": ("Pain, maximum", 20), "pain-mean": ("Pain, mean", 30)}
+
 SCORES = tuple(
     Score(
         code=Code(link_id, display),
@@ -40,6 +44,12 @@ SCORES = tuple(
         method=f"{display}: the patient's own rating, not rescaled",
         low=0,
         high=100,
+        report_label=REPORT[link_id][0],
+        report_rank=REPORT[link_id][1],
+        report_change="immpact-pain",
+        chart_panel="a",
+        chart_label=f"{REPORT[link_id][0]} (NRS 0-100)",
+        chart_topic="pain intensity",
     )
     for link_id, display, _ in RATINGS
 )

@@ -62,6 +62,11 @@ SCORE = Score(
     bands=RESPONDER,
     low=1,
     high=7,
+    # Already a change since treatment began: shown per visit with its responder result, never
+    # compared with a baseline.
+    report_label="PGIC",
+    report_rank=56,
+    report_change="pgic-responder",
 )
 
 INSTRUMENT = Instrument(

@@ -84,6 +84,11 @@ TOTAL_SCORE = Score(
     bands=KROENKE,
     low=0,
     high=12,
+    report_label="PHQ-4 total",
+    report_rank=50,
+    report_change="band-transition",
+    chart_panel="b",
+    chart_topic="PHQ-4",
 )
 
 INSTRUMENT = Instrument(

@@ -112,6 +112,11 @@ TOTAL_SCORE = Score(
     bands=KROENKE,
     low=0,
     high=27,
+    report_label="PHQ-9 total",
+    report_rank=52,
+    report_change="band-transition",
+    chart_panel="b",
+    chart_topic="PHQ-9",
 )
 
 SELF_HARM_FLAG = Score(
@@ -133,6 +138,9 @@ SELF_HARM_FLAG = Score(
     low=1,
     high=3,
     emit="when-computed",
+    # A flag (emit="when-computed"): the report lists it at the top whenever it is raised.
+    report_label="PHQ-9 item 9 (self-harm thoughts)",
+    report_rank=53,
 )
 
 INSTRUMENT = Instrument(

@@ -63,6 +63,10 @@ SSS_SCORE = Score(
     ),
     low=0,
     high=12,
+    report_label="SSS",
+    report_rank=40,
+    chart_panel="b",
+    chart_topic="Symptom severity (SSS)",
 )
 
 INSTRUMENT = Instrument(

@@ -52,6 +52,8 @@ WPI_SCORE = Score(
     method="WPI: number of the 19 areas painful in the past week (ACR 2010/2011/2016), 0-19",
     low=0,
     high=19,
+    report_label="WPI",
+    report_rank=70,
 )
 
 GP_REGIONS = Score(

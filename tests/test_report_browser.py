@@ -3,6 +3,9 @@
 The case report's follow-up is written with `write_reports`, opened through file://, and read
 as a person would: the index links to the patient's page, which shows the case's values, the
 responder flags and the example note, with both charts loaded and no request leaving the page.
+A second patient, with the instruments added after the case (PHQ-9, GAD-7, PGIC, the 2010/2011
+criteria), shows the PHQ-9 item 9 flag at the top of the page and in the index although the
+PHQ-9 total is minimal.
 Skipped with a clear message where no browser is installed (`apt-get install chromium`,
 `pip install playwright`; never `playwright install`); a failure when FMS_FHIR_REQUIRE_REAL_PARTS
 is set, as CI does.
@@ -21,6 +24,7 @@ from adapter.report import load_resources, write_reports
 from tests.conftest import SETTINGS
 from tests.fhir_server import skip_or_fail
 from tests.test_report import case_dir  # noqa: F401 (fixture)
+from tests.test_report_declared import PATIENT, new_instrument_resources
 
 ARGS = [
     "--headless",
@@ -63,7 +67,8 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def reports(case_dir, tmp_path_factory) -> Path:  # noqa: F811
     out = tmp_path_factory.mktemp("browser") / "reports"
-    write_reports(load_resources(case_dir, SETTINGS), out, SETTINGS)
+    resources = [*load_resources(case_dir, SETTINGS), *new_instrument_resources()]
+    write_reports(resources, out, SETTINGS)
     return out
 
 
@@ -111,6 +116,54 @@ def test_the_case_report_in_a_browser(browser, reports):
             assert "MOSER-CASE-1" in image.get_attribute("alt")
             assert image.evaluate("img => img.complete && img.naturalWidth > 0")
         assert "Dworkin" in page.inner_text("footer") and "Bennett" in page.inner_text("footer")
+        outside = [url for url in requests if not url.startswith(("file:", "data:"))]
+        assert outside == [], outside
+    finally:
+        page.close()
+
+
+def test_the_item_9_flag_is_seen_first_in_a_browser(browser, reports):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        page.goto((reports / "index.html").as_uri())
+        patients = page.get_by_role("table", name="Patients")
+        row = patients.get_by_role("row").filter(has=page.get_by_role("link", name=PATIENT))
+        flags = row.get_by_role("cell").nth(3)  # Flags for clinician review
+        assert "Flag raised" in flags.inner_text() and "PHQ-9 item 9" in flags.inner_text()
+        case = patients.get_by_role("row").filter(has=page.get_by_role("link", name="MOSER-CASE-1"))
+        assert case.get_by_role("cell").nth(3).inner_text() == "none"
+
+        link = page.get_by_role("link", name=PATIENT)
+        link.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/{PATIENT}.html")
+        alert = page.get_by_role("region", name="Flag for clinician review")
+        assert alert.is_visible()
+        assert "PHQ-9 item 9 (self-harm thoughts)" in alert.inner_text()
+        assert "raised on 2024-06-10" in alert.inner_text()
+        first = page.locator("main > *").first
+        assert first.get_attribute("aria-labelledby") == "flags"  # before everything else
+        box = alert.bounding_box()
+        assert box is not None and box["y"] < 900  # on the first screen, without scrolling
+
+        values = page.get_by_role("table").filter(has_text="Score values by visit")
+        headers = values.locator("thead th").all_inner_texts()
+        assert headers.index("PHQ-9 item 9 (self-harm thoughts)") < headers.index("PHQ-9 total")
+        follow = values.locator("tbody tr").filter(has_text="2024-06-10")
+        cells = dict(zip(headers[1:], follow.locator("td").all_inner_texts(), strict=True))
+        assert cells["PHQ-9 item 9 (self-harm thoughts)"] == "Flag raised 1"
+        assert cells["PHQ-9 total"] == "1 minimal" and "Responder" in cells["PGIC"]
+
+        changes = page.get_by_role("table").filter(has_text="Percent change")
+        rows = {
+            row.locator("th").inner_text(): row.locator("td").all_inner_texts()
+            for row in changes.locator("tbody tr").all()
+        }
+        assert "Improved to a lower severity band" in rows["PHQ-9 total"][5]
+        assert "Improved to a lower severity band" in rows["GAD-7 total"][5]
+        assert "PGIC" not in rows and "PHQ-9 item 9 (self-harm thoughts)" not in rows
         outside = [url for url in requests if not url.startswith(("file:", "data:"))]
         assert outside == [], outside
     finally:

@@ -3,18 +3,20 @@ and as FHIR change Observations.
 
 Edges call the use cases: `load_resources` (a file or folder) or `resources_from_json` (a
 parsed body), then `write_reports`, `render_report`, `chart` or `change_bundle`. The pure core
-(`follow_up`, `chart_data`, `change_observations`) is there for tests and other callers.
+(`follow_up`, `chart_data`, `change_observations`) is there for tests and other callers. What
+it shows is declared with each score in `mappings/` (`shown_scores`); `rules.py` holds the rules.
 """
 
 from adapter.report.charts import ChartData, chart_data
 from adapter.report.codes import REPORT_CODES
-from adapter.report.core import FollowUp, follow_up
+from adapter.report.core import FollowUp, follow_up, shown_scores
 from adapter.report.load import load_resources, resources_from_json, resources_from_ndjson
 from adapter.report.observations import change_observations, changes_bundle
-from adapter.report.rules import RULES, ResponderRule
+from adapter.report.rules import CATALOGUE, RULES, ResponderRule
 from adapter.report.usecases import change_bundle, chart, render_report, write_reports
 
 __all__ = [
+    "CATALOGUE",
     "REPORT_CODES",
     "RULES",
     "ChartData",
@@ -30,5 +32,6 @@ __all__ = [
     "render_report",
     "resources_from_json",
     "resources_from_ndjson",
+    "shown_scores",
     "write_reports",
 ]

@@ -1,7 +1,12 @@
 """The two panels of the case report's figures, per patient: data first, drawing apart.
 
 Panel (a), as the case report's figure 2: FIQR total with maximum and mean pain (all 0-100).
-Panel (b), as its figure 3: SSS with the PHQ-4 total (both 0-12).
+Panel (b), as its figure 3: SSS with the PHQ-4 total (both 0-12), and the PHQ-9 and GAD-7
+totals of the patients who have them.
+
+Which score goes in which panel is declared on the score (`Score.chart_panel`, with its legend
+`chart_label` and its name in the title `chart_topic`); this module declares only the panels'
+layout: their styles, in the order of the scores they plot, and the scale of an empty panel.
 
 `chart_data` turns a report into plain `ChartData` (series of (day, value), LDN phases, band
 guides, a text alternative): what the tests check. `draw` hands that to matplotlib (Agg, no
@@ -15,10 +20,12 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from fractions import Fraction
 from typing import Any, Literal
 
+from adapter.instrument import Score
 from adapter.outcome import InvalidInput, Issue
-from adapter.report.core import FollowUp, Series, number_text
+from adapter.report.core import FollowUp, Series, number_text, shown_scores
 
 Format = Literal["png", "svg"]
 FORMATS: tuple[Format, ...] = ("png", "svg")
@@ -27,6 +34,7 @@ MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 # Okabe & Ito's colour-blind-safe palette (Color Universal Design), with a marker and a line style
 # each, so no series is told apart by colour alone.
 BLACK, BLUE, VERMILLION, GREEN = "#000000", "#0072B2", "#D55E00", "#009E73"
+ORANGE, PURPLE = "#E69F00", "#CC79A7"
 GUIDE_COLOUR = "#8c8c8c"
 PHASE_COLOUR = "#7f7f7f"
 
@@ -38,29 +46,42 @@ class Style:
     linestyle: str
 
 
-# panel -> (title, y-axis label, ((score code, line label, style), ...))
-PANELS: dict[str, tuple[str, str, tuple[tuple[str, str, Style], ...]]] = {
-    "a": (
-        "(a) FIQR total and pain intensity",
-        "Score (0-100)",
+@dataclass(frozen=True)
+class Panel:
+    styles: tuple[Style, ...]
+    """The style of each score the panel plots, in report order (`report_rank`); repeated
+    beyond the last. A score keeps its style whichever of the others a patient has."""
+    empty_high: int
+    """The y-axis of the panel when none of its scores was recorded (it says so)."""
+
+
+# The case report's layout: (a) FIQR black squares, maximum pain blue circles, mean pain
+# vermillion triangles; (b) SSS blue circles, PHQ-4 vermillion squares; then the next scores.
+PANELS: dict[str, Panel] = {
+    "a": Panel(
         (
-            ("fiqr-total", "FIQR total", Style(BLACK, "s", "-")),
-            ("pain-max", "Pain, maximum (NRS 0-100)", Style(BLUE, "o", "--")),
-            ("pain-mean", "Pain, mean (NRS 0-100)", Style(VERMILLION, "^", ":")),
+            Style(BLACK, "s", "-"),
+            Style(BLUE, "o", "--"),
+            Style(VERMILLION, "^", ":"),
+            Style(GREEN, "D", "-."),
+            Style(PURPLE, "v", "--"),
+            Style(ORANGE, "P", ":"),
         ),
+        100,
     ),
-    "b": (
-        "(b) Symptom severity (SSS) and PHQ-4",
-        "Score (0-12)",
+    "b": Panel(
         (
-            ("sss-score", "SSS (0-12)", Style(BLUE, "o", "-")),
-            ("70272-0", "PHQ-4 total (0-12)", Style(VERMILLION, "s", "--")),
+            Style(BLUE, "o", "-"),
+            Style(VERMILLION, "s", "--"),
+            Style(GREEN, "^", ":"),
+            Style(BLACK, "D", "-."),
+            Style(PURPLE, "v", "--"),
+            Style(ORANGE, "P", ":"),
         ),
+        12,
     ),
 }
 PANEL_KEYS = tuple(PANELS)
-EMPTY_HIGH = {"a": 100, "b": 12}
-"""The y-axis of a panel none of whose scores was recorded (it says so)."""
 LEGEND_PHASES = 6
 """Up to this many phases each have a legend entry; beyond, one entry per dose, or one in all."""
 LABELLED_PHASE = 0.12
@@ -112,6 +133,37 @@ class ChartData:
     """A text alternative: what the panel shows, with first and last values."""
 
 
+def panel_scores(key: str) -> tuple[Score, ...]:
+    """The shown scores a panel plots, in report order, from their `chart_panel`."""
+    for score in shown_scores():
+        if score.chart_panel is not None and score.chart_panel not in PANELS:
+            message = f"score {score.code.code}: chart_panel {score.chart_panel!r} is not a panel"
+            raise ValueError(f"{message}; known: {', '.join(PANEL_KEYS)}")
+        if score.chart_panel is not None and score.value_type == "boolean":
+            raise ValueError(f"score {score.code.code}: a yes/no result has no line to plot")
+    return tuple(score for score in shown_scores() if score.chart_panel == key)
+
+
+def line_label(score: Score) -> str:
+    """The legend of a score: its `chart_label`, else its report label with its range."""
+    if score.chart_label:
+        return score.chart_label
+    label = score.report_label or score.code.code
+    return f"{label} ({score.low}-{score.high})" if score.high is not None else label
+
+
+def _title(key: str, scores: Sequence[Score]) -> str:
+    """The panel's title: the topics of the scores plotted, in order, joined as words, as in
+    "(b) Symptom severity (SSS) and PHQ-4"."""
+    topics: list[str] = []
+    for score in scores:
+        topic = score.chart_topic or score.report_label or score.code.code
+        if topic not in topics:
+            topics.append(topic)
+    words = " and ".join(filter(None, (", ".join(topics[:-1]), topics[-1]))) if topics else ""
+    return f"({key}) {words[:1].upper()}{words[1:]}".rstrip()
+
+
 def _line(series: Series, label: str, style: Style) -> Line:
     points = tuple(
         (point.day, float(point.number) if point.number is not None else None)
@@ -121,7 +173,8 @@ def _line(series: Series, label: str, style: Style) -> Line:
 
 
 def _guides(report: FollowUp, codes: Sequence[str], low: float) -> tuple[Guide, ...]:
-    guides = []
+    """Band thresholds of the scores plotted; scores sharing a threshold share its guide."""
+    named: dict[Fraction, list[str]] = {}
     for code in codes:
         series = report.series_for(code)
         bands = series.info.bands if series else None
@@ -129,9 +182,12 @@ def _guides(report: FollowUp, codes: Sequence[str], low: float) -> tuple[Guide, 
             continue
         for band in bands.bands:
             if band.low is not None and band.low > low:
-                text = f"{series.label}: {band.display.lower()} \u2265 {number_text(band.low)}"
-                guides.append(Guide(float(band.low), text))
-    return tuple(guides)
+                shown = named.setdefault(Fraction(band.low), [])
+                shown.append(f"{series.label}: {band.display.lower()}")
+    return tuple(
+        Guide(float(value), f"{', '.join(labels)} \u2265 {number_text(value)}")
+        for value, labels in named.items()
+    )
 
 
 def _xlim(report: FollowUp) -> tuple[date, date]:
@@ -191,16 +247,22 @@ def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
     else:
         caption = "No LDN MedicationStatement in the data."
     panels = []
-    for key, (title, ylabel, wanted) in PANELS.items():
+    for key, panel in PANELS.items():
+        wanted = panel_scores(key)
         lines = []
+        drawn = []
         high = 0
-        for code, label, style in wanted:
-            series = report.series_for(code)
+        for position, score in enumerate(wanted):
+            series = report.series_for(score.code.code)
             if series is not None:
-                lines.append(_line(series, label, style))
-                high = max(high, series.info.score.high or 0)
-        high = high or EMPTY_HIGH[key]
-        codes = [code for code, _, _ in wanted]
+                style = panel.styles[position % len(panel.styles)]
+                lines.append(_line(series, line_label(score), style))
+                drawn.append(score)
+                high = max(high, score.high or 0)
+        high = high or panel.empty_high
+        codes = [score.code.code for score in drawn]
+        title = _title(key, drawn or wanted)
+        ylabel = f"Score (0-{high})"
         panels.append(
             ChartData(
                 panel=key,

@@ -1,10 +1,13 @@
 """Change over time, per patient: score series, baseline, change, responder category, LDN phases.
 
 Pure: resources in, plain values out, no I/O and no FHIR building (that is `observations.py`).
-Scores are recognized by Observation.code (the mappings' codes), their bands come from the
-mappings' band schemes, and the rules from `rules.py`. Numbers are exact fractions inside, so a
-threshold is met or not on the exact value (100 -> 70 is a 30% reduction, not 29.999...);
-rounding happens only for display and output.
+What is shown comes from the declarations: every score of `mappings/` with a `report_label`,
+recognized by Observation.code, in `report_rank` order, with the bands of its band scheme and
+the change rule it names (`report_change`, defined in `rules.py`). A shown score declared with
+emit="when-computed" is a flag: its Observation exists only when it is raised.
+
+Numbers are exact fractions inside, so a threshold is met or not on the exact value (100 -> 70
+is a 30% reduction, not 29.999...); rounding happens only for display and output.
 
 Nothing is invented: a score with a dataAbsentReason is a gap (never a zero), a visit without a
 score has no point, a score without a value on or before the baseline day has no change, and a
@@ -29,23 +32,18 @@ from adapter.instrument import Band, BandScheme, Score
 from adapter.links import Links
 from adapter.outcome import InvalidInput, Issue
 from adapter.report import codes
-from adapter.report.rules import ResponderRule, rule_for
+from adapter.report.rules import ResponderRule, rule_of
 from adapter.settings import Settings
 from adapter.terminology import coding
 from mappings import ldn
 
-# The scores the report shows, in its order, with the short label of tables and charts.
-SHOWN: tuple[tuple[str, str], ...] = (
-    ("fiqr-total", "FIQR total"),
-    ("pain-max", "Pain, maximum"),
-    ("pain-mean", "Pain, mean"),
-    ("sss-score", "SSS"),
-    ("70272-0", "PHQ-4 total"),
-    ("fs-score", "FS (WPI + SSS)"),
-    ("wpi-score", "WPI"),
-    ("acr2016-criteria", "ACR 2016 criteria (self-report)"),
-)
-LABELS = dict(SHOWN)
+
+def shown_scores() -> tuple[Score, ...]:
+    """The scores the report shows: every declared score with a `report_label`, in report order
+    (`report_rank`, then registry order). A new mapping is shown with no change here."""
+    shown = [score for score in registry.scores().values() if score.report_label]
+    return tuple(sorted(shown, key=lambda score: score.report_rank))
+
 
 EXAMPLE_PATIENTS = frozenset({"MOSER-CASE-1"})
 """Patient identifier values of the bundled example (the case report's follow-up)."""
@@ -186,26 +184,34 @@ class ScoreInfo:
     coding: dict[str, Any]
     bands: BandScheme | None
     """The score's band scheme: the mapping's default, or the one the settings choose."""
+    rule: ResponderRule
+    """The change rule the score declares (or its default)."""
 
     @property
     def numeric(self) -> bool:
         return self.score.value_type != "boolean"
 
+    @property
+    def flag(self) -> bool:
+        """A flag: its Observation exists only when raised (emit="when-computed")."""
+        return self.score.emit == "when-computed"
+
 
 def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
     """(system, code) -> the shown score, from the registry's declarations."""
     index: dict[tuple[str, str], ScoreInfo] = {}
-    for instrument in registry.instruments().values():
-        for score in instrument.scores:
-            label = LABELS.get(score.code.code)
-            if label is None:
-                continue
-            system = score.code.system or settings.codesystem_url
-            bands = score.scheme(settings.schemes.get(score.code.code))
-            index.setdefault(
-                (system, score.code.code),
-                ScoreInfo(score.code.code, label, score, coding(score.code, settings), bands),
-            )
+    for score in shown_scores():
+        system = score.code.system or settings.codesystem_url
+        bands = score.scheme(settings.schemes.get(score.code.code))
+        info = ScoreInfo(
+            score.code.code,
+            score.report_label or score.code.code,
+            score,
+            coding(score.code, settings),
+            bands,
+            rule_of(score),
+        )
+        index.setdefault((system, score.code.code), info)
     return index
 
 
@@ -496,6 +502,10 @@ class Series:
     def at(self, day: date) -> Point | None:
         return next((point for point in self.points if point.day == day), None)
 
+    def result(self, point: Point) -> str | None:
+        """The category of one visit's value under a per-visit rule (the PGIC responder)."""
+        return self.info.rule.category_of(point.band.code if point.band else None)
+
 
 @dataclass(frozen=True)
 class Visit:
@@ -564,6 +574,19 @@ class FollowUp:
 
     def series_for(self, code: str) -> Series | None:
         return next((series for series in self.series if series.code == code), None)
+
+    @property
+    def flags(self) -> tuple[tuple[Series, Point], ...]:
+        """Every raised flag, by day: a flag's Observation exists only when it is raised, so
+        each one with a value counts, whatever the other scores of that visit."""
+        raised = [
+            (series, point)
+            for series in self.series
+            if series.info.flag
+            for point in series.points
+            if point.value is not None
+        ]
+        return tuple(sorted(raised, key=lambda pair: pair[1].day))
 
     @property
     def baseline_rule(self) -> str:
@@ -659,13 +682,11 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
     warnings = list(collected.warnings)
     index = {info.code: info for info in score_index(settings).values()}
     series = []
-    for code, _label in SHOWN:
+    for code, info in index.items():
         days = collected.points.get(code)
         if days:
-            points = tuple(
-                _pick(found, index[code].label, warnings) for _, found in sorted(days.items())
-            )
-            series.append(Series(index[code], points))
+            points = tuple(_pick(found, info.label, warnings) for _, found in sorted(days.items()))
+            series.append(Series(info, points))
     phases = tuple(sorted(collected.phases, key=lambda p: (p.start, p.end or date.max)))
     ldn_start = phases[0].start if phases else None
     day, source = _baseline_day(collected, baseline)
@@ -681,8 +702,9 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
     baselines: dict[str, Point | None] = {}
     changes = []
     for item in series:
-        if not item.info.numeric:
-            continue
+        rule = item.info.rule
+        if not item.info.numeric or not rule.compares:
+            continue  # yes/no results, flags and per-visit scores: shown, never compared
         valued = [point for point in item.points if point.number is not None]
         if day is None:
             base = valued[0] if valued else None
@@ -692,7 +714,6 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
             base = earlier[-1] if earlier else None
             later = [p for p in item.points if p.day > day]
         baselines[item.code] = base
-        rule = rule_for(item.code)
         for point in later:
             if base is None:
                 text = (
@@ -751,7 +772,7 @@ def follow_up(
     day = parse_baseline(baseline)
     found = collect(resources, settings)
     if not found:
-        known = ", ".join(code for code, _ in SHOWN)
+        known = ", ".join(score.code.code for score in shown_scores())
         message = f"the input holds no score Observation with a patient and a date (codes: {known})"
         raise InvalidInput([Issue("error", "not-found", message, None, "no-scores")])
     chosen = sorted(found.values(), key=lambda c: (c.patient.label, c.patient.key))

@@ -4,6 +4,10 @@ Self-contained: the charts are inline SVG data: URIs, the style is in the page, 
 script and no outside request (hospitals run offline). Accessible: a `lang`, one h1 and ordered
 headings, tables with captions and header cells, a text alternative for every chart, flags that
 say what they mean in words (colour only repeats it), and text contrast above 7:1.
+
+What it shows comes from the declarations (see `core.py`): the scores with a `report_label`,
+each with its rule; raised flags (scores declared with emit="when-computed", the PHQ-9 item 9)
+open the page, have their own column in the visits table and in the index, whatever the totals.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ TONE = {
     codes.BAND_UNCHANGED: "neutral",
     codes.WORSENED: "bad",
     codes.BAND_WORSENED: "bad",
+    codes.RESPONDER: "good",
+    codes.NOT_RESPONDER: "neutral",
 }
 
 EXAMPLE_NOTE = (
@@ -80,6 +86,10 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .flag.good { background: #e3f2e6; color: #0d4a1c; border: 1px solid #0d4a1c; }
 .flag.bad { background: #fbe7e3; color: #7a1600; border: 1px solid #7a1600; }
 .flag.neutral { background: #eeeeee; color: #262626; border: 1px solid #595959; }
+.alert { border: 2px solid #7a1600; border-left-width: 0.5rem; background: #fbe7e3;
+  color: #1a1a1a; padding: 0.4rem 1rem; margin-top: 1rem; }
+.alert h2 { border: 0; margin-top: 0.2rem; font-size: 1.2rem; color: #7a1600; }
+td.flagged { background: #fbe7e3; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #dddddd; }
 figcaption { color: #333333; }
@@ -153,6 +163,50 @@ def _flag(change: Change) -> str:
     return f'<span class="flag {tone}">{escape(DISPLAYS[change.category])}</span>'
 
 
+def _result(series: Series, point: Point | None) -> str:
+    """The result of a visit's value under a per-visit rule (the PGIC responder), as a flag."""
+    category = series.result(point) if point is not None else None
+    if category is None:
+        return ""
+    return f'<span class="flag {TONE.get(category, "neutral")}">{escape(DISPLAYS[category])}</span>'
+
+
+RAISED = '<span class="flag bad">Flag raised</span>'
+
+
+def _flag_cell(point: Point | None, series: Series) -> str:
+    """A flag's cell in the visits table: raised, with its value, or not raised (no
+    Observation: a flag exists only when raised)."""
+    if point is None:
+        hidden = '<span class="visually-hidden">no flag</span>'
+        return f'<td class="text"><span aria-hidden="true">&mdash;</span>{hidden}</td>'
+    if not isinstance(point.value, Fraction):
+        return f'<td class="text">{_value(point, series)}</td>'
+    late = ' <span class="why">(preliminary)</span>' if point.preliminary else ""
+    return f'<td class="text flagged">{RAISED} {_number(point.value)}{late}</td>'
+
+
+def _flags(report: FollowUp) -> str:
+    """Raised flags, at the top of the page whatever the totals: each visit that raised one."""
+    flags = report.flags
+    if not flags:
+        return ""
+    items = []
+    for series, point in flags:
+        shown = number_text(point.value) if isinstance(point.value, Fraction) else "raised"
+        status = ", preliminary" if point.preliminary else ""
+        items.append(
+            f"<li><strong>{escape(series.label)}</strong>: raised on {_day(point.day)} "
+            f"(value {shown}{status}). {escape(series.info.score.code.display)}.</li>"
+        )
+    return (
+        '<section class="alert" aria-labelledby="flags">\n'
+        '<h2 id="flags">Flag for clinician review</h2>\n'
+        "<p>Raised by an answer on its own, whatever the totals:</p>\n"
+        "<ul>\n" + "\n".join(items) + "\n</ul>\n</section>"
+    )
+
+
 def _rule_link(rule: ResponderRule) -> str:
     return f'<a href="#rule-{escape(rule.code)}">{escape(rule.name)}</a>'
 
@@ -207,6 +261,18 @@ def _summary(report: FollowUp) -> str:
         )
         flag = _flag(change)
         items.append(f"<li>{words}{' ' + flag if flag else ''}</li>")
+    for series in report.series:
+        if series.info.rule.kind != "per-visit":
+            continue
+        valued = [point for point in series.points if point.value is not None]
+        if valued:
+            last = valued[-1]
+            result = _result(series, last)
+            items.append(
+                f"<li>{escape(series.label)}: {_value(last, series)} on {_day(last.day)}"
+                f"{' ' + result if result else ''} <span class='why'>"
+                f"({escape(series.info.rule.name)}: no change from baseline)</span></li>"
+            )
     listed = (
         '<h3 id="latest">Latest change of each score</h3>\n<ul aria-labelledby="latest">\n'
         + "\n".join(items)
@@ -238,14 +304,27 @@ def _phases(report: FollowUp) -> str:
 
 
 def _values(report: FollowUp) -> str:
-    head = "".join(f'<th scope="col">{escape(s.label)}</th>' for s in report.series)
+    # flags first, so a raised one is seen before the totals
+    shown = sorted(report.series, key=lambda series: not series.info.flag)
+    flagged = (
+        "; a flag has an Observation only when it is raised"
+        if any(series.info.flag for series in shown)
+        else ""
+    )
+    head = "".join(f'<th scope="col">{escape(s.label)}</th>' for s in shown)
     rows = []
     for visit in report.visits:
         cells = []
-        for series in report.series:
+        for series in shown:
             point = series.at(visit.day)
+            if series.info.flag:
+                cells.append(_flag_cell(point, series))
+                continue
             base = report.baselines.get(series.code)
             text = _value(point, series)
+            result = _result(series, point)
+            if result:
+                text += f" {result}"
             if base is not None and point is not None and point.key == base.key:
                 text += ' <span class="tag">baseline</span>'
             numeric = point is not None and isinstance(point.value, Fraction)
@@ -258,7 +337,7 @@ def _values(report: FollowUp) -> str:
     return (
         '<section aria-labelledby="values">\n<h2 id="values">Scores at each visit</h2>\n'
         "<table>\n<caption>Score values by visit (band in small type; &mdash;: not recorded "
-        "at that visit)</caption>\n"
+        f"at that visit{flagged})</caption>\n"
         '<thead><tr><th scope="col">Visit</th><th scope="col">Time on LDN</th>'
         f'<th scope="col">LDN dose</th>{head}</tr></thead>\n'
         "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</section>"
@@ -341,22 +420,22 @@ def _data_notes(report: FollowUp) -> str:
 
 def _footer(report: FollowUp) -> str:
     rules = [*RULES, CHANGE_ONLY]
-    used = {change.rule.code for change in report.changes} | {
-        rule.code for rule in RULES if any(report.series_for(s) for s in rule.scores)
-    }
     items = []
     for rule in rules:
-        if rule.code not in used:
+        scores = ", ".join(s.label for s in report.series if s.info.rule.code == rule.code)
+        if not scores:
             continue
-        scores = (
-            ", ".join(series.label for series in report.series if series.code in rule.scores)
-            or "the other scores"
-        )
         text = f"<strong>{escape(rule.name)}</strong> ({escape(scores)}): {escape(rule.summary)}."
         if rule.caveat:
             text += f" <strong>Note:</strong> {escape(rule.caveat)}."
         if rule.source:
             text += f" Source: {escape(rule.source)}."
+        if rule.kind == "band-transition":  # the bands, and their sources, are the score's own
+            schemes = [(s.label, s.info.bands) for s in report.series if s.info.rule is rule]
+            text += " Bands, with their sources: " + "; ".join(
+                f"{escape(label)}: {escape(bands.name)}" for label, bands in schemes if bands
+            )
+            text += "."
         items.append(f'<li id="rule-{escape(rule.code)}">{text}</li>')
     methods = "\n".join(
         f"<li><strong>{escape(s.label)}</strong>: {escape(s.info.score.method)}"
@@ -393,7 +472,7 @@ def report_html(report: FollowUp, index_href: str | None = None) -> str:
         f"<header>\n{back}<h1>{escape(title)}</h1>\n"
         '<p class="lead">Change over time of the fibromyalgia scores against the start of '
         "low-dose naltrexone (LDN), computed from FHIR.</p>\n</header>\n<main>\n"
-        f"{_provenance(report)}\n{_summary(report)}\n"
+        f"{_flags(report)}\n{_provenance(report)}\n{_summary(report)}\n"
         '<section aria-labelledby="charts">\n<h2 id="charts">Charts</h2>\n'
         f"{figures}\n</section>\n{_changes(report)}\n{_values(report)}\n{_phases(report)}\n"
         f"{_data_notes(report)}\n</main>\n{_footer(report)}"
@@ -414,11 +493,24 @@ def index_html(reports: Sequence[FollowUp], hrefs: Sequence[str]) -> str:
                 latest[change.series.code] = change
         for change in latest.values():
             flags.append(f"{escape(change.series.label)}: {_flag(change)}")
+        for series in report.series:
+            valued = [p for p in series.points if p.value is not None]
+            result = _result(series, valued[-1]) if valued else ""
+            if result:
+                flags.append(f"{escape(series.label)}: {result}")
+        raised: dict[str, date] = {}
+        for series, point in report.flags:
+            raised[series.label] = point.day
+        alerts = "<br>".join(
+            f"{RAISED} {escape(label)}, last on {_day(day)}" for label, day in raised.items()
+        )
+        alert_cell = '<td class="flagged">' if alerts else "<td>"
         rows.append(
             f'<tr><th scope="row"><a href="{escape(href)}">{escape(report.patient.label)}</a>'
             + (' <span class="tag">example</span>' if report.example or report.test_data else "")
             + f"</th><td>{len(visits)}</td><td>{span}</td>"
             f"<td>{_day(report.ldn_start) or 'no LDN record'}</td>"
+            f"{alert_cell}{alerts or 'none'}</td>"
             f"<td>{'<br>'.join(flags) or '&mdash;'}</td></tr>"
         )
     body = (
@@ -428,6 +520,7 @@ def index_html(reports: Sequence[FollowUp], hrefs: Sequence[str]) -> str:
         "with their sources.</p>\n</header>\n<main>\n<table>\n<caption>Patients</caption>\n"
         '<thead><tr><th scope="col">Patient</th><th scope="col">Visits</th>'
         '<th scope="col">First to last visit</th><th scope="col">LDN started</th>'
+        '<th scope="col">Flags for clinician review</th>'
         '<th scope="col">Latest responder results</th></tr></thead>\n<tbody>\n'
         + "\n".join(rows)
         + "\n</tbody>\n</table>\n</main>"

@@ -65,9 +65,10 @@ def change_observation(report: FollowUp, change: Change, settings: Settings) -> 
     rid = change_id(report, change)
     label = change.series.label
     rule = change.rule
-    method_text = (
-        rule.summary if not rule.source else f"{rule.name}: {rule.summary} ({rule.source})"
-    )
+    bands = change.series.info.bands
+    # A band rule's source is the score's band scheme, which names its own.
+    source = bands.name if rule.kind == "band-transition" and bands else rule.source
+    method_text = rule.summary if not source else f"{rule.name}: {rule.summary} ({source})"
     if rule.caveat:
         method_text = f"{method_text}; {rule.caveat}"
     components: list[dict[str, Any]] = [
@@ -108,7 +109,6 @@ def change_observation(report: FollowUp, change: Change, settings: Settings) -> 
                 },
             }
         )
-    bands = change.series.info.bands
     for code, band in ((codes.BASELINE_BAND, base.band), (codes.FOLLOW_UP_BAND, follow.band)):
         if band is not None and bands is not None:
             components.append(

@@ -1,27 +1,34 @@
-"""The responder rules of the follow-up report: one declarative table, each rule with its source.
+"""The change rules of the follow-up report: a catalogue keyed by code, each rule with its source.
+
+Which rule a score gets is declared on the score (`Score.report_change` in `mappings/`), never
+here: this module only defines the rules. `rule_of` resolves a score to its rule (`rule_for` by
+score code); a score that names none gets band transition when it has bands, else its change
+only; flags and yes/no results get no change.
 
 Percent rules compare the reduction from baseline, (baseline - follow-up) / baseline x 100, with
 their thresholds (largest first); band rules compare the severity bands of the score's own band
-scheme in `mappings/` (not re-declared here). A score without a rule gets its change only.
+scheme in `mappings/` (not re-declared here); per-visit rules read each visit's band alone (a
+score that is itself a change, the PGIC) and compute no change from baseline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
+from adapter import registry
+from adapter.instrument import Score
 from adapter.report import codes
 
-RuleKind = Literal["percent-reduction", "band-transition", "change-only"]
+RuleKind = Literal["percent-reduction", "band-transition", "change-only", "per-visit", "none"]
 
 
 @dataclass(frozen=True)
 class ResponderRule:
     code: str
     """Observation.method of the change Observations (a code of `adapter.report.codes`)."""
-    scores: tuple[str, ...]
-    """Score codes (Observation.code of the score Observations) the rule applies to."""
     kind: RuleKind
     thresholds: tuple[tuple[Fraction, str], ...]
     """(least reduction in percent, category), largest first."""
@@ -29,65 +36,86 @@ class ResponderRule:
     summary: str
     source: str
     caveat: str = ""
+    per_band: tuple[tuple[str, str], ...] = ()
+    """Per-visit rules: (band code of the score's scheme, category)."""
+
+    @property
+    def compares(self) -> bool:
+        """Whether the rule compares follow-ups with a baseline (a change from baseline)."""
+        return self.kind in ("percent-reduction", "band-transition", "change-only")
+
+    def category_of(self, band_code: str | None) -> str | None:
+        """Per-visit rules: the category of a visit's band; None for other rules."""
+        return dict(self.per_band).get(band_code) if band_code else None
 
 
-RULES: tuple[ResponderRule, ...] = (
-    ResponderRule(
-        code=codes.IMMPACT,
-        scores=("pain-mean", "pain-max"),
-        kind="percent-reduction",
-        thresholds=((Fraction(50), codes.SUBSTANTIAL), (Fraction(30), codes.MODERATE)),
-        name="IMMPACT, Dworkin 2008",
-        summary=(
-            "a reduction in pain intensity of 30% or more is moderately important, 50% or more "
-            "substantial (percent thresholds do not depend on the scale, so they apply to 0-100 "
-            "ratings)"
-        ),
-        source=(
-            "Dworkin RH, Turk DC, Wyrwich KW, et al. Interpreting the clinical importance of "
-            "treatment outcomes in chronic pain clinical trials: IMMPACT recommendations. "
-            "J Pain 2008;9(2):105-121"
-        ),
+IMMPACT = ResponderRule(
+    code=codes.IMMPACT,
+    kind="percent-reduction",
+    thresholds=((Fraction(50), codes.SUBSTANTIAL), (Fraction(30), codes.MODERATE)),
+    name="IMMPACT, Dworkin 2008",
+    summary=(
+        "a reduction in pain intensity of 30% or more is moderately important, 50% or more "
+        "substantial (percent thresholds do not depend on the scale, so they apply to 0-100 "
+        "ratings)"
     ),
-    ResponderRule(
-        code=codes.FIQ_MCID,
-        scores=("fiqr-total",),
-        kind="percent-reduction",
-        thresholds=((Fraction(14), codes.IMPORTANT),),
-        name="minimal important change of the original FIQ, Bennett 2009",
-        summary="a reduction of 14% or more is the minimal clinically important improvement",
-        source=(
-            "Bennett RM, Bushmakin AG, Cappelleri JC, et al. Minimal clinically important "
-            "difference in the fibromyalgia impact questionnaire. J Rheumatol "
-            "2009;36(6):1304-1311"
-        ),
-        caveat=(
-            "derived for the original FIQ (pooled from three pregabalin trials); no FIQR-specific "
-            "value was found, so applying it to the FIQR is an extrapolation"
-        ),
-    ),
-    ResponderRule(
-        code=codes.BAND_TRANSITION,
-        scores=("70272-0", "fs-score"),
-        kind="band-transition",
-        thresholds=(),
-        name="band transition",
-        summary=(
-            "the severity band at follow-up against the band at baseline, in the score's band "
-            "scheme (PHQ-4: normal, mild, moderate, severe; FS: none, mild, moderate, severe, "
-            "very severe)"
-        ),
-        source=(
-            "PHQ-4 bands: Kroenke K, Spitzer RL, Williams JBW, Lowe B. Psychosomatics "
-            "2009;50(6):613-621. FS bands: Wolfe F, Walitt BT, Rasker JJ, Katz RS, Hauser W. "
-            "J Rheumatol 2015;42:1494-1501"
-        ),
+    source=(
+        "Dworkin RH, Turk DC, Wyrwich KW, et al. Interpreting the clinical importance of "
+        "treatment outcomes in chronic pain clinical trials: IMMPACT recommendations. "
+        "J Pain 2008;9(2):105-121"
     ),
 )
+FIQ_MCID = ResponderRule(
+    code=codes.FIQ_MCID,
+    kind="percent-reduction",
+    thresholds=((Fraction(14), codes.IMPORTANT),),
+    name="minimal important change of the original FIQ, Bennett 2009",
+    summary="a reduction of 14% or more is the minimal clinically important improvement",
+    source=(
+        "Bennett RM, Bushmakin AG, Cappelleri JC, et al. Minimal clinically important "
+        "difference in the fibromyalgia impact questionnaire. J Rheumatol "
+        "2009;36(6):1304-1311"
+    ),
+    caveat=(
+        "derived for the original FIQ (pooled from three pregabalin trials); no FIQR-specific "
+        "value was found, so applying it to the FIQR is an extrapolation"
+    ),
+)
+BAND_TRANSITION = ResponderRule(
+    code=codes.BAND_TRANSITION,
+    kind="band-transition",
+    thresholds=(),
+    name="band transition",
+    summary=(
+        "the severity band at follow-up against the band at baseline, in the score's own band "
+        "scheme, ordered from the least to the most severe"
+    ),
+    source="",  # the score's band scheme, which names its source (mappings/)
+)
+PGIC_RESPONDER = ResponderRule(
+    code=codes.PGIC_RESPONDER,
+    kind="per-visit",
+    thresholds=(),
+    name="PGIC responder",
+    summary=(
+        "the PGIC asks for the change since treatment began, so it is not compared with a "
+        "baseline: each answer is shown with its result, much or very much improved (1-2) "
+        "being a responder, at least a moderately important improvement in IMMPACT's reading"
+    ),
+    source=(
+        "Hurst H, Bolton J. J Manipulative Physiol Ther 2004;27(1):26-35 (the PGIC as the "
+        "patient's rating of change); Pregabalin in fibromyalgia - responder analysis from "
+        "individual patient data. BMC Musculoskelet Disord 2010;11:150 and Dworkin 2008 (the "
+        "IMMPACT reading of much and very much improved)"
+    ),
+    per_band=(("positive", codes.RESPONDER), ("negative", codes.NOT_RESPONDER)),
+)
+
+RULES: tuple[ResponderRule, ...] = (IMMPACT, FIQ_MCID, BAND_TRANSITION, PGIC_RESPONDER)
+"""The rules that give a result (a category, or a band per visit), each with its source."""
 
 CHANGE_ONLY = ResponderRule(
     code=codes.CHANGE_ONLY,
-    scores=(),
     kind="change-only",
     thresholds=(),
     name="change only",
@@ -95,9 +123,41 @@ CHANGE_ONLY = ResponderRule(
     source="",
 )
 
-_BY_SCORE = {score: rule for rule in RULES for score in rule.scores}
+NONE = "none"
+NO_CHANGE = ResponderRule(
+    code=NONE,
+    kind="none",
+    thresholds=(),
+    name="no change",
+    summary="shown at each visit; no change from baseline is computed",
+    source="",
+)
+"""Flags and yes/no results, or a score that declares `report_change="none"`; never emitted."""
+
+CATALOGUE: Mapping[str, ResponderRule] = {
+    rule.code: rule for rule in (*RULES, CHANGE_ONLY, NO_CHANGE)
+}
+"""Every rule by the code a score names in `Score.report_change`."""
+
+
+def rule_of(score: Score) -> ResponderRule:
+    """The rule a score declares, or its default; a code not in the catalogue is an error."""
+    code = score.report_change
+    if code is None:
+        if score.emit == "when-computed" or score.value_type == "boolean":
+            return NO_CHANGE
+        return BAND_TRANSITION if score.bands is not None else CHANGE_ONLY
+    rule = CATALOGUE.get(code)
+    if rule is None:
+        known = ", ".join(CATALOGUE)
+        raise ValueError(
+            f"score {score.code.code}: report_change {code!r} is not a rule of the report; "
+            f"known: {known}"
+        )
+    return rule
 
 
 def rule_for(score_code: str) -> ResponderRule:
-    """The rule of a score, or CHANGE_ONLY: every score gets its change, some a category."""
-    return _BY_SCORE.get(score_code, CHANGE_ONLY)
+    """The rule of a declared score by its code; CHANGE_ONLY for a code no mapping declares."""
+    score = registry.scores().get(score_code)
+    return CHANGE_ONLY if score is None else rule_of(score)

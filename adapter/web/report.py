@@ -214,7 +214,11 @@ OPERATIONS = (
                 "Baseline day (YYYY-MM-DD); default: the day LDN started",
                 {"type": "string", "format": "date"},
             ),
-            Param("panel", "For a chart: a (FIQR, pain) or b (SSS, PHQ-4)", {"enum": list(PANELS)}),
+            Param(
+                "panel",
+                "For a chart: a (FIQR, pain) or b (SSS and the PHQ-4, PHQ-9, GAD-7 totals)",
+                {"enum": list(PANELS)},
+            ),
             BUNDLE_TYPE,
         ),
         errors=(400, 404, 413, 415, 422),
