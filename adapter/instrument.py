@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 LOINC = "http://loinc.org"
@@ -68,14 +69,21 @@ class Item:
 
     def option_for(self, raw: object) -> AnswerOption | None:
         """Find an option by its integer score or by its code (LOINC answer codes included)."""
+        kind = type(raw)
+        if kind is int or kind is str:
+            return self._options.get((kind, raw))
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            return None
+        return self._options.get((int if isinstance(raw, int) else str, raw))
+
+    @cached_property
+    def _options(self) -> dict[tuple[type, object], AnswerOption]:
+        """Options by (int, score) and (str, code): built once, looked up per answer."""
+        found: dict[tuple[type, object], AnswerOption] = {}
         for option in self.options:
-            if isinstance(raw, bool):
-                return None
-            if isinstance(raw, int) and option.score == raw:
-                return option
-            if isinstance(raw, str) and option.code.code == raw:
-                return option
-        return None
+            found.setdefault((int, option.score), option)
+            found.setdefault((str, option.code.code), option)
+        return found
 
 
 @dataclass(frozen=True)

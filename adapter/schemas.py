@@ -83,6 +83,18 @@ class SubjectSchema(Schema):
             raise ValidationError("give exactly one of 'identifier' or 'reference'")
 
 
+class AnswerMap(fields.Field):
+    """linkId -> raw answer. Each answer is checked against its item later (adapter.rules), so
+    only the shape is checked here: a generic Dict field would deserialize every key and value."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValidationError("an object of linkId -> answer")
+        if not all(isinstance(key, str) for key in value):
+            raise ValidationError("every key is a linkId (a string)")
+        return value
+
+
 class AnswersDocumentSchema(Schema):
     """The answers document of CONTRACT.md; item values are checked against the instrument later."""
 
@@ -93,7 +105,7 @@ class AnswersDocumentSchema(Schema):
     subject = fields.Nested(SubjectSchema, required=True)
     authored = FhirDateTime(required=True)
     status = fields.String(load_default="completed", validate=validate.OneOf(RESPONSE_STATUSES))
-    answers = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True)
+    answers = AnswerMap(required=True)
     test_data = fields.String(validate=validate.Length(min=1, max=2000))
     """Example or synthetic data: what is invented; the resources are tagged HTEST."""
 

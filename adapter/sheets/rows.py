@@ -40,6 +40,8 @@ class Column:
     index: int
     header: str
     rule: ColumnRule | None
+    kind: str = ""
+    """How its cells are read (the target's type), worked out once from the header."""
 
     @property
     def place(self) -> str:
@@ -127,8 +129,11 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
         else None
     )
     rules = contract.by_header
+    every = targets()
     mapped_columns = tuple(
-        Column(positions[h], h, rule) for h, rule in rules.items() if h in positions
+        Column(positions[h], h, rule, _kind(every[rule.target]))
+        for h, rule in rules.items()
+        if h in positions
     )
     known = {contract.patient_column, contract.date_column, contract.dose_column, *rules}
     warnings = [
@@ -216,14 +221,15 @@ def _where(number: int, column: Column) -> str:
     return f"row {number}, {column.place}"
 
 
-def _read_cell(
-    raw: Any, target: Item | Score, rule: ColumnRule | None, contract: SheetContract
-) -> Any:
+def _kind(target: Item | Score) -> str:
+    return target.type if isinstance(target, Item) else target.value_type
+
+
+def _read_cell(raw: Any, kind: str, rule: ColumnRule | None, contract: SheetContract) -> Any:
     if rule is not None and rule.values is not None:
         found, value = mapped(raw, rule)
         if found:
             return value
-    kind = target.type if isinstance(target, Item) else target.value_type
     if kind == "boolean":
         return parse_boolean(raw, rule, contract)
     if kind == "integer":
@@ -305,7 +311,7 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
             continue
         filled.add(rule.target)
         try:
-            values[rule.target] = (_read_cell(raw, target, rule, contract), column)
+            values[rule.target] = (_read_cell(raw, column.kind, rule, contract), column)
         except CellError as error:
             issues.append(
                 Issue(
