@@ -41,9 +41,10 @@ test: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# Sheet conversion against the same-output baseline, the XLSX readers, convert and validate
+# in process, and the service under gunicorn; `--smoke` runs each once at the smallest size.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_convert.py
-	$(BIN)/python benchmarks/bench_sheets.py
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -32,7 +32,7 @@ workers = _int("FMS_FHIR_WORKERS", (os.cpu_count() or 1) + 1)
 worker_class = "sync"
 timeout = _int("FMS_FHIR_TIMEOUT", 120)
 """A request still running after this many seconds is killed with its worker (big NDJSON sheets
-convert at about 3,500 rows a second: raise it for them)."""
+convert at about 3,000 rows a second (all instruments): raise it for them)."""
 graceful_timeout = _int("FMS_FHIR_GRACEFUL_TIMEOUT", 30)
 """After SIGTERM, running requests get this long to finish; new ones get 503 + Retry-After."""
 keepalive = 5

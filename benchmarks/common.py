@@ -1,0 +1,214 @@
+"""What every benchmark section shares: the machine, measured child processes, table printing."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without FMS_FHIR_* settings: every run uses the defaults."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FMS_FHIR_")}
+    environment.update(extra or {})
+    return environment
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    """Wall time from start to exit of the child process."""
+    peak_rss: int
+    """The child's peak resident set size in bytes (ru_maxrss of that one process)."""
+    status: int
+    stdout: str
+    stderr: str
+
+
+class Spawner:
+    """The small process that starts every measured child (see benchmarks/spawner.py)."""
+
+    _process: subprocess.Popen | None = None
+
+    @classmethod
+    def run(cls, request: dict) -> dict:
+        if cls._process is None or cls._process.poll() is not None:
+            script = Path(__file__).with_name("spawner.py")
+            cls._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(script)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            atexit.register(cls.close)
+        assert cls._process.stdin is not None and cls._process.stdout is not None
+        cls._process.stdin.write(json.dumps(request) + "\n")
+        cls._process.stdin.flush()
+        answer = cls._process.stdout.readline()
+        if not answer:
+            raise RuntimeError("the spawner process ended")
+        return json.loads(answer)
+
+    @classmethod
+    def close(cls) -> None:
+        if cls._process is not None and cls._process.poll() is None:
+            assert cls._process.stdin is not None
+            cls._process.stdin.close()
+            cls._process.wait(timeout=30)
+        cls._process = None
+
+
+def run_measured(
+    command: Sequence[str | Path], cwd: Path = ROOT, timeout: float = 3600
+) -> Measured:
+    """One fresh process: its wall time and its own peak RSS (ru_maxrss from os.wait4), started
+    by the spawner so that the benchmark's own memory is not counted in it."""
+    with tempfile.TemporaryDirectory(prefix="fms-fhir-bench-run-") as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        answer = Spawner.run(
+            {
+                "command": [str(part) for part in command],
+                "cwd": str(cwd),
+                "env": child_environment(),
+                "stdout": str(out),
+                "stderr": str(err),
+                "timeout": timeout,
+            }
+        )
+        return Measured(
+            answer["seconds"],
+            answer["maxrss"],
+            answer["status"],
+            out.read_text(errors="replace"),
+            err.read_text(errors="replace"),
+        )
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes' if dirty else ''}" if head else "unknown"
+
+
+def machine_lines() -> list[str]:
+    cores = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    packages = ", ".join(
+        f"{name} {_version(name)}"
+        for name in (
+            "fms-fhir",
+            "orjson",
+            "openpyxl",
+            "python-calamine",
+            "fhir.resources",
+            "gunicorn",
+            "flask",
+        )
+    )
+    return [
+        f"machine: {cores} cores ({usable} usable), {cpu_model()}, "
+        f"{platform.system()} {platform.release()}",
+        f"python:  {platform.python_implementation()} {platform.python_version()} "
+        f"({sys.executable})",
+        f"code:    {_git()}; {packages}",
+        load_line(),
+    ]
+
+
+def load_line() -> str:
+    """The machine's load now: other work on a shared machine shows in every figure."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    line = f"load:    {load} (1, 5, 15 min)"
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        fields = dict(part.split("=") for part in some[1:])
+        line += f"; CPU pressure {fields['avg60']}% (tasks waiting for a CPU, last minute)"
+    except (OSError, IndexError, KeyError, ValueError):
+        pass
+    return f"{line}; {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def heading(number: int, title: str) -> None:
+    say()
+    say(f"== {number}. {title} " + "=" * max(0, 96 - len(title) - len(str(number)) - 6))
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: bool = True) -> None:
+    """Columns sized to their widest cell; the first column left-aligned, the others right."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            text = str(cell)
+            parts.append(text.ljust(widths[i]) if i == 0 or not right else text.rjust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    say(line(header))
+    for row in rows:
+        say(line(row))
+
+
+def count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:,.1f}"
+
+
+def ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"

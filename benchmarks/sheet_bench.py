@@ -1,0 +1,220 @@
+"""Section 1: `fms-fhir convert-sheet --format ndjson` against the same-output baseline.
+
+Every measurement is one fresh child process (the real command line, as a user runs it): its wall
+time, and its own peak RSS read by os.wait4. The two programs alternate, run by run. Each
+program's start-up (interpreter, imports, a 1-row sheet) is measured apart, so "net" rates show
+the conversion alone. After the last run of each size, the two outputs are compared: the same
+resource counts per type and total sizes within 10%, or the check fails loudly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import generate
+from benchmarks.common import BIN, ROOT, Measured, count, median, mib, run_measured, say
+
+TYPES = ("QuestionnaireResponse", "Observation", "MedicationStatement")
+SIZE_TOLERANCE = 0.10
+LARGE = 20_000
+"""Sizes above this run once per program (a 100,000-row run takes minutes); smaller ones repeat."""
+
+
+class CheckFailed(RuntimeError):
+    """The baseline does not write what fms-fhir writes: its figures would mean nothing."""
+
+
+def ours(sheet: Path, out: Path) -> list[str | Path]:
+    script = BIN / "fms-fhir"
+    entry: list[str | Path] = [script] if script.exists() else [sys.executable, "-m", "adapter.cli"]
+    return [*entry, "convert-sheet", sheet, "--format", "ndjson", "--out", out]
+
+
+def baseline(sheet: Path, out: Path) -> list[str | Path]:
+    script = ROOT / "benchmarks" / "baseline_sheet.py"
+    return [sys.executable, script, sheet, "--format", "ndjson", "--out", out]
+
+
+PROGRAMS = {"fms-fhir": ours, "baseline": baseline}
+
+
+@dataclass
+class Figures:
+    kind: str
+    rows: int
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PROGRAMS})
+    rss: dict[str, list[int]] = field(default_factory=lambda: {p: [] for p in PROGRAMS})
+    written: dict[str, int] = field(default_factory=dict)
+    """NDJSON bytes each program wrote (the last run)."""
+    check: str = ""
+
+    def rate(self, program: str) -> float:
+        return self.rows / median(self.seconds[program])
+
+    def net_rate(self, program: str, startup: float) -> float | None:
+        work = median(self.seconds[program]) - startup
+        return self.rows / work if work > 0.1 * median(self.seconds[program]) else None
+
+    def peak(self, program: str) -> float:
+        return median(self.rss[program])
+
+
+def _measure(command: list[str | Path], out: Path) -> Measured:
+    shutil.rmtree(out, ignore_errors=True)
+    measured = run_measured(command)
+    if measured.status != 0:
+        tail = "\n".join((measured.stderr + measured.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(map(str, command))} exited with {measured.status}:\n{tail}")
+    return measured
+
+
+def _lines_and_bytes(path: Path) -> tuple[int, int]:
+    lines = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            lines += chunk.count(b"\n")
+    return lines, path.stat().st_size
+
+
+def _identical(first: Path, second: Path) -> bool:
+    if first.stat().st_size != second.stat().st_size:
+        return False
+    with open(first, "rb") as a, open(second, "rb") as b:
+        while True:
+            chunk = a.read(1 << 22)
+            if chunk != b.read(1 << 22):
+                return False
+            if not chunk:
+                return True
+
+
+def compare(
+    kind: str, rows: int, ours_out: Path, base_out: Path
+) -> tuple[str, dict[str, int], bool]:
+    """The same-output check: (its line, bytes each program wrote, passed)."""
+    parts = []
+    totals = {"fms-fhir": 0, "baseline": 0}
+    counted: dict[str, int] = {}
+    same_counts = True
+    identical = True
+    for kind_name in TYPES:
+        mine, theirs = ours_out / f"{kind_name}.ndjson", base_out / f"{kind_name}.ndjson"
+        a = _lines_and_bytes(mine) if mine.exists() else (0, 0)
+        b = _lines_and_bytes(theirs) if theirs.exists() else (0, 0)
+        totals["fms-fhir"] += a[1]
+        totals["baseline"] += b[1]
+        same_counts &= a[0] == b[0]
+        counted[kind_name] = a[0]
+        identical &= mine.exists() and theirs.exists() and _identical(mine, theirs)
+        parts.append(f"{kind_name} {count(a[0])} vs {count(b[0])}")
+    others = sorted(
+        p.name for p in ours_out.glob("*.ndjson") if p.name.removesuffix(".ndjson") not in TYPES
+    )
+    if others:
+        parts.append(f"fms-fhir also wrote {', '.join(others)}")
+        same_counts = False
+    difference = totals["baseline"] / totals["fms-fhir"] - 1 if totals["fms-fhir"] else 1.0
+    passed = same_counts and abs(difference) <= SIZE_TOLERANCE
+    per_row = sum(counted[k] for k in TYPES if k != "MedicationStatement") / rows if rows else 0
+    line = (
+        f"{kind:<4} {count(rows):>7} rows ({per_row:g} resources a row and the LDN courses): "
+        f"{', '.join(parts)}; "
+        f"{totals['fms-fhir'] / 1e6:,.1f} MB vs {totals['baseline'] / 1e6:,.1f} MB "
+        f"({difference:+.2%}); byte-identical: {'yes' if identical else 'no'} -> "
+        + ("passed" if passed else "FAILED")
+    )
+    return line, totals, passed
+
+
+def run(workdir: Path, kinds: list[str], sizes: list[int], repeats: int) -> dict[str, object]:
+    say(
+        f"Generated canonical-template visits ({generate.PATIENTS} patients, seed {generate.SEED}): "
+        "fm2016 (19 WPI areas, 6 SSS items, fm-duration-3m), 21 FIQR items, 4 PHQ-4 items, "
+        f"pain-mean, pain-max and ldn_dose_mg (4.5 mg, blank on {generate.DOSE_BLANK:.0%} of "
+        "visits)."
+    )
+    say(
+        "fms-fhir: `fms-fhir convert-sheet FILE --format ndjson --out DIR`; baseline: "
+        "`python benchmarks/baseline_sheet.py FILE --format ndjson --out DIR`; each run a fresh "
+        f"process; median of {repeats} runs up to {count(LARGE)} rows, 1 run above."
+    )
+    startup: dict[tuple[str, str], float] = {}
+    for kind in kinds:
+        one = generate.ensure(workdir, kind, 1)
+        for program, command in PROGRAMS.items():
+            out = workdir / f"startup-{program}"
+            times = [_measure(command(one, out), out).seconds for _ in range(max(1, repeats))]
+            startup[(kind, program)] = median(times)
+            shutil.rmtree(out, ignore_errors=True)
+    say(
+        "start-up (a 1-row sheet, interpreter and imports included): "
+        + "; ".join(
+            f"{kind} {program} {seconds:.2f} s" for (kind, program), seconds in startup.items()
+        )
+    )
+    say()
+    header = (
+        f"{'':12} {'':5} | {'fms-fhir convert-sheet':^40} | {'same-output baseline':^40} | "
+        f"{'fms-fhir / baseline':^19}"
+    )
+    columns = f"{'rows/s':>8} {'net rows/s':>10} {'bytes/row':>10} {'peak MiB':>9}"
+    say(header)
+    say(f"{'format  rows':12} {'runs':>5} | {columns} | {columns} | {'rows/s':>8} {'net':>10}")
+    figures: list[Figures] = []
+    checks: list[tuple[str, bool]] = []
+    for kind in kinds:
+        for rows in sizes:
+            path = workdir / f"visits-{rows}.{kind}"
+            if not path.exists():
+                say(f"  (writing {path.name} ...)")
+                generate.ensure(workdir, kind, rows)
+            result = Figures(kind, rows)
+            runs = repeats if rows <= LARGE else 1
+            outs = {}
+            for attempt in range(runs):
+                for program, command in PROGRAMS.items():
+                    out = workdir / f"out-{program}-{kind}-{rows}"
+                    measured = _measure(command(path, out), out)
+                    result.seconds[program].append(measured.seconds)
+                    result.rss[program].append(measured.peak_rss)
+                    outs[program] = out
+                    if attempt < runs - 1:
+                        shutil.rmtree(out, ignore_errors=True)
+            line, written, passed = compare(kind, rows, outs["fms-fhir"], outs["baseline"])
+            for out in outs.values():
+                shutil.rmtree(out, ignore_errors=True)
+            result.check = line
+            result.written = written
+            checks.append((line, passed))
+            figures.append(result)
+            cells = []
+            for program in PROGRAMS:
+                net = result.net_rate(program, startup[(kind, program)])
+                cells.append(
+                    f"{count(result.rate(program)):>8} {count(net) if net else '-':>10} "
+                    f"{count(written[program] / rows):>10} "
+                    f"{mib(result.peak(program)):>9}"
+                )
+            base_net = result.net_rate("baseline", startup[(kind, "baseline")])
+            our_net = result.net_rate("fms-fhir", startup[(kind, "fms-fhir")])
+            net_ratio = f"{our_net / base_net:.2f}x" if our_net and base_net else "-"
+            wall_ratio = result.rate("fms-fhir") / result.rate("baseline")
+            say(
+                f"{kind:<5} {count(rows):>7} {runs:>4} | {cells[0]} | {cells[1]} | "
+                f"{wall_ratio:>7.2f}x {net_ratio:>10}"
+            )
+    say()
+    say(
+        "same-output check (resource counts per type must match, total NDJSON size within "
+        f"{SIZE_TOLERANCE:.0%}):"
+    )
+    for line, _ in checks:
+        say(f"  {line}")
+    passed = all(ok for _, ok in checks)
+    say(f"same-output check: {'passed' if passed else 'FAILED'}")
+    if not passed:
+        raise CheckFailed("the baseline's output is not the same as fms-fhir's (see above)")
+    return {"figures": figures, "startup": startup}

@@ -1,0 +1,64 @@
+"""Starts the measured processes on behalf of the benchmark, from a small process of its own.
+
+A child's ru_maxrss counts the memory of the process it was forked from: Linux records the
+parent's high-water RSS when the child calls exec (fork, vfork and posix_spawn alike). Forked
+from the benchmark itself (which holds the core, the R4B models, the generated rows), every
+child would report at least that much. Forked from this process (the standard library only, run
+with `python -I -S`), a child's peak RSS is its own.
+
+Protocol: one JSON object per line on standard input ({"command", "cwd", "env", "stdout",
+"stderr", "timeout"}), one JSON answer per line on standard output ({"seconds", "maxrss",
+"status"}; maxrss in bytes). End of input ends the process.
+"""
+
+import json
+import os
+import sys
+import time
+
+
+def run(request):
+    out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: its own files, then the measured program
+        try:
+            os.chdir(request["cwd"])
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            os.execvpe(request["command"][0], request["command"], request["env"])
+        except OSError as error:
+            os.write(2, f"cannot run {request['command'][0]}: {error}\n".encode())
+        finally:
+            os._exit(127)
+    os.close(out)
+    os.close(err)
+    deadline = start + request["timeout"]
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            break
+        if time.perf_counter() > deadline:
+            os.kill(pid, 9)
+            done, status, usage = os.wait4(pid, 0)
+            break
+        time.sleep(0.001)
+    return {
+        "seconds": time.perf_counter() - start,
+        "maxrss": usage.ru_maxrss * 1024,
+        "status": os.waitstatus_to_exitcode(status),
+    }
+
+
+def main():
+    for line in sys.stdin:
+        if line.strip():
+            sys.stdout.write(json.dumps(run(json.loads(line))) + "\n")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The benchmark suite runs once at its smallest sizes (`python -m benchmarks --smoke`), so that
+no benchmark can rot. Not a timed test: it checks that every section ran and that the
+same-output baseline wrote what fms-fhir writes, never how fast anything was."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.run import TITLES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_benchmark_runs_at_its_smallest_size(tmp_path):
+    # The HTTP section needs gunicorn; only then is it left out.
+    http = importlib.util.find_spec("gunicorn") is not None
+    sections = ["sheets", "readers", "micro"] + (["http"] if http else [])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--only",
+            ",".join(sections),
+            "--workdir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    shown = result.stdout[-6000:] + "\n" + result.stderr[-3000:]
+    assert result.returncode == 0, shown
+    output = result.stdout
+    assert output.startswith("fms-fhir benchmarks (smoke"), shown
+    assert "machine: " in output and "python:  " in output, shown
+    for name in [*sections, "targets"]:
+        assert TITLES[name] in output, f"section {name!r} did not print\n{shown}"
+    assert "SECTION FAILED" not in output, shown
+    # The baseline is the floor only if it writes the same resources: the check ran and passed.
+    assert output.count(" and the LDN courses): QuestionnaireResponse ") == 2, shown  # CSV, XLSX
+    assert "same-output check: passed" in output, shown
+    assert "-> FAILED" not in output, shown
+    if importlib.util.find_spec("python_calamine") is not None:
+        assert "cell values, openpyxl vs calamine" in output, shown
+        assert "recommendation: " in output, shown
+    assert "validate / parse alone: " in output, shown
+    if http:
+        assert "$convert / trivial route, requests/s: " in output, shown
+    assert "benchmarks done in" in output and f"{len(sections)} sections ran" in output, shown
