@@ -5,7 +5,7 @@ Items carry their LOINC codes (panel 69737-5) and the LOINC answers of PHQ-4 (LL
 
 from adapter.formulas import Sum
 from adapter.instrument import LOINC, Band, BandScheme, Code, Instrument, Item, Score
-from mappings.phq4 import FREQUENCY, QUESTION
+from mappings.phq4 import PFIZER_COPYRIGHT, QUESTION, frequency_item
 from mappings.phq9 import DIFFICULTY, DIFFICULTY_QUESTION
 
 # (linkId, LOINC item code, published wording), in the order of the form. Item 6 is 69689-8:
@@ -23,15 +23,7 @@ LINK_IDS = tuple(link_id for link_id, _, _ in QUESTIONS)
 
 ITEMS = (
     *(
-        Item(
-            link_id=link_id,
-            text=text,
-            type="choice",
-            code=Code(loinc, text, LOINC),
-            options=FREQUENCY,
-            control="radio-button",
-            prefix=f"{number}.",
-        )
+        frequency_item(link_id, loinc, text, f"{number}.")
         for number, (link_id, loinc, text) in enumerate(QUESTIONS, start=1)
     ),
     # No LOINC code could be confirmed for the GAD-7 difficulty question (the contract's 69726-8
@@ -87,9 +79,6 @@ INSTRUMENT = Instrument(
     code=Code("69737-5", "Generalized anxiety disorder 7 item (GAD-7)", LOINC),
     items=ITEMS,
     scores=(TOTAL_SCORE,),
-    copyright=(
-        "PHQ family: Copyright Pfizer Inc. No permission required to reproduce, translate, "
-        "display or distribute."
-    ),
+    copyright=PFIZER_COPYRIGHT,
     citation="Spitzer RL, Kroenke K, Williams JB, Lowe B. Arch Intern Med 2006;166:1092-1097",
 )

@@ -16,16 +16,29 @@ FREQUENCY = tuple(
 
 QUESTION = "Over the last 2 weeks, how often have you been bothered by the following problems?"
 
-# Items are keyed by LOINC code, never by position: published versions order them differently.
-ITEMS = tuple(
-    Item(
+# The copyright of the PHQ family (PHQ-4, PHQ-9, GAD-7), shared by their declarations.
+PFIZER_COPYRIGHT = (
+    "PHQ family: Copyright Pfizer Inc. No permission required to reproduce, translate, "
+    "display or distribute."
+)
+
+
+def frequency_item(link_id: str, loinc: str, text: str, prefix: str | None = None) -> Item:
+    """A PHQ-family question: its LOINC code, the four LOINC frequency answers, radio buttons."""
+    return Item(
         link_id=link_id,
         text=text,
         type="choice",
         code=Code(loinc, text, LOINC),
         options=FREQUENCY,
         control="radio-button",
+        prefix=prefix,
     )
+
+
+# Items are keyed by LOINC code, never by position: published versions order them differently.
+ITEMS = tuple(
+    frequency_item(link_id, loinc, text)
     for link_id, loinc, text in (
         ("phq4-nervous", "69725-0", "Feeling nervous, anxious or on edge"),
         ("phq4-worry", "68509-9", "Not being able to stop or control worrying"),
@@ -100,9 +113,6 @@ INSTRUMENT = Instrument(
     code=Code("69724-3", "Patient Health Questionnaire-4 (PHQ-4)", LOINC),
     items=ITEMS,
     scores=(ANXIETY_SCORE, DEPRESSION_SCORE, TOTAL_SCORE),
-    copyright=(
-        "PHQ family: Copyright Pfizer Inc. No permission required to reproduce, translate, "
-        "display or distribute."
-    ),
+    copyright=PFIZER_COPYRIGHT,
     citation="Kroenke K, Spitzer RL, Williams JB, Lowe B. Psychosomatics 2009;50:613-621",
 )

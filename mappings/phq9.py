@@ -7,7 +7,7 @@ Observation, whatever the total, so a clinician's worklist can find it.
 
 from adapter.formulas import Flag, Sum
 from adapter.instrument import LOINC, AnswerOption, Band, BandScheme, Code, Instrument, Item, Score
-from mappings.phq4 import FREQUENCY, QUESTION
+from mappings.phq4 import PFIZER_COPYRIGHT, QUESTION, frequency_item
 
 # LOINC answer list LL359-1 (perceived difficulty); the order of LA6575-0 and LA6574-3 is LOINC's.
 DIFFICULTY = tuple(
@@ -59,15 +59,7 @@ SELF_HARM = "phq9-q9"
 
 ITEMS = (
     *(
-        Item(
-            link_id=link_id,
-            text=text,
-            type="choice",
-            code=Code(loinc, text, LOINC),
-            options=FREQUENCY,
-            control="radio-button",
-            prefix=f"{number}.",
-        )
+        frequency_item(link_id, loinc, text, f"{number}.")
         for number, (link_id, loinc, text) in enumerate(QUESTIONS, start=1)
     ),
     Item(
@@ -152,9 +144,6 @@ INSTRUMENT = Instrument(
     code=Code("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]", LOINC),
     items=ITEMS,
     scores=(TOTAL_SCORE, SELF_HARM_FLAG),
-    copyright=(
-        "PHQ family: Copyright Pfizer Inc. No permission required to reproduce, translate, "
-        "display or distribute."
-    ),
+    copyright=PFIZER_COPYRIGHT,
     citation="Kroenke K, Spitzer RL, Williams JB. J Gen Intern Med 2001;16:606-613",
 )
