@@ -7,6 +7,7 @@ downstream tools use to keep such data out of care and statistics; the resource'
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -18,17 +19,22 @@ HTEST = {
 MAX_NOTE = 2000
 
 
-def mark_test_data(resource: dict[str, Any], note: str | None) -> dict[str, Any]:
-    """The resource, tagged as test data with `note` as its narrative; unchanged when None."""
-    if note is None:
-        return resource
-    meta = resource.setdefault("meta", {})
-    meta["security"] = [*meta.get("security", []), dict(HTEST)]
-    div = (
+@lru_cache(maxsize=64)
+def _narrative(note: str) -> str:
+    return (
         '<div xmlns="http://www.w3.org/1999/xhtml"><p><b>Test data.</b> '
         f"{escape(note[:MAX_NOTE])}</p></div>"
     )
-    marked = {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta}
-    marked["text"] = {"status": "additional", "div": div}
-    marked.update((k, v) for k, v in resource.items() if k not in marked)
-    return marked
+
+
+def mark_test_data(resource: dict[str, Any], note: str | None) -> dict[str, Any]:
+    """The resource, tagged as test data with `note` as its narrative; unchanged when None.
+
+    Marked in place (key order means nothing in FHIR JSON); the narrative is built once a note.
+    """
+    if note is None:
+        return resource
+    meta = resource.setdefault("meta", {})
+    meta["security"] = [*meta.get("security", ()), dict(HTEST)]
+    resource["text"] = {"status": "additional", "div": _narrative(note)}
+    return resource
