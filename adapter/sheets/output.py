@@ -140,6 +140,10 @@ class FolderSink(Sink):
             (self.staging / MARKER).write_text(MARKER_TEXT)
         except OSError as error:
             raise _cannot(self.target, error) from None
+        self._start()
+
+    def _start(self) -> None:
+        """What a format needs in its staging folder before the first row."""
 
     def _check_target(self, inputs: tuple[str | Path, ...]) -> None:
         target = self.target
@@ -271,14 +275,7 @@ class PatientSink(FolderSink):
 
     format: Format = "patient"
 
-    def __init__(
-        self,
-        target: str | Path,
-        settings: Settings,
-        bundle_type: BundleType = "transaction",
-        inputs: tuple[str | Path, ...] = (),
-    ) -> None:
-        super().__init__(target, settings, bundle_type, inputs)
+    def _start(self) -> None:
         self.parts = self.staging / ".parts"
         self.parts.mkdir()
         self.patients: dict[str, Path] = {}
@@ -320,14 +317,7 @@ class NdjsonSink(FolderSink):
 
     format: Format = "ndjson"
 
-    def __init__(
-        self,
-        target: str | Path,
-        settings: Settings,
-        bundle_type: BundleType = "transaction",
-        inputs: tuple[str | Path, ...] = (),
-    ) -> None:
-        super().__init__(target, settings, bundle_type, inputs)
+    def _start(self) -> None:
         self.handles: dict[str, IO[bytes]] = {}
 
     def _write(self, resources: list[dict[str, Any]]) -> None:

@@ -49,6 +49,7 @@ from adapter.web.page_store import OUT, ZIP, PageOptions, Store, Stored
 from adapter.web.page_templates import render
 from adapter.web.protocol import bad_request, choice, serialize
 from adapter.web.report import HTML_TYPE, REPORT_POLICY
+from adapter.web.schemas import ref
 from adapter.web.state import state
 
 ZIP_TYPE = "application/zip"
@@ -476,25 +477,8 @@ ID = Param(
     "path",
     True,
 )
-UPLOAD_BODY = {
-    MULTIPART_TYPE: {
-        "type": "object",
-        "required": ["file"],
-        "properties": {
-            "file": {
-                "type": "string",
-                "contentMediaType": "application/octet-stream",
-                "description": "The CSV or XLSX file (its name's ending picks the reader)",
-            },
-            "contract": {
-                "type": "string",
-                "contentMediaType": "application/octet-stream",
-                "description": "A sheet contract, YAML or JSON; default: the canonical template",
-            },
-            "format": {"enum": list(FORMATS)},
-        },
-    }
-}
+# The same multipart form as POST /$convert-sheet.
+UPLOAD_BODY = {MULTIPART_TYPE: ref("SheetUpload")}
 PAGE = "The page for people (HTML); not a FHIR interaction"
 OPERATIONS = (
     Operation(
