@@ -24,12 +24,14 @@ from adapter.resources import (
     score_resources,
 )
 from adapter.settings import Settings
-from adapter.validation import Validated, validate_response
 
-if TYPE_CHECKING:  # the sheet modules load openpyxl: imported when a sheet is converted
+if TYPE_CHECKING:
+    # Loaded by the use cases that need them: validation loads the R4B models, the sheet
+    # modules openpyxl; a command that converts a CSV starts without either.
     from adapter.sheets.contract import SheetContract
     from adapter.sheets.output import Sink
     from adapter.sheets.pipeline import Progress, SheetReport
+    from adapter.validation import Validated
 
 
 def read_json(
@@ -140,6 +142,8 @@ def validate(resource: Any, settings: Settings, questionnaire_id: str | None = N
     `questionnaire_id` names the Questionnaire when the response leaves it empty: an instrument
     id, or its canonical url with or without `|version`.
     """
+    from adapter.validation import validate_response
+
     return validate_response(resource, settings, questionnaire_id)
 
 
@@ -175,6 +179,8 @@ def extract(
     The same code path as `convert`: same scores, same deterministic ids. An invalid response,
     or one without a subject (scores need a patient), raises InvalidInput.
     """
+    from adapter.validation import validate_response
+
     validated = validate_response(resource, settings, questionnaire_id)
     # What R4 lets a response lack, or hold, but scores cannot: a warning in validate, an error here.
     issues = [
@@ -263,7 +269,6 @@ __all__ = [
     "ConvertResult",
     "ExtractResult",
     "RegimenResult",
-    "Validated",
     "checked",
     "codesystems",
     "convert",

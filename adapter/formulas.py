@@ -35,11 +35,30 @@ def item_score(value: object) -> int:
 
 class ScoredAnswers(dict):  # type: ignore[type-arg]
     """Answers with a memo of the formulas evaluated on them: a total and the criteria reuse
-    their parts (WPI, SSS, regions) instead of computing them again."""
+    their parts (WPI, SSS, regions) instead of computing them again. `points` holds each
+    answered item's score, worked out once for all the formulas."""
 
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
         self.memo: dict[int, ScoreValue | Missing] = {}
+        self.points = _points(answers)
+
+
+def _points(answers: Answers) -> dict[str, int]:
+    points = {}
+    for link_id, value in answers.items():
+        kind = type(value)
+        if kind is AnswerOption:
+            points[link_id] = value.score
+        elif kind is int or kind is bool:
+            points[link_id] = int(value)
+    return points
+
+
+def points_of(answers: Answers) -> Mapping[str, int]:
+    """linkId -> the score of its answer, for the answered items that score."""
+    points = getattr(answers, "points", None)
+    return _points(answers) if points is None else points  # type: ignore[no-any-return]
 
 
 def evaluate(formula: Formula, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
@@ -99,13 +118,17 @@ class Sum:
     label: str
 
     def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
-        unanswered = _unanswered(self.link_ids, answers)
-        if unanswered:
+        points = points_of(answers)
+        try:
+            return sum(map(points.__getitem__, self.link_ids))
+        except KeyError:
+            unanswered = _unanswered(self.link_ids, answers)
+            if not unanswered:  # an answer that does not score: item_score says which
+                return sum(item_score(answers[link_id]) for link_id in self.link_ids)
             return Missing(
                 f"{self.label} needs all {len(self.link_ids)} items; unanswered: "
                 + ", ".join(unanswered)
             )
-        return sum(item_score(answers[link_id]) for link_id in self.link_ids)
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:
         parts = []
@@ -125,7 +148,13 @@ class ProratedSum:
     label: str
 
     def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
+        points = points_of(answers)
+        answered = [points[i] for i in self.link_ids if i in points]
+        if len(answered) == len(self.link_ids):
+            return Fraction(sum(answered), self.divisor)
         unanswered = _unanswered(self.link_ids, answers)
+        if len(unanswered) != len(self.link_ids) - len(answered):  # an answer that does not score
+            answered = [item_score(answers[i]) for i in self.link_ids if i not in unanswered]
         if len(unanswered) > self.max_missing:
             allowed = (
                 f"at most {self.max_missing} may be missing"
@@ -135,9 +164,6 @@ class ProratedSum:
             return Missing(
                 f"{self.label}: {len(unanswered)} unanswered ({', '.join(unanswered)}); {allowed}"
             )
-        answered = [item_score(answers[i]) for i in self.link_ids if answers.get(i) is not None]
-        if len(answered) == len(self.link_ids):
-            return Fraction(sum(answered), self.divisor)
         return Fraction(sum(answered) * len(self.link_ids), len(answered) * self.divisor)
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:

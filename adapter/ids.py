@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,11 +30,30 @@ def resource_id(*parts: str) -> str:
     RFC 4122 name-based (SHA-1) UUID, equal to `uuid.uuid5(NAMESPACE, json)`, without building a
     UUID object (this runs for every resource emitted).
     """
-    digest = bytearray(hashlib.sha1(_PREFIX + orjson.dumps(parts)).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    return _uuid(hashlib.sha1(_PREFIX + orjson.dumps(parts)).hexdigest())
+
+
+def ids_under(*parts: str) -> Callable[[str], str]:
+    """`resource_id(*parts, last)` for many `last`: the resources of one response share their
+    first parts (subject, instrument, date), so those are hashed once, not once a resource."""
+    head = hashlib.sha1(_PREFIX + orjson.dumps(parts)[:-1] + (b"," if parts else b""))
+
+    def make(last: str) -> str:
+        hashed = head.copy()
+        hashed.update(orjson.dumps(last) + b"]")
+        return _uuid(hashed.hexdigest())
+
+    return make
+
+
+# RFC 4122 variant bits (10xx) in the first hex digit of the fourth group.
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+
+
+def _uuid(sha1: str) -> str:
+    """The first 16 bytes of the SHA-1 (hex), version 5 and the variant set, in 8-4-4-4-12."""
+    x = sha1
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def identifier(resource_id: str, settings: Settings) -> dict[str, Any]:

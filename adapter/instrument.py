@@ -126,7 +126,21 @@ class BandScheme:
     """How a deployment names this scheme to choose it (Settings.band_schemes)."""
 
     def band_for(self, value: Number) -> Band | None:
+        if type(value) is int:  # scores are mostly small whole numbers: each found once
+            known = self._by_integer
+            if value not in known:
+                if len(known) >= 1024:
+                    return self._find(value)
+                known[value] = self._find(value)
+            return known[value]
+        return self._find(value)
+
+    def _find(self, value: Number) -> Band | None:
         return next((band for band in self.bands if band.contains(value)), None)
+
+    @cached_property
+    def _by_integer(self) -> dict[int, Band | None]:
+        return {}
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,10 +12,10 @@ from functools import cache
 from typing import Any
 
 from adapter.answers import Subject
-from adapter.ids import identifier, resource_id
-from adapter.instrument import Band, Code, Instrument, Score
+from adapter.ids import ids_under, resource_id
+from adapter.instrument import Code, Instrument, Score
 from adapter.links import Links
-from adapter.scoring import ScoreResult
+from adapter.scoring import ScoreResult, wire_value
 from adapter.settings import SCORE_UNIT, Settings
 from adapter.terminology import coding, method_code
 
@@ -46,7 +46,8 @@ def observation_id(subject: Subject, instrument: Instrument, authored: str, code
 class _Static:
     code: dict[str, Any]
     methods: dict[bool, dict[str, Any]]
-    interpretations: dict[Band, list[dict[str, Any]]]
+    interpretations: dict[int, list[dict[str, Any]]]
+    """By the band's id(): bands are declared once, and a Band's hash (its bounds) is slow."""
 
 
 @cache
@@ -62,7 +63,7 @@ def _static(score: Score, instrument: Instrument, settings: Settings) -> _Static
         for reported in (False, True)
     }
     interpretations = {
-        band: [
+        id(band): [
             {
                 "coding": [coding(Code(band.code, band.display), settings)],
                 "text": f"{band.display} ({scheme.name})",
@@ -88,41 +89,43 @@ def build_observations(
     `emit="when-computed"` (a flag) has an Observation only when it has a value."""
     results = [r for r in results if r.value is not None or r.score.emit == "always"]
     settings = links.settings
-    ids = {r.code: observation_id(subject, instrument, authored, r.code) for r in results}
+    made = ids_under(subject.key, instrument.id, authored)  # observation_id, prefix hashed once
+    ids = {r.score.code.code: made(r.score.code.code) for r in results}
     status = OBSERVATION_STATUS.get(response_status, "final")
     subject_reference = subject.fhir()
+    id_system = settings.identifier_system
     observations = []
-    for result in results:
-        score = result.score
+    for score, raw, missing_reason, band, reported in results:
         static = _static(score, instrument, settings)
-        oid = ids[result.code]
+        oid = ids[score.code.code]
         observation: dict[str, Any] = {
             "resourceType": "Observation",
             "id": oid,
-            "identifier": [identifier(oid, settings)],
+            "identifier": [{"system": id_system, "value": oid}],
             "status": status,
             "category": [SURVEY],
             "code": static.code,
             "subject": subject_reference,
             "effectiveDateTime": authored,
         }
-        value = result.wire_value()
+        value = wire_value(score, raw)
         if value is None:
             observation["dataAbsentReason"] = {
                 "coding": [{"system": DATA_ABSENT_SYSTEM, "code": "unknown", "display": "Unknown"}],
-                "text": result.missing_reason or "not computed",
+                "text": missing_reason or "not computed",
             }
         elif isinstance(value, bool):
             observation["valueBoolean"] = value
         else:
             observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
-        if result.band is not None:
-            observation["interpretation"] = static.interpretations[result.band]
-        observation["method"] = static.methods[result.reported]
+        if band is not None:
+            observation["interpretation"] = static.interpretations[id(band)]
+        observation["method"] = static.methods[reported]
         if derived_from:
             observation["derivedFrom"] = [derived_from]
-        members = [ids[code] for code in score.members if code in ids]
-        if members:
-            observation["hasMember"] = [links.to("Observation", member) for member in members]
+        if score.members:
+            members = [ids[code] for code in score.members if code in ids]
+            if members:
+                observation["hasMember"] = [links.to("Observation", member) for member in members]
         observations.append(observation)
     return observations

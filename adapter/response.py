@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from adapter.answers import Response
 from adapter.ids import identifier, resource_id
-from adapter.instrument import AnswerOption, Item
+from adapter.instrument import AnswerOption, Instrument, Item
 from adapter.settings import Settings
 from adapter.terminology import coding
 
@@ -17,31 +19,52 @@ def response_id(response: Response) -> str:
     )
 
 
-def _answer(value: object, settings: Settings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Node:
+    """An item of the form as a response echoes it: built once per instrument and settings."""
+
+    link_id: str
+    text: str
+    children: tuple[_Node, ...]
+    codings: dict[int, dict[str, Any]]
+    """Each option's coding by the option's id(): options are declared once, in mappings/."""
+
+
+@lru_cache(maxsize=64)
+def _form(instrument: Instrument, settings: Settings) -> tuple[_Node, ...]:
+    def node(item: Item) -> _Node:
+        codings = {id(option): coding(option.code, settings) for option in item.options}
+        return _Node(item.link_id, item.text, tuple(map(node, item.children)), codings)
+
+    return tuple(map(node, instrument.items))
+
+
+def _answer(value: object, node: _Node, settings: Settings) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"valueBoolean": value}
     if isinstance(value, AnswerOption):
-        return {"valueCoding": coding(value.code, settings)}
+        known = node.codings.get(id(value))
+        return {"valueCoding": dict(known) if known else coding(value.code, settings)}
     return {"valueInteger": value}
 
 
 def _items(
-    items: tuple[Item, ...], answers: dict[str, Any] | Any, settings: Settings
+    nodes: tuple[_Node, ...], answers: dict[str, Any] | Any, settings: Settings
 ) -> list[dict[str, Any]]:
+    """The answered items, fresh dicts each time (a caller may change one response's items)."""
     result = []
-    for item in items:
-        if item.children:
-            children = _items(item.children, answers, settings)
+    for node in nodes:
+        if node.children:
+            children = _items(node.children, answers, settings)
             if children:
-                result.append({"linkId": item.link_id, "text": item.text, "item": children})
-        elif item.link_id in answers:
-            result.append(
-                {
-                    "linkId": item.link_id,
-                    "text": item.text,
-                    "answer": [_answer(answers[item.link_id], settings)],
-                }
-            )
+                result.append({"linkId": node.link_id, "text": node.text, "item": children})
+        elif node.link_id in answers:
+            value = answers[node.link_id]
+            if value.__class__ is int:  # the common case first, without a call
+                answer: dict[str, Any] = {"valueInteger": value}
+            else:
+                answer = _answer(value, node, settings)
+            result.append({"linkId": node.link_id, "text": node.text, "answer": [answer]})
     return result
 
 
@@ -56,5 +79,5 @@ def build_response(response: Response, settings: Settings) -> dict[str, Any]:
         "status": response.status,
         "subject": response.subject.fhir(),
         "authored": response.authored,
-        "item": _items(instrument.items, response.answers, settings),
+        "item": _items(_form(instrument, settings), response.answers, settings),
     }

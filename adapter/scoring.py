@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from adapter.formulas import ScoredAnswers, evaluate
-from adapter.instrument import Answers, Band, Instrument, Missing, Score, ScoreValue
-
-DECIMAL_PLACES = Decimal("0.01")
+from adapter.instrument import Answers, Band, Instrument, Missing, Number, Score, ScoreValue
 
 
-@dataclass(frozen=True)
-class ScoreResult:
+class ScoreResult(NamedTuple):
+    """One score of one response (a named tuple: made for every score emitted, so cheap to make)."""
+
     score: Score
     value: ScoreValue | None
     missing_reason: str | None = None
@@ -40,11 +38,17 @@ def wire_value(score: Score, value: ScoreValue | None) -> int | float | bool | N
         return value
     if score.value_type == "integer":
         return int(value)
-    exact = Fraction(value)
-    rounded = (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
-        DECIMAL_PLACES, rounding=ROUND_HALF_UP
-    )
-    return float(rounded)
+    return _two_places(value)
+
+
+def _two_places(value: Number) -> float:
+    """Rounded half up (away from zero) to 2 decimal places, in integer arithmetic: the exact
+    value n/d times 100, rounded, as q/100, which Python divides correctly rounded, so the float
+    is the one nearest the 2-place decimal, as float(Decimal) would give."""
+    exact = value if type(value) in (int, Fraction) else Fraction(value)
+    numerator, denominator = exact.numerator, exact.denominator
+    hundredths = (200 * abs(numerator) + denominator) // (2 * denominator)
+    return (hundredths if numerator >= 0 else -hundredths) / 100
 
 
 def band_for(
@@ -54,7 +58,7 @@ def band_for(
 
     `schemes` (score code -> scheme id) picks one of a score's published schemes.
     """
-    scheme = score.scheme((schemes or {}).get(score.code.code))
+    scheme = score.scheme(schemes.get(score.code.code) if schemes else None)
     if scheme is None or value is None or isinstance(value, bool):
         return None
     return scheme.band_for(value)

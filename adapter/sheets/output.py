@@ -321,11 +321,15 @@ class NdjsonSink(FolderSink):
         self.handles: dict[str, IO[bytes]] = {}
 
     def _write(self, resources: list[dict[str, Any]]) -> None:
+        lines: dict[str, list[bytes]] = {}
         for resource in resources:
-            kind = resource["resourceType"]
+            lines.setdefault(resource["resourceType"], []).append(
+                orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE)
+            )
+        for kind, chunk in lines.items():  # one write per kind and visit
             if kind not in self.handles:
                 self.handles[kind] = open(self.staging / f"{kind}.ndjson", "wb")  # noqa: SIM115
-            self.handles[kind].write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
+            self.handles[kind].write(b"".join(chunk))
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         self._write(resources)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
-
-from openpyxl.utils import get_column_letter
 
 from adapter.answers import Response, Subject
 from adapter.instrument import Instrument, Item, Score
@@ -35,6 +34,19 @@ from adapter.sheets.values import (
 )
 
 
+def column_letter(index: int) -> str:
+    """The spreadsheet's name of a column: 0 -> A, 25 -> Z, 26 -> AA (bijective base 26).
+
+    Written out rather than taken from openpyxl, whose import (numpy included) would cost a CSV
+    conversion a quarter of a second."""
+    letters = ""
+    number = index + 1
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
 @dataclass(frozen=True)
 class Column:
     index: int
@@ -43,9 +55,9 @@ class Column:
     kind: str = ""
     """How its cells are read (the target's type), worked out once from the header."""
 
-    @property
+    @cached_property
     def place(self) -> str:
-        return f'column {get_column_letter(self.index + 1)} "{self.header}"'
+        return f'column {column_letter(self.index)} "{self.header}"'
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,104 @@ class InstrumentColumns:
     """Instruments with the same items (fm2011 and fm2016): one of them is chosen."""
     common: frozenset[str] = frozenset()
     """Columns this instrument shares with its alternatives only (fm-duration-3m)."""
+    unanswered: dict[frozenset[str], list[str]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    """missing_required by the answered items, for an instrument without enableWhen."""
+
+    @cached_property
+    def has_enable_when(self) -> bool:
+        return any(item.enable_when for item in self.instrument.item_index.values())
+
+    @cached_property
+    def own_targets(self) -> frozenset[str]:
+        """Columns whose target is another object in this instrument than in the sheet's
+        plan (none in the registry today): checked again against this instrument's own."""
+        every = targets()
+        return frozenset(
+            c.rule.target
+            for c in self.columns
+            if c.rule is not None and self.target(c.rule.target) is not every.get(c.rule.target)
+        )
+
+    def target(self, name: str) -> Item | Score:
+        """What a column's target is in this instrument: its item, else its score."""
+        return self.instrument.item_index.get(name) or self.instrument.score(name)
+
+    def missing(self, answers: dict[str, Any]) -> list[str]:
+        instrument = self.instrument
+        if self.has_enable_when:
+            return missing_required(instrument.items, answers, instrument.item_index)
+        key = frozenset(answers)
+        found = self.unanswered.get(key)
+        if found is None:
+            found = missing_required(instrument.items, answers, instrument.item_index)
+            if len(self.unanswered) < MAX_REMEMBERED:
+                self.unanswered[key] = found
+        return found
+
+
+def check_target(target: Item | Score, value: Any) -> tuple[Any, Issue | None]:
+    """An item's answer checked (`check_value`), or a reported score's range: the value to keep
+    or the issue (without its place) that rejects it."""
+    if isinstance(target, Item):
+        return check_value(target, value, None)
+    name = target.code.code
+    if (
+        not isinstance(value, bool)
+        and target.low is not None
+        and not (target.low <= value <= (target.high or value))
+    ):
+        message = f"{name}: {wire_value(target, value)} is outside {target.low}-{target.high}"
+        return None, Issue("error", "value", message, None, "out-of-range")
+    return value, None
+
+
+MAX_REMEMBERED = 512
+"""Distinct cells (per column) and checks (per instrument) a plan remembers: rows repeat the
+same few values (a 0-10 rating), so each is read and checked once; the bound keeps a column of
+free values from growing memory."""
+
+
+Cell = tuple[Any, str | None, Any, Issue | None]
+"""A cell read and checked: (value, None, checked value, issue or None), or (None, why the cell
+is not a value, None, None)."""
+
+
+class CellReader:
+    """One column's cells, read (`_read_cell`) and checked against the column's target (the
+    same Item or Score object in every instrument that has it), each distinct cell once:
+    (value, None, checked, issue) or (None, the reason the cell is not a value, None, None)."""
+
+    __slots__ = ("blank_is_false", "column", "contract", "known", "target")
+
+    def __init__(self, column: Column, contract: SheetContract, target: Item | Score) -> None:
+        self.column = column
+        self.contract = contract
+        self.target = target
+        self.known: dict[tuple[type, Any], Cell] = {}
+        self.blank_is_false = bool(
+            column.rule
+            and column.rule.blank_is_false
+            and isinstance(target, Item)
+            and target.type == "boolean"
+        )
+
+    def __call__(self, raw: Any) -> Cell:
+        key = (raw.__class__, raw)  # the cell 1 and the cell TRUE are read differently
+        found = self.known.get(key)
+        if found is None:
+            found = self._read(raw)
+            if len(self.known) < MAX_REMEMBERED:
+                self.known[key] = found
+        return found
+
+    def _read(self, raw: Any) -> Cell:
+        try:
+            value = _read_cell(raw, self.column.kind, self.column.rule, self.contract)
+        except CellError as error:
+            return None, str(error), None, None
+        return (value, None, *check_target(self.target, value))
 
 
 @dataclass
@@ -74,10 +184,34 @@ class RowPlan:
     instruments: tuple[InstrumentColumns, ...]
     warnings: list[Issue] = field(default_factory=list)
     targets: dict[str, Item | Score] = field(default_factory=targets)
+    readers: tuple[tuple[int, str, CellReader], ...] = ()
+    """Per mapped column: its index, its target, its reader."""
+    chosen: dict[frozenset[str], list[InstrumentColumns]] = field(default_factory=dict)
+    """The instruments of a row by its filled targets (`_present`), worked out once each."""
+
+    def __post_init__(self) -> None:
+        self.readers = tuple(
+            (
+                column.index,
+                column.rule.target,
+                CellReader(column, self.contract, self.targets[column.rule.target]),
+            )
+            for column in self.mapped
+            if column.rule is not None
+        )
 
     @property
     def patient_system(self) -> str:
         return self.contract.patient_system or self.links.settings.patient_system
+
+    def present(self, filled: set[str]) -> list[InstrumentColumns]:
+        key = frozenset(filled)
+        found = self.chosen.get(key)
+        if found is None:
+            found = _present(self, filled)
+            if len(self.chosen) < MAX_REMEMBERED:
+                self.chosen[key] = found
+        return found
 
 
 def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPlan | list[Issue]:
@@ -94,7 +228,7 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
         if not name:
             continue
         if name in positions:
-            first, again = get_column_letter(positions[name] + 1), get_column_letter(index + 1)
+            first, again = column_letter(positions[name]), column_letter(index)
             severity = "fatal" if name in used else "warning"
             what = "which one holds the values is unclear" if name in used else "both ignored"
             message = f'columns {first} and {again} are both headed "{_cut(name)}": {what}'
@@ -296,29 +430,27 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
             # is checked like a regimen's: kept exactly, or the row is rejected.
             if dose != 0:
                 issues.extend(dose_issues(dose, _where(number, plan.dose)))
-    all_targets = plan.targets
-    values: dict[str, tuple[Any, Column]] = {}
+    values: dict[str, Cell] = {}
+    """Per filled target, its cell as read and checked (shared by the rows with that cell)."""
     filled: set[str] = set()
     width = len(cells)
-    for column in plan.mapped:
-        rule = column.rule
-        assert rule is not None
-        raw = cells[column.index] if column.index < width else None
-        target = all_targets[rule.target]
+    for index, target, read in plan.readers:
+        raw = cells[index] if index < width else None
         if raw is None or (isinstance(raw, str) and not raw.strip()):
-            if rule.blank_is_false and isinstance(target, Item) and target.type == "boolean":
-                values[rule.target] = (False, column)
+            if read.blank_is_false:
+                values[target] = (False, None, *check_target(read.target, False))
             continue
-        filled.add(rule.target)
-        try:
-            values[rule.target] = (_read_cell(raw, column.kind, rule, contract), column)
-        except CellError as error:
+        filled.add(target)
+        cell = read.known.get((raw.__class__, raw)) or read(raw)  # most cells were met before
+        if cell[1] is None:
+            values[target] = cell
+        else:
             issues.append(
                 Issue(
                     "error",
                     "value",
-                    f"{column.rule.target}: {error}",
-                    _where(number, column),
+                    f"{target}: {cell[1]}",
+                    _where(number, read.column),
                     "invalid-value",
                 )
             )
@@ -326,7 +458,7 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     if patient is None or authored is None:
         return result
     subject = Subject(system=plan.patient_system, value=patient)
-    chosen = _present(plan, filled)
+    chosen = plan.present(filled)
     for entry in chosen:
         result.resources.extend(
             _convert_instrument(entry, values, subject, authored, number, issues, plan)
@@ -379,7 +511,7 @@ def _preferred(
 
 def _convert_instrument(
     entry: InstrumentColumns,
-    values: dict[str, tuple[Any, Column]],
+    values: dict[str, Cell],
     subject: Subject,
     authored: str,
     number: int,
@@ -390,38 +522,30 @@ def _convert_instrument(
     instrument = entry.instrument
     answers: dict[str, Any] = {}
     reported: dict[str, Reported] = {}
-    errors_before = sum(1 for i in issues if i.is_error)
+    failed = False
+    items = instrument.item_index
+    own_targets = entry.own_targets
     for column in entry.columns:
         assert column.rule is not None
         target = column.rule.target
         if target not in values:
             continue
-        value, _ = values[target]
-        item = instrument.item_index.get(target)
-        if item is not None:
-            checked, issue = check_value(item, value, None)
-            if issue:
-                issues.append(replace(issue, expression=_where(number, column)))
-            else:
-                answers[target] = checked
-            continue
-        where = _where(number, column)
-        score = instrument.score(target)
-        if (
-            not isinstance(value, bool)
-            and score.low is not None
-            and not (score.low <= value <= (score.high or value))
-        ):
-            message = f"{target}: {wire_value(score, value)} is outside {score.low}-{score.high}"
-            issues.append(Issue("error", "value", message, where, "out-of-range"))
+        value, _, checked, issue = values[target]
+        if target in own_targets:
+            checked, issue = check_target(entry.target(target), value)
+        if issue is not None:
+            issues.append(replace(issue, expression=_where(number, column)))
+            failed = True
+        elif target in items:
+            answers[target] = checked
         else:
-            reported[target] = Reported(value, where)
-    if sum(1 for i in issues if i.is_error) > errors_before:
+            reported[target] = Reported(checked, _where(number, column))
+    if failed:
         return []
     if not answers:
         response = Response(instrument, subject, authored, "completed", {}, plan.contract.test_data)
         return reported_resources(response, plan.links, reported)
-    missing = missing_required(instrument.items, answers, instrument.item_index)
+    missing = entry.missing(answers)
     # A row that leaves a required item blank is a response left incomplete: R4 'stopped'.
     status = "stopped" if missing else "completed"
     if missing:
