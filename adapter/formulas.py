@@ -72,6 +72,20 @@ def evaluate(formula: Formula, answers: Answers, items: Mapping[str, Item]) -> S
     return memo[key]
 
 
+def exact_sum(values: Sequence[Number]) -> Number:
+    """The sum of whole numbers and fractions, exactly: over one common denominator, so the
+    result is normalized once rather than after every addition."""
+    numerator, denominator, whole = 0, 1, True
+    for value in values:
+        if isinstance(value, int):
+            numerator += value * denominator
+        else:
+            numerator = numerator * value.denominator + value.numerator * denominator
+            denominator *= value.denominator
+            whole = False
+    return numerator if whole else Fraction(numerator, denominator)  # the type sum() gives
+
+
 def _quoted(link_ids: Sequence[str]) -> str:
     if len(link_ids) == 1:
         return f"linkId = '{link_ids[0]}'"
@@ -107,7 +121,8 @@ def _sum(values: str) -> str:
 
 
 def _unanswered(link_ids: Sequence[str], answers: Answers) -> list[str]:
-    return [link_id for link_id in link_ids if answers.get(link_id) is None]
+    get = answers.get
+    return [link_id for link_id in link_ids if get(link_id) is None]
 
 
 @dataclass(frozen=True)
@@ -190,7 +205,7 @@ class Total:
         missing = [value.reason for value in values if isinstance(value, Missing)]
         if missing:
             return Missing(f"{self.label} not computed: " + "; ".join(missing))
-        return sum(values)  # type: ignore[arg-type]
+        return exact_sum(values)  # type: ignore[arg-type]
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:
         return " + ".join(f"({part.fhirpath(items)})" for part in self.parts)
@@ -227,7 +242,13 @@ class RegionCount:
                 f"{self.label} needs all {len(self.all_link_ids)} areas; unanswered: "
                 + ", ".join(unanswered)
             )
-        return sum(1 for region in self.regions if any(answers[i] is True for i in region))
+        count = 0
+        for region in self.regions:  # plain loops: this runs for every WPI response
+            for link_id in region:
+                if answers[link_id] is True:
+                    count += 1
+                    break
+        return count
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:
         regions = " + ".join(

@@ -7,6 +7,7 @@ copy a resource before changing it in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -51,6 +52,11 @@ class _Static:
 
 
 @cache
+def _statics(instrument: Instrument, settings: Settings) -> dict[int, _Static]:
+    """Each score's fixed parts by the score's id(): one lookup per response, not per score."""
+    return {id(score): _static(score, instrument, settings) for score in instrument.scores}
+
+
 def _static(score: Score, instrument: Instrument, settings: Settings) -> _Static:
     method = f"{score.method} [fms-fhir {instrument.id} {instrument.version}]"
     methods = {
@@ -84,19 +90,23 @@ def build_observations(
     response_status: str,
     derived_from: dict[str, Any] | None,
     links: Links,
+    made: Callable[[str], str] | None = None,
 ) -> list[dict[str, Any]]:
     """One Observation per score; totals reference their parts in hasMember. A score declared
-    `emit="when-computed"` (a flag) has an Observation only when it has a value."""
+    `emit="when-computed"` (a flag) has an Observation only when it has a value. `made`: the
+    response's `ids_under(subject.key, instrument.id, authored)` when the caller has it."""
     results = [r for r in results if r.value is not None or r.score.emit == "always"]
     settings = links.settings
-    made = ids_under(subject.key, instrument.id, authored)  # observation_id, prefix hashed once
+    # observation_id, with the prefix (subject, instrument, date) hashed once
+    made = made or ids_under(subject.key, instrument.id, authored)
     ids = {r.score.code.code: made(r.score.code.code) for r in results}
     status = OBSERVATION_STATUS.get(response_status, "final")
     subject_reference = subject.fhir()
     id_system = settings.identifier_system
     observations = []
+    statics = _statics(instrument, settings)
     for score, raw, missing_reason, band, reported in results:
-        static = _static(score, instrument, settings)
+        static = statics.get(id(score)) or _static(score, instrument, settings)
         oid = ids[score.code.code]
         observation: dict[str, Any] = {
             "resourceType": "Observation",

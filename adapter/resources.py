@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapter.answers import Response
+from adapter.ids import ids_under
 from adapter.links import Links
 from adapter.observations import build_observations
 from adapter.outcome import Issue
@@ -76,19 +77,22 @@ def response_resources(
     on_mismatch: Literal["reject", "warn"] = "reject",
 ) -> Converted:
     """QuestionnaireResponse + score Observations (derivedFrom the response)."""
-    questionnaire_response = build_response(response, links.settings)
-    results = score_answers(response.instrument, response.answers, links.settings.schemes)
+    instrument = response.instrument
+    made = ids_under(response.subject.key, instrument.id, response.authored)  # every id below
+    questionnaire_response = build_response(response, links.settings, made("QuestionnaireResponse"))
+    results = score_answers(instrument, response.answers, links.settings.schemes)
     issues: list[Issue] = []
     if reported:
         results, issues = reconcile(results, reported, on_mismatch, links.settings.schemes)
     observations = build_observations(
         results,
-        response.instrument,
+        instrument,
         response.subject,
         response.authored,
         response.status,
         links.to("QuestionnaireResponse", questionnaire_response["id"]),
         links,
+        made,
     )
     resources = [questionnaire_response, *observations]
     if response.test_data is not None:

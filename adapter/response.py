@@ -60,22 +60,33 @@ def _items(
                 result.append({"linkId": node.link_id, "text": node.text, "item": children})
         elif node.link_id in answers:
             value = answers[node.link_id]
-            if value.__class__ is int:  # the common case first, without a call
+            kind = value.__class__
+            if kind is int:  # the common cases inline, without a call
                 answer: dict[str, Any] = {"valueInteger": value}
+            elif kind is bool:
+                answer = {"valueBoolean": value}
             else:
                 answer = _answer(value, node, settings)
             result.append({"linkId": node.link_id, "text": node.text, "answer": [answer]})
     return result
 
 
-def build_response(response: Response, settings: Settings) -> dict[str, Any]:
+@lru_cache(maxsize=256)
+def _canonical(instrument: Instrument, settings: Settings) -> str:
+    return f"{settings.questionnaire_url(instrument.id)}|{instrument.version}"
+
+
+def build_response(
+    response: Response, settings: Settings, rid: str | None = None
+) -> dict[str, Any]:
+    """`rid`: the id when the caller has it already (`response_id` of the same response)."""
     instrument = response.instrument
-    rid = response_id(response)
+    rid = rid or response_id(response)
     return {
         "resourceType": "QuestionnaireResponse",
         "id": rid,
         "identifier": identifier(rid, settings),
-        "questionnaire": f"{settings.questionnaire_url(instrument.id)}|{instrument.version}",
+        "questionnaire": _canonical(instrument, settings),
         "status": response.status,
         "subject": response.subject.fhir(),
         "authored": response.authored,

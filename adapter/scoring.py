@@ -68,13 +68,14 @@ def score_answers(
     instrument: Instrument, answers: Answers, schemes: Mapping[str, str] | None = None
 ) -> list[ScoreResult]:
     results = []
-    answers = ScoredAnswers(answers)
+    scored = ScoredAnswers(answers)
+    items = instrument.item_index
     for score in instrument.scores:
-        value = evaluate(score.formula, answers, instrument.item_index)
+        value = evaluate(score.formula, scored, items)
         if isinstance(value, Missing):
             results.append(ScoreResult(score, None, value.reason))
         else:
-            results.append(ScoreResult(score, value, band=band_for(score, value, schemes)))
+            results.append(ScoreResult(score, value, None, band_for(score, value, schemes)))
     return results
 
 
