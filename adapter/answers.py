@@ -7,7 +7,7 @@ instrument's declaration (linkId, type, options, range), so every input path sha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -40,12 +40,16 @@ class Subject:
         return orjson.dumps(["identifier", self.system, self.value]).decode()
 
     def fhir(self) -> dict[str, Any]:
-        result: dict[str, Any] = {}
+        result: dict[str, Any]
         if self.reference:
-            result["reference"] = self.reference
+            result = {"reference": self.reference}
         else:
-            identifier = {"system": self.system, "value": self.value}
-            result["identifier"] = {k: v for k, v in identifier.items() if v is not None}
+            identifier = {}
+            if self.system is not None:
+                identifier["system"] = self.system
+            if self.value is not None:
+                identifier["value"] = self.value
+            result = {"identifier": identifier}
         if self.display:
             result["display"] = self.display
         return result
@@ -79,12 +83,12 @@ def check_answers(
 ) -> tuple[dict[str, Any], list[Issue]]:
     values: dict[str, Any] = {}
     issues: list[Issue] = []
-    scores = {score.code.code for score in instrument.scores}
+    items = instrument.item_index
     for link_id, raw_value in raw.items():
-        where = f"{prefix}.{link_id}"
-        item = instrument.item_index.get(link_id)
+        item = items.get(link_id)
         if item is None:
-            if link_id in scores:
+            where = f"{prefix}.{link_id}"
+            if any(score.code.code == link_id for score in instrument.scores):
                 message = (
                     f"{link_id} is a calculated score of {instrument.id}; send the item answers"
                 )
@@ -95,9 +99,9 @@ def check_answers(
             continue
         if raw_value is None:
             continue
-        value, issue = check_value(item, raw_value, where)
+        value, issue = check_value(item, raw_value, None)
         if issue:
-            issues.append(issue)
+            issues.append(replace(issue, expression=f"{prefix}.{link_id}"))
         else:
             values[link_id] = value
     return values, issues

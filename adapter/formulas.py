@@ -45,13 +45,14 @@ class ScoredAnswers(dict):  # type: ignore[type-arg]
 
 
 def _points(answers: Answers) -> dict[str, int]:
+    """A bool is kept as it is: True and False add as 1 and 0, and a sum starts from 0."""
     points = {}
     for link_id, value in answers.items():
-        kind = type(value)
-        if kind is AnswerOption:
+        kind = value.__class__
+        if kind is bool or kind is int:
+            points[link_id] = value
+        elif kind is AnswerOption:
             points[link_id] = value.score
-        elif kind is int or kind is bool:
-            points[link_id] = int(value)
     return points
 
 

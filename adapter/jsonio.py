@@ -30,18 +30,19 @@ def too_large(what: str, limit: int) -> InvalidInput:
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
-    """Iterative, so a deep value cannot overflow the stack while being measured."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in node)
+    """Level by level, containers only: a deep value cannot overflow the stack while being
+    measured, and the scalars (most of a document) are passed over in C."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        deeper = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            deeper.extend(child for child in children if isinstance(child, (dict, list)))
+        level = deeper
     return False
 
 

@@ -45,6 +45,10 @@ def observation_id(subject: Subject, instrument: Instrument, authored: str, code
 
 @dataclass(frozen=True)
 class _Static:
+    name: str
+    """The score's code, the last part of its Observation's id."""
+    whole: bool
+    """An integer score: its value goes on the wire as a whole number."""
     code: dict[str, Any]
     methods: dict[bool, dict[str, Any]]
     interpretations: dict[int, list[dict[str, Any]]]
@@ -79,7 +83,7 @@ def _static(score: Score, instrument: Instrument, settings: Settings) -> _Static
         for band in scheme.bands
     }
     code = {"coding": [coding(score.code, settings)], "text": score.code.display}
-    return _Static(code, methods, interpretations)
+    return _Static(score.code.code, score.value_type == "integer", code, methods, interpretations)
 
 
 def build_observations(
@@ -97,17 +101,17 @@ def build_observations(
     response's `ids_under(subject.key, instrument.id, authored)` when the caller has it."""
     results = [r for r in results if r.value is not None or r.score.emit == "always"]
     settings = links.settings
+    statics = _statics(instrument, settings)
+    fixed = [statics.get(id(r.score)) or _static(r.score, instrument, settings) for r in results]
     # observation_id, with the prefix (subject, instrument, date) hashed once
     made = made or ids_under(subject.key, instrument.id, authored)
-    ids = {r.score.code.code: made(r.score.code.code) for r in results}
+    ids = {static.name: made(static.name) for static in fixed}
     status = OBSERVATION_STATUS.get(response_status, "final")
     subject_reference = subject.fhir()
     id_system = settings.identifier_system
     observations = []
-    statics = _statics(instrument, settings)
-    for score, raw, missing_reason, band, reported in results:
-        static = statics.get(id(score)) or _static(score, instrument, settings)
-        oid = ids[score.code.code]
+    for (score, raw, missing_reason, band, reported), static in zip(results, fixed, strict=True):
+        oid = ids[static.name]
         observation: dict[str, Any] = {
             "resourceType": "Observation",
             "id": oid,
@@ -118,16 +122,21 @@ def build_observations(
             "subject": subject_reference,
             "effectiveDateTime": authored,
         }
-        value = wire_value(score, raw)
-        if value is None:
+        if raw is None:
             observation["dataAbsentReason"] = {
                 "coding": [{"system": DATA_ABSENT_SYSTEM, "code": "unknown", "display": "Unknown"}],
                 "text": missing_reason or "not computed",
             }
-        elif isinstance(value, bool):
-            observation["valueBoolean"] = value
+        elif raw.__class__ is bool:
+            observation["valueBoolean"] = raw
         else:
-            observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
+            value = int(raw) if static.whole else wire_value(score, raw)
+            observation["valueQuantity"] = {
+                "value": value,
+                "unit": SCORE_UNIT["unit"],
+                "system": SCORE_UNIT["system"],
+                "code": SCORE_UNIT["code"],
+            }
         if band is not None:
             observation["interpretation"] = static.interpretations[id(band)]
         observation["method"] = static.methods[reported]

@@ -30,13 +30,21 @@ class _Node:
     """Each option's coding by the option's id(): options are declared once, in mappings/."""
 
 
+@dataclass(frozen=True)
+class _Form:
+    canonical: str
+    """The Questionnaire's canonical with its version."""
+    nodes: tuple[_Node, ...]
+
+
 @lru_cache(maxsize=64)
-def _form(instrument: Instrument, settings: Settings) -> tuple[_Node, ...]:
+def _form(instrument: Instrument, settings: Settings) -> _Form:
     def node(item: Item) -> _Node:
         codings = {id(option): coding(option.code, settings) for option in item.options}
         return _Node(item.link_id, item.text, tuple(map(node, item.children)), codings)
 
-    return tuple(map(node, instrument.items))
+    canonical = f"{settings.questionnaire_url(instrument.id)}|{instrument.version}"
+    return _Form(canonical, tuple(map(node, instrument.items)))
 
 
 def _answer(value: object, node: _Node, settings: Settings) -> dict[str, Any]:
@@ -71,24 +79,19 @@ def _items(
     return result
 
 
-@lru_cache(maxsize=256)
-def _canonical(instrument: Instrument, settings: Settings) -> str:
-    return f"{settings.questionnaire_url(instrument.id)}|{instrument.version}"
-
-
 def build_response(
     response: Response, settings: Settings, rid: str | None = None
 ) -> dict[str, Any]:
     """`rid`: the id when the caller has it already (`response_id` of the same response)."""
-    instrument = response.instrument
+    form = _form(response.instrument, settings)
     rid = rid or response_id(response)
     return {
         "resourceType": "QuestionnaireResponse",
         "id": rid,
         "identifier": identifier(rid, settings),
-        "questionnaire": _canonical(instrument, settings),
+        "questionnaire": form.canonical,
         "status": response.status,
         "subject": response.subject.fhir(),
         "authored": response.authored,
-        "item": _items(_form(instrument, settings), response.answers, settings),
+        "item": _items(form.nodes, response.answers, settings),
     }

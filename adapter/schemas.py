@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from adapter.outcome import Issue
@@ -83,6 +84,31 @@ class SubjectSchema(Schema):
             raise ValidationError("give exactly one of 'identifier' or 'reference'")
 
 
+class RememberedNested(fields.Nested):
+    """A nested object loaded once per distinct content: every document of a visit names the
+    same subject, and a service sees the same patients again and again. Loading is a pure
+    check, so a remembered result is the result; failures are not remembered (they raise)."""
+
+    LIMIT = 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: dict[bytes, Any] = {}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # a number read as a Decimal, for one: loaded as it is
+            return super()._deserialize(value, attr, data, **kwargs)
+        found = self._loaded.get(key)
+        if found is None:
+            found = super()._deserialize(value, attr, data, **kwargs)
+            if len(self._loaded) < self.LIMIT:
+                self._loaded[key] = found
+        # A copy, one level down (a subject is {identifier: {system, value}} at most).
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in found.items()}
+
+
 class AnswerMap(fields.Field):
     """linkId -> raw answer. Each answer is checked against its item later (adapter.rules), so
     only the shape is checked here: a generic Dict field would deserialize every key and value."""
@@ -102,7 +128,7 @@ class AnswersDocumentSchema(Schema):
         unknown = RAISE
 
     instrument = fields.String(required=True)
-    subject = fields.Nested(SubjectSchema, required=True)
+    subject = RememberedNested(SubjectSchema, required=True)
     authored = FhirDateTime(required=True)
     status = fields.String(load_default="completed", validate=validate.OneOf(RESPONSE_STATUSES))
     answers = AnswerMap(required=True)

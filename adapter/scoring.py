@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
-from adapter.formulas import ScoredAnswers, evaluate
-from adapter.instrument import Answers, Band, Instrument, Missing, Number, Score, ScoreValue
+from adapter.formulas import ScoredAnswers
+from adapter.instrument import (
+    Answers,
+    Band,
+    BandScheme,
+    Formula,
+    Instrument,
+    Missing,
+    Number,
+    Score,
+    ScoreValue,
+)
 
 
 class ScoreResult(NamedTuple):
@@ -69,14 +80,31 @@ def score_answers(
 ) -> list[ScoreResult]:
     results = []
     scored = ScoredAnswers(answers)
+    memo = scored.memo  # what `evaluate` keeps: parts (WPI, SSS) are computed once
     items = instrument.item_index
-    for score in instrument.scores:
-        value = evaluate(score.formula, scored, items)
+    for score, formula, scheme in _plan(instrument, tuple(schemes.items()) if schemes else ()):
+        value = memo.get(id(formula))
+        if value is None:
+            value = memo[id(formula)] = formula.evaluate(scored, items)
         if isinstance(value, Missing):
             results.append(ScoreResult(score, None, value.reason))
+        elif scheme is None or isinstance(value, bool):
+            results.append(ScoreResult(score, value))
         else:
-            results.append(ScoreResult(score, value, None, band_for(score, value, schemes)))
+            results.append(ScoreResult(score, value, None, scheme.band_for(value)))
     return results
+
+
+@lru_cache(maxsize=256)
+def _plan(
+    instrument: Instrument, schemes: tuple[tuple[str, str], ...]
+) -> tuple[tuple[Score, Formula, BandScheme | None], ...]:
+    """Each score with its formula and the band scheme chosen for it (`band_for`), once."""
+    chosen = dict(schemes)
+    return tuple(
+        (score, score.formula, score.scheme(chosen.get(score.code.code)))
+        for score in instrument.scores
+    )
 
 
 def scores_by_code(results: list[ScoreResult]) -> Mapping[str, ScoreResult]:

@@ -46,6 +46,8 @@ DOSE_NOTE = (
     "the visit that records it."
 )
 APPEND = orjson.OPT_APPEND_NEWLINE
+BUFFER = 1 << 20
+"""The write buffer fms-fhir's NDJSON writer uses: the two programs make the same system calls."""
 dumps = orjson.dumps
 
 
@@ -219,8 +221,8 @@ class Converter:
         self.doses: dict[str, tuple[array, list[float | None]]] = {}
         self.counts = {"QuestionnaireResponse": 0, "Observation": 0, "MedicationStatement": 0}
         out.mkdir(parents=True, exist_ok=True)
-        self.qr_file = open(out / "QuestionnaireResponse.ndjson", "wb")  # noqa: SIM115
-        self.obs_file = open(out / "Observation.ndjson", "wb")  # noqa: SIM115
+        self.qr_file = open(out / "QuestionnaireResponse.ndjson", "wb", buffering=BUFFER)  # noqa: SIM115
+        self.obs_file = open(out / "Observation.ndjson", "wb", buffering=BUFFER)  # noqa: SIM115
         self.out = out
 
     def close(self) -> None:

@@ -312,6 +312,10 @@ class PatientSink(FolderSink):
         super().finish()
 
 
+WRITE_BUFFER = 1 << 20
+"""Bytes gathered before a write to an NDJSON file: a few hundred resources a system call."""
+
+
 class NdjsonSink(FolderSink):
     """FHIR Bulk Data layout: one `<ResourceType>.ndjson` per type, for `$import`."""
 
@@ -321,15 +325,15 @@ class NdjsonSink(FolderSink):
         self.handles: dict[str, IO[bytes]] = {}
 
     def _write(self, resources: list[dict[str, Any]]) -> None:
-        lines: dict[str, list[bytes]] = {}
+        handles = self.handles
         for resource in resources:
-            lines.setdefault(resource["resourceType"], []).append(
-                orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE)
-            )
-        for kind, chunk in lines.items():  # one write per kind and visit
-            if kind not in self.handles:
-                self.handles[kind] = open(self.staging / f"{kind}.ndjson", "wb")  # noqa: SIM115
-            self.handles[kind].write(b"".join(chunk))
+            kind = resource["resourceType"]
+            handle = handles.get(kind)
+            if handle is None:
+                handle = handles[kind] = open(  # noqa: SIM115
+                    self.staging / f"{kind}.ndjson", "wb", buffering=WRITE_BUFFER
+                )
+            handle.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         self._write(resources)

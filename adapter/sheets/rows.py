@@ -81,6 +81,14 @@ class InstrumentColumns:
         return any(item.enable_when for item in self.instrument.item_index.values())
 
     @cached_property
+    def targets(self) -> tuple[tuple[str, Column, bool], ...]:
+        """Per column: its target, the column, whether the target is an item (else a score)."""
+        items = self.instrument.item_index
+        return tuple(
+            (c.rule.target, c, c.rule.target in items) for c in self.columns if c.rule is not None
+        )
+
+    @cached_property
     def own_targets(self) -> frozenset[str]:
         """Columns whose target is another object in this instrument than in the sheet's
         plan (none in the registry today): checked again against this instrument's own."""
@@ -95,10 +103,21 @@ class InstrumentColumns:
         """What a column's target is in this instrument: its item, else its score."""
         return self.instrument.item_index.get(name) or self.instrument.score(name)
 
+    @cached_property
+    def required(self) -> frozenset[str]:
+        """The items `missing_required` asks for (no enableWhen here): required, no children."""
+        return frozenset(
+            item.link_id
+            for item in self.instrument.item_index.values()
+            if item.required and not item.children
+        )
+
     def missing(self, answers: dict[str, Any]) -> list[str]:
         instrument = self.instrument
         if self.has_enable_when:
             return missing_required(instrument.items, answers, instrument.item_index)
+        if self.required.issubset(answers):  # the common case: every required item answered
+            return []
         key = frozenset(answers)
         found = self.unanswered.get(key)
         if found is None:
@@ -138,14 +157,16 @@ is not a value, None, None)."""
 class CellReader:
     """One column's cells, read (`_read_cell`) and checked against the column's target (the
     same Item or Score object in every instrument that has it), each distinct cell once:
-    (value, None, checked, issue) or (None, the reason the cell is not a value, None, None)."""
+    (value, None, checked, issue), (None, the reason the cell is not a value, None, None), or
+    BLANK. Text cells (all of a CSV) are remembered by their text, others by type and value."""
 
-    __slots__ = ("blank_is_false", "column", "contract", "known", "target")
+    __slots__ = ("blank_is_false", "column", "contract", "known", "target", "text")
 
     def __init__(self, column: Column, contract: SheetContract, target: Item | Score) -> None:
         self.column = column
         self.contract = contract
         self.target = target
+        self.text: dict[str, Cell] = {}
         self.known: dict[tuple[type, Any], Cell] = {}
         self.blank_is_false = bool(
             column.rule
@@ -155,6 +176,13 @@ class CellReader:
         )
 
     def __call__(self, raw: Any) -> Cell:
+        if raw.__class__ is str:
+            found = self.text.get(raw)
+            if found is None:
+                found = self._read(raw)
+                if len(self.text) < MAX_REMEMBERED:
+                    self.text[raw] = found
+            return found
         key = (raw.__class__, raw)  # the cell 1 and the cell TRUE are read differently
         found = self.known.get(key)
         if found is None:
@@ -164,11 +192,17 @@ class CellReader:
         return found
 
     def _read(self, raw: Any) -> Cell:
+        if is_blank(raw):
+            return BLANK
         try:
             value = _read_cell(raw, self.column.kind, self.column.rule, self.contract)
         except CellError as error:
             return None, str(error), None, None
         return (value, None, *check_target(self.target, value))
+
+
+BLANK: Cell = (None, None, None, None)
+"""An empty cell (told apart by identity)."""
 
 
 @dataclass
@@ -186,6 +220,9 @@ class RowPlan:
     targets: dict[str, Item | Score] = field(default_factory=targets)
     readers: tuple[tuple[int, str, CellReader], ...] = ()
     """Per mapped column: its index, its target, its reader."""
+    doses: dict[tuple[type, Any], tuple[Decimal | None, list[Issue]]] = field(
+        default_factory=dict
+    )
     chosen: dict[frozenset[str], list[InstrumentColumns]] = field(default_factory=dict)
     """The instruments of a row by its filled targets (`_present`), worked out once each."""
 
@@ -203,6 +240,17 @@ class RowPlan:
     @property
     def patient_system(self) -> str:
         return self.contract.patient_system or self.links.settings.patient_system
+
+    def read_dose(self, raw: Any) -> tuple[Decimal | None, list[Issue]]:
+        """A dose cell -> the dose exactly as written, and the issues (without their place)
+        that reject or question it; a course repeats one dose, so each is read once."""
+        key = (raw.__class__, raw)
+        found = self.doses.get(key)
+        if found is None:
+            found = _read_dose(raw, self.contract)
+            if len(self.doses) < MAX_REMEMBERED:
+                self.doses[key] = found
+        return found
 
     def present(self, filled: set[str]) -> list[InstrumentColumns]:
         key = frozenset(filled)
@@ -419,29 +467,25 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
             )
     dose = None
     if plan.dose is not None and not is_blank(cell(plan.dose)):
-        try:
-            dose = parse_decimal(cell(plan.dose), contract)
-        except CellError as error:
-            issues.append(
-                Issue("error", "value", str(error), _where(number, plan.dose), "invalid-value")
-            )
-        else:
-            # 0 records that no LDN was taken at this visit (it ends a course); any other dose
-            # is checked like a regimen's: kept exactly, or the row is rejected.
-            if dose != 0:
-                issues.extend(dose_issues(dose, _where(number, plan.dose)))
+        dose, found = plan.read_dose(cell(plan.dose))
+        if found:
+            where = _where(number, plan.dose)
+            issues.extend(replace(issue, expression=where) for issue in found)
     values: dict[str, Cell] = {}
     """Per filled target, its cell as read and checked (shared by the rows with that cell)."""
     filled: set[str] = set()
     width = len(cells)
     for index, target, read in plan.readers:
         raw = cells[index] if index < width else None
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if raw is None:
+            cell = BLANK
+        else:  # most cells were met before: a dict lookup, inline for text
+            cell = (read.text.get(raw) if raw.__class__ is str else None) or read(raw)
+        if cell is BLANK:
             if read.blank_is_false:
                 values[target] = (False, None, *check_target(read.target, False))
             continue
         filled.add(target)
-        cell = read.known.get((raw.__class__, raw)) or read(raw)  # most cells were met before
         if cell[1] is None:
             values[target] = cell
         else:
@@ -469,6 +513,16 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     if result.rejected:
         result.resources = []
     return result
+
+
+def _read_dose(raw: Any, contract: SheetContract) -> tuple[Decimal | None, list[Issue]]:
+    try:
+        dose = parse_decimal(raw, contract)
+    except CellError as error:
+        return None, [Issue("error", "value", str(error), None, "invalid-value")]
+    # 0 records that no LDN was taken at this visit (it ends a course); any other dose is
+    # checked like a regimen's: kept exactly, or the row is rejected.
+    return dose, ([] if dose == 0 else dose_issues(dose, None))
 
 
 def _present(plan: RowPlan, filled: set[str]) -> list[InstrumentColumns]:
@@ -523,20 +577,18 @@ def _convert_instrument(
     answers: dict[str, Any] = {}
     reported: dict[str, Reported] = {}
     failed = False
-    items = instrument.item_index
     own_targets = entry.own_targets
-    for column in entry.columns:
-        assert column.rule is not None
-        target = column.rule.target
-        if target not in values:
+    for target, column, is_item in entry.targets:
+        cell = values.get(target)
+        if cell is None:
             continue
-        value, _, checked, issue = values[target]
-        if target in own_targets:
+        value, _, checked, issue = cell
+        if own_targets and target in own_targets:
             checked, issue = check_target(entry.target(target), value)
         if issue is not None:
             issues.append(replace(issue, expression=_where(number, column)))
             failed = True
-        elif target in items:
+        elif is_item:
             answers[target] = checked
         else:
             reported[target] = Reported(checked, _where(number, column))
