@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -40,10 +41,16 @@ def ids_under(*parts: str) -> Callable[[str], str]:
 
     def make(last: str) -> str:
         hashed = head.copy()
-        hashed.update(orjson.dumps(last) + b"]")
+        hashed.update(_tail(last))
         return _uuid(hashed.hexdigest())
 
     return make
+
+
+@lru_cache(maxsize=4096)
+def _tail(last: str) -> bytes:
+    """The closing part of the JSON array: the same few score codes end most ids."""
+    return orjson.dumps(last) + b"]"
 
 
 # RFC 4122 variant bits (10xx) in the first hex digit of the fourth group.

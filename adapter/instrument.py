@@ -126,20 +126,28 @@ class BandScheme:
     """How a deployment names this scheme to choose it (Settings.band_schemes)."""
 
     def band_for(self, value: Number) -> Band | None:
-        if type(value) is int:  # scores are mostly small whole numbers: each found once
-            known = self._by_integer
-            if value not in known:
-                if len(known) >= 1024:
-                    return self._find(value)
-                known[value] = self._find(value)
-            return known[value]
-        return self._find(value)
+        # Scores take few values (whole numbers, thirds, halves): each is placed once, and
+        # remembered by its numerator and denominator (a Fraction's own hash is slow).
+        kind = value.__class__
+        if kind is int:
+            key: int | tuple[int, int] = value  # type: ignore[assignment]
+        elif kind is Fraction:
+            key = (value.numerator, value.denominator)
+        else:  # a reported Decimal or float: placed as it is
+            return self._find(value)
+        known = self._known
+        found = known.get(key, known)
+        if found is known:
+            found = self._find(value)
+            if len(known) < 1024:
+                known[key] = found
+        return found  # type: ignore[return-value]
 
     def _find(self, value: Number) -> Band | None:
         return next((band for band in self.bands if band.contains(value)), None)
 
     @cached_property
-    def _by_integer(self) -> dict[int, Band | None]:
+    def _known(self) -> dict[int | tuple[int, int], Band | None]:
         return {}
 
 
