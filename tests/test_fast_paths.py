@@ -76,3 +76,23 @@ def test_a_true_cell_and_a_1_cell_are_read_each_by_its_own_rule(tmp_path):
         assert issue["expression"][0].endswith('column D "phq4-nervous"')
     assert report.rows_converted == 2
     assert sum(r["resourceType"] == "QuestionnaireResponse" for r in resources(out)) == 2
+
+
+def test_the_cell_memo_is_bounded_and_keeps_no_huge_cell():
+    from adapter.links import links_for
+    from adapter.sheets.contract import default_contract
+    from adapter.sheets.rows import MAX_REMEMBERED, convert_row, plan_rows
+    from tests.conftest import SETTINGS
+
+    plan = plan_rows(HEADER, default_contract(), links_for("ndjson", SETTINGS))
+    assert not isinstance(plan, list)
+    for number in range(2, 2 * MAX_REMEMBERED + 2):
+        huge = f"{number}" + "x" * 10_000  # distinct, long, not a number
+        cells = ["P1", "2024-01-10", huge, 1, 1, 1, 1, None, f"{number % 101}", huge]
+        result = convert_row(plan, number, cells)
+        assert result.rejected  # the huge cells are no values
+        assert any("pain-max" in issue.message for issue in result.issues)
+    for _, _, read in plan.readers:
+        assert len(read.text) + len(read.known) <= MAX_REMEMBERED
+        assert all(len(text) <= 64 for text in read.text)
+    assert all(len(str(key[1])) <= 64 for key in plan.doses)

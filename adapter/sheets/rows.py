@@ -144,9 +144,11 @@ def check_target(target: Item | Score, value: Any) -> tuple[Any, Issue | None]:
 
 
 MAX_REMEMBERED = 512
+MAX_REMEMBERED_TEXT = 64
 """Distinct cells (per column) and checks (per instrument) a plan remembers: rows repeat the
 same few values (a 0-10 rating), so each is read and checked once; the bound keeps a column of
-free values from growing memory."""
+free values from growing memory; a text longer than MAX_REMEMBERED_TEXT (never a value) is not
+kept, so a sheet of huge cells holds none of them."""
 
 
 Cell = tuple[Any, str | None, Any, Issue | None]
@@ -180,14 +182,14 @@ class CellReader:
             found = self.text.get(raw)
             if found is None:
                 found = self._read(raw)
-                if len(self.text) < MAX_REMEMBERED:
+                if len(self.text) < MAX_REMEMBERED and len(raw) <= MAX_REMEMBERED_TEXT:
                     self.text[raw] = found
             return found
         key = (raw.__class__, raw)  # the cell 1 and the cell TRUE are read differently
         found = self.known.get(key)
         if found is None:
             found = self._read(raw)
-            if len(self.known) < MAX_REMEMBERED:
+            if len(self.known) < MAX_REMEMBERED and not isinstance(raw, str):
                 self.known[key] = found
         return found
 
@@ -220,9 +222,7 @@ class RowPlan:
     targets: dict[str, Item | Score] = field(default_factory=targets)
     readers: tuple[tuple[int, str, CellReader], ...] = ()
     """Per mapped column: its index, its target, its reader."""
-    doses: dict[tuple[type, Any], tuple[Decimal | None, list[Issue]]] = field(
-        default_factory=dict
-    )
+    doses: dict[tuple[type, Any], tuple[Decimal | None, list[Issue]]] = field(default_factory=dict)
     chosen: dict[frozenset[str], list[InstrumentColumns]] = field(default_factory=dict)
     """The instruments of a row by its filled targets (`_present`), worked out once each."""
 
@@ -248,7 +248,8 @@ class RowPlan:
         found = self.doses.get(key)
         if found is None:
             found = _read_dose(raw, self.contract)
-            if len(self.doses) < MAX_REMEMBERED:
+            short = not isinstance(raw, str) or len(raw) <= MAX_REMEMBERED_TEXT
+            if len(self.doses) < MAX_REMEMBERED and short:
                 self.doses[key] = found
         return found
 
