@@ -190,10 +190,52 @@ def _has_formulas(stream: IO[bytes], members: list[zipfile.ZipInfo]) -> bool:
         stream.seek(0)
 
 
+def _release_read_rows() -> None:
+    """Make openpyxl's worksheet reader let go of each row once read: any size reads in
+    bounded memory.
+
+    openpyxl parses a worksheet with ElementTree's iterparse and clears each <row> element it
+    has read, but the emptied element stays in <sheetData> until the whole sheet is read: some
+    90 bytes a row (8 MiB at 100,000 rows, read-only mode too). So the iterparse of openpyxl's
+    worksheet reader module is wrapped, once per process: the wrapper also takes each row out of
+    its parent when openpyxl asks for the next event. openpyxl sees the same events and reads
+    the same values; only <sheetData>, which it never looks into, ends without its rows.
+    """
+    from openpyxl.worksheet import _reader
+
+    parse = getattr(_reader, "iterparse", None)
+    row_tag = getattr(_reader, "ROW_TAG", None)
+    if parse is None or row_tag is None or getattr(parse, "releases_rows", False):
+        return  # another openpyxl (tests/test_sheet_memory.py says if memory grows), or done
+
+    def iterparse(source: Any, events: Any = None, parser: Any = None) -> Iterator[Any]:
+        if events is not None or parser is not None:  # not how openpyxl calls it: left alone
+            return parse(source, events, parser)
+        return _rows_released(parse(source, events=("start", "end")), row_tag)
+
+    iterparse.releases_rows = True  # type: ignore[attr-defined]
+    _reader.iterparse = iterparse
+
+
+def _rows_released(events: Iterator[tuple[str, Any]], row_tag: str) -> Iterator[tuple[str, Any]]:
+    """The end events of `events` (start and end events); each row element leaves its parent
+    when the reader comes back for the next event, having read it."""
+    parents: list[Any] = []
+    for event, element in events:
+        if event == "start":
+            parents.append(element)
+            continue
+        parents.pop()
+        yield event, element
+        if element.tag == row_tag and parents:
+            parents[-1].remove(element)
+
+
 @contextmanager
 def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[SheetRows]:
     from openpyxl import load_workbook
 
+    _release_read_rows()
     if _size(stream) == 0:
         raise file_error(f"{name} is empty", "empty-file")
     members = _zip_members(stream, name)
