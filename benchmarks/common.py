@@ -31,6 +31,8 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Measured:
     seconds: float
     """Wall time from start to exit of the child process."""
+    cpu: float
+    """CPU seconds (user and system) of the child: what it cost, whatever it waited for."""
     peak_rss: int
     """The child's peak resident set size in bytes (ru_maxrss of that one process)."""
     status: int
@@ -90,6 +92,7 @@ def run_measured(
         )
         return Measured(
             answer["seconds"],
+            answer["cpu"],
             answer["maxrss"],
             answer["status"],
             out.read_text(errors="replace"),

@@ -154,7 +154,8 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> None:
                     f"{kind.upper()} -> NDJSON rows/s, fms-fhir / baseline ({count(largest.rows)} rows)",
                     goal,
                     f"{value:.2f}x ({count(largest.rate('fms-fhir'))} vs "
-                    f"{count(largest.rate('baseline'))} rows/s)",
+                    f"{count(largest.rate('baseline'))} rows/s; CPU time "
+                    f"{largest.cpu_ratio():.2f}x)",
                     _status(value >= 0.7) if kind == "csv" else "-",
                 ]
             )

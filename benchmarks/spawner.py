@@ -7,8 +7,8 @@ child would report at least that much. Forked from this process (the standard li
 with `python -I -S`), a child's peak RSS is its own.
 
 Protocol: one JSON object per line on standard input ({"command", "cwd", "env", "stdout",
-"stderr", "timeout"}), one JSON answer per line on standard output ({"seconds", "maxrss",
-"status"}; maxrss in bytes). End of input ends the process.
+"stderr", "timeout"}), one JSON answer per line on standard output ({"seconds", "cpu", "maxrss",
+"status"}; cpu in seconds, user and system; maxrss in bytes). End of input ends the process.
 """
 
 import json
@@ -48,6 +48,7 @@ def run(request):
         time.sleep(0.001)
     return {
         "seconds": time.perf_counter() - start,
+        "cpu": usage.ru_utime + usage.ru_stime,
         "maxrss": usage.ru_maxrss * 1024,
         "status": os.waitstatus_to_exitcode(status),
     }
