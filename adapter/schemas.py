@@ -86,10 +86,11 @@ class SubjectSchema(Schema):
 
 class RememberedNested(fields.Nested):
     """A nested object loaded once per distinct content: every document of a visit names the
-    same subject, and a service sees the same patients again and again. Loading is a pure
-    check, so a remembered result is the result; failures are not remembered (they raise)."""
+    same subject. Loading is a pure check, so a remembered result is the result; failures are
+    not remembered (they raise). Only the last few subjects are kept (a patient identifier is
+    not held longer than the requests that name it need)."""
 
-    LIMIT = 1024
+    LIMIT = 32
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,8 +104,9 @@ class RememberedNested(fields.Nested):
         found = self._loaded.get(key)
         if found is None:
             found = super()._deserialize(value, attr, data, **kwargs)
-            if len(self._loaded) < self.LIMIT:
-                self._loaded[key] = found
+            if len(self._loaded) >= self.LIMIT:
+                self._loaded.clear()
+            self._loaded[key] = found
         # A copy, one level down (a subject is {identifier: {system, value}} at most).
         return {k: dict(v) if isinstance(v, dict) else v for k, v in found.items()}
 

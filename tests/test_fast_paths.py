@@ -96,3 +96,35 @@ def test_the_cell_memo_is_bounded_and_keeps_no_huge_cell():
         assert len(read.text) + len(read.known) <= MAX_REMEMBERED
         assert all(len(text) <= 64 for text in read.text)
     assert all(len(str(key[1])) <= 64 for key in plan.doses)
+
+
+def test_a_subject_loaded_once_is_the_same_answer_and_a_copy():
+    from marshmallow import ValidationError
+
+    from adapter.schemas import AnswersDocumentSchema, RememberedNested
+
+    schema = AnswersDocumentSchema()
+    field = schema.fields["subject"]
+    assert isinstance(field, RememberedNested)
+    document = {
+        "instrument": "pain-nrs",
+        "subject": {"identifier": {"system": "urn:example:mrn", "value": "P1"}},
+        "authored": "2024-01-10",
+        "answers": {"pain-max": 40},
+    }
+    first = schema.load(document)
+    first["subject"]["identifier"]["value"] = "changed by a caller"
+    again = schema.load(document)
+    assert again["subject"] == {"identifier": {"system": "urn:example:mrn", "value": "P1"}}
+    bad = {**document, "subject": {"identifier": {"system": "not a uri", "value": "P1"}}}
+    for _ in range(2):  # a refusal is never remembered as an answer
+        try:
+            schema.load(bad)
+        except ValidationError as error:
+            assert "subject" in error.messages
+        else:
+            raise AssertionError("a subject without an absolute URI system was accepted")
+    for number in range(3 * RememberedNested.LIMIT):
+        patient = {"identifier": {"system": "urn:example:mrn", "value": f"P{number}"}}
+        assert schema.load({**document, "subject": patient})["subject"] == patient
+    assert len(field._loaded) <= RememberedNested.LIMIT
