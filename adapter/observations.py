@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from adapter.answers import Subject
-from adapter.ids import ids_under, resource_id
+from adapter.ids import identifier, ids_under
 from adapter.instrument import Code, Instrument, Score
 from adapter.links import Links
 from adapter.scoring import ScoreResult, wire_value
@@ -37,10 +37,6 @@ OBSERVATION_STATUS = {
     "in-progress": "preliminary",
     "stopped": "preliminary",
 }
-
-
-def observation_id(subject: Subject, instrument: Instrument, authored: str, code: str) -> str:
-    return resource_id(subject.key, instrument.id, authored, code)
 
 
 @dataclass(frozen=True)
@@ -102,20 +98,19 @@ def build_observations(
     results = [r for r in results if r.value is not None or r.score.emit == "always"]
     settings = links.settings
     statics = _statics(instrument, settings)
-    fixed = [statics.get(id(r.score)) or _static(r.score, instrument, settings) for r in results]
-    # observation_id, with the prefix (subject, instrument, date) hashed once
+    fixed = [statics[id(r.score)] for r in results]
+    # An Observation's id is resource_id(subject, instrument, date, code): the prefix hashed once.
     made = made or ids_under(subject.key, instrument.id, authored)
     ids = {static.name: made(static.name) for static in fixed}
     status = OBSERVATION_STATUS.get(response_status, "final")
     subject_reference = subject.fhir()
-    id_system = settings.identifier_system
     observations = []
     for (score, raw, missing_reason, band, reported), static in zip(results, fixed, strict=True):
         oid = ids[static.name]
         observation: dict[str, Any] = {
             "resourceType": "Observation",
             "id": oid,
-            "identifier": [{"system": id_system, "value": oid}],
+            "identifier": [identifier(oid, settings)],
             "status": status,
             "category": [SURVEY],
             "code": static.code,
@@ -131,12 +126,7 @@ def build_observations(
             observation["valueBoolean"] = raw
         else:
             value = int(raw) if static.whole else wire_value(score, raw)
-            observation["valueQuantity"] = {
-                "value": value,
-                "unit": SCORE_UNIT["unit"],
-                "system": SCORE_UNIT["system"],
-                "code": SCORE_UNIT["code"],
-            }
+            observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
         if band is not None:
             observation["interpretation"] = static.interpretations[id(band)]
         observation["method"] = static.methods[reported]

@@ -69,7 +69,7 @@ def band_for(
 
     `schemes` (score code -> scheme id) picks one of a score's published schemes.
     """
-    scheme = score.scheme(schemes.get(score.code.code) if schemes else None)
+    scheme = chosen_scheme(score, schemes)
     if scheme is None or value is None or isinstance(value, bool):
         return None
     return scheme.band_for(value)
@@ -102,9 +102,13 @@ def _plan(
     """Each score with its formula and the band scheme chosen for it (`band_for`), once."""
     chosen = dict(schemes)
     return tuple(
-        (score, score.formula, score.scheme(chosen.get(score.code.code)))
-        for score in instrument.scores
+        (score, score.formula, chosen_scheme(score, chosen)) for score in instrument.scores
     )
+
+
+def chosen_scheme(score: Score, schemes: Mapping[str, str] | None) -> BandScheme | None:
+    """The score's band scheme a deployment chose (score code -> scheme id), else its default."""
+    return score.scheme(schemes.get(score.code.code) if schemes else None)
 
 
 def scores_by_code(results: list[ScoreResult]) -> Mapping[str, ScoreResult]:

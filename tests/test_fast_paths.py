@@ -15,7 +15,7 @@ from openpyxl.utils import get_column_letter
 from adapter.formulas import exact_sum
 from adapter.ids import NAMESPACE, ids_under, resource_id
 from adapter.scoring import _two_places
-from adapter.sheets.rows import column_letter
+from adapter.sheets.values import column_letter
 from tests.test_sheets import HEADER, resources, run, write_xlsx
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)

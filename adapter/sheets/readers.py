@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from adapter.outcome import InvalidInput, Issue
 from adapter.sheets.contract import SheetContract
+from adapter.sheets.values import column_letter
 
 SAMPLE_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -303,14 +304,13 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
 
 
 def _uncomputed(values: list[Any], formulas: Any, header: list[str]) -> str | None:
-    from openpyxl.utils import get_column_letter
 
     for index, (value, formula) in enumerate(zip(values, formulas, strict=False)):
         text = getattr(formula, "text", formula)
         if value is None and isinstance(text, str) and text.startswith("="):
             column = header[index] if index < len(header) else ""
             return (
-                f'column {get_column_letter(index + 1)} "{column}" holds the formula {text[:40]} '
+                f'column {column_letter(index)} "{column}" holds the formula {text[:40]} '
                 "without a computed value; open and save the workbook in a spreadsheet program"
             )
     return None

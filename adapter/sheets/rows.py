@@ -25,6 +25,7 @@ from adapter.scoring import wire_value
 from adapter.sheets.contract import ColumnRule, SheetContract, targets
 from adapter.sheets.values import (
     CellError,
+    column_letter,
     is_blank,
     mapped,
     parse_boolean,
@@ -32,19 +33,6 @@ from adapter.sheets.values import (
     parse_decimal,
     parse_integer,
 )
-
-
-def column_letter(index: int) -> str:
-    """The spreadsheet's name of a column: 0 -> A, 25 -> Z, 26 -> AA (bijective base 26).
-
-    Written out rather than taken from openpyxl, whose import (numpy included) would cost a CSV
-    conversion a quarter of a second."""
-    letters = ""
-    number = index + 1
-    while number:
-        number, remainder = divmod(number - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
 
 
 @dataclass(frozen=True)
@@ -81,7 +69,7 @@ class InstrumentColumns:
         return any(item.enable_when for item in self.instrument.item_index.values())
 
     @cached_property
-    def targets(self) -> tuple[tuple[str, Column, bool], ...]:
+    def column_targets(self) -> tuple[tuple[str, Column, bool], ...]:
         """Per column: its target, the column, whether the target is an item (else a score)."""
         items = self.instrument.item_index
         return tuple(
@@ -579,7 +567,7 @@ def _convert_instrument(
     reported: dict[str, Reported] = {}
     failed = False
     own_targets = entry.own_targets
-    for target, column, is_item in entry.targets:
+    for target, column, is_item in entry.column_targets:
         cell = values.get(target)
         if cell is None:
             continue

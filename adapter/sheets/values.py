@@ -21,6 +21,19 @@ class CellError(ValueError):
     """A cell that cannot be read; the message says why, in the user's terms."""
 
 
+def column_letter(index: int) -> str:
+    """The spreadsheet's name of a column: 0 -> A, 25 -> Z, 26 -> AA (bijective base 26).
+
+    Written out rather than taken from openpyxl, whose import (numpy included) would cost a CSV
+    conversion a quarter of a second; every message that names a column uses it."""
+    letters = ""
+    number = index + 1
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
 def is_blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 
