@@ -7,75 +7,19 @@ instrument's declaration (linkId, type, options, range), so every input path sha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import replace
 from typing import Any
 
-import orjson
 from marshmallow import ValidationError
 
 from adapter import registry
-from adapter.instrument import AnswerOption, Instrument
-from adapter.outcome import InvalidInput, Issue
+from adapter.instrument import Instrument
+from adapter.model import Issue, Response, Subject
+from adapter.outcome import InvalidInput
 from adapter.rules import check_value, required_issues
 from adapter.schemas import AnswersDocumentSchema, issues_from
 
 _SCHEMA = AnswersDocumentSchema()
-
-
-@dataclass(frozen=True)
-class Subject:
-    """Who answered: a business identifier or a literal reference."""
-
-    system: str | None = None
-    value: str | None = None
-    reference: str | None = None
-    display: str | None = None
-
-    @cached_property
-    def key(self) -> str:
-        """Unambiguous: no character inside a system, value or reference can make two keys alike."""
-        if self.reference:
-            return orjson.dumps(["reference", self.reference]).decode()
-        return orjson.dumps(["identifier", self.system, self.value]).decode()
-
-    def fhir(self) -> dict[str, Any]:
-        result: dict[str, Any]
-        if self.reference:
-            result = {"reference": self.reference}
-        else:
-            identifier = {}
-            if self.system is not None:
-                identifier["system"] = self.system
-            if self.value is not None:
-                identifier["value"] = self.value
-            result = {"identifier": identifier}
-        if self.display:
-            result["display"] = self.display
-        return result
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Subject:
-        identifier = data.get("identifier") or {}
-        return cls(
-            system=identifier.get("system"),
-            value=identifier.get("value"),
-            reference=data.get("reference"),
-            display=data.get("display"),
-        )
-
-
-@dataclass(frozen=True)
-class Response:
-    """One administration of one instrument, with answers already checked."""
-
-    instrument: Instrument
-    subject: Subject
-    authored: str
-    status: str
-    answers: Mapping[str, bool | int | AnswerOption]
-    test_data: str | None = None
-    """Set for example or synthetic input: what in it is invented (see adapter.provenance)."""
 
 
 def check_answers(

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from adapter import registry
-from adapter.answers import Response, response_from_document
+from adapter.answers import response_from_document
 from adapter.bundle import BundleType, bundle
 from adapter.jsonio import loads
 from adapter.links import links_for
 from adapter.medication import Regimen, build_medication_statement, regimen_from_document
-from adapter.outcome import InternalFault, InvalidInput, Issue
+from adapter.model import Issue, Response
+from adapter.outcome import InternalFault, InvalidInput
 from adapter.resources import (
     Converted,
     iter_resources,

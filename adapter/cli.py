@@ -17,7 +17,8 @@ import click
 
 from adapter import api, jsonio, registry
 from adapter.bundle import BUNDLE_TYPES
-from adapter.outcome import FmsError, InvalidInput, Issue, OutputConflict, operation_outcome
+from adapter.model import Issue
+from adapter.outcome import FmsError, InvalidInput, OutputConflict, operation_outcome
 from adapter.settings import Settings
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from adapter.outcome import InternalFault, Issue
+from adapter.model import Issue
+from adapter.outcome import InternalFault
 
 
 def _fhirpath(resource_type: str, location: tuple[Any, ...]) -> str:

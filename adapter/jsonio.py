@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 
 
 def dumps(value: Any, pretty: bool = True) -> bytes:

@@ -10,10 +10,10 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from adapter.answers import Subject
 from adapter.ids import identifier, resource_id
 from adapter.instrument import Code
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue, Subject
+from adapter.outcome import InvalidInput
 from adapter.provenance import mark_test_data
 from adapter.schemas import RegimenSchema, issues_from
 from adapter.settings import Settings

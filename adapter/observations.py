@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from adapter.answers import Subject
 from adapter.ids import identifier, ids_under
 from adapter.instrument import Code, Instrument, Score
 from adapter.links import Links
+from adapter.model import Subject
 from adapter.scoring import ScoreResult, wire_value
 from adapter.settings import SCORE_UNIT, Settings
 from adapter.terminology import coding, method_code

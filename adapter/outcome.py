@@ -13,34 +13,10 @@ status (`adapter/cli.py`):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
+from adapter.model import Issue
 from adapter.settings import Settings
-
-Severity = Literal["fatal", "error", "warning", "information"]
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One finding. `code` is the FHIR issue type; `rule` is our stable code engines route on."""
-
-    severity: Severity
-    code: str
-    message: str
-    expression: str | None = None
-    rule: str | None = None
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity in ("fatal", "error")
-
-    def under(self, prefix: str) -> Issue:
-        """The same issue placed below `prefix` (e.g. the index of a document in an array)."""
-        if self.expression is None:
-            return replace(self, expression=prefix)
-        joiner = "" if self.expression.startswith("[") else "."
-        return replace(self, expression=f"{prefix}{joiner}{self.expression}")
 
 
 class FmsError(Exception):

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapter import __version__, api, jsonio
-from adapter.outcome import Issue, OutputConflict
+from adapter.model import Issue
+from adapter.outcome import OutputConflict
 from adapter.settings import FHIR_VERSION, Settings
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def defined_operations(settings: Settings) -> list[Operation]:
     """The registry's operations that `/metadata` lists as operations, in registry order: those
     are the ones it names an OperationDefinition for."""
     from adapter.web.capability import capability_statement
-    from adapter.web.operations import registered_operations
+    from adapter.web.routes import registered_operations
 
     operations = registered_operations()
     statement = capability_statement(operations, settings)

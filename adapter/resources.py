@@ -6,11 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapter.answers import Response
 from adapter.ids import ids_under
 from adapter.links import Links
+from adapter.model import Issue, Response
 from adapter.observations import build_observations
-from adapter.outcome import Issue
 from adapter.provenance import mark_test_data
 from adapter.response import build_response, response_id
 from adapter.rules import reported_agrees
@@ -23,6 +22,12 @@ class Reported:
 
     value: Any
     where: str | None
+    """Where it was reported: a FHIRPath, or for a sheet cell `row N, column X` (see row, column)."""
+    row: int | None = None
+    column: str | None = None
+
+    def place(self, issue: Issue) -> Issue:
+        return issue.at(self.row, self.column) if self.row is not None else issue
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,11 @@ def reconcile(
                 f"{code}: not computable from the items ({computed.missing_reason}); "
                 f"the reported {shown} is kept"
             )
-            issues.append(Issue("warning", "informational", message, report.where, "reported-kept"))
+            issues.append(
+                report.place(
+                    Issue("warning", "informational", message, report.where, "reported-kept")
+                )
+            )
             by_code[code] = ScoreResult(
                 computed.score,
                 report.value,
@@ -65,7 +74,9 @@ def reconcile(
             )
             severity = "error" if on_mismatch == "reject" else "warning"
             issues.append(
-                Issue(severity, "business-rule", message, report.where, "reported-mismatch")  # type: ignore[arg-type]
+                report.place(
+                    Issue(severity, "business-rule", message, report.where, "reported-mismatch")  # type: ignore[arg-type]
+                )
             )
     return list(by_code.values()), issues
 

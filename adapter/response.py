@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from adapter.answers import Response
 from adapter.ids import identifier, resource_id
 from adapter.instrument import AnswerOption, Instrument, Item
+from adapter.model import Response
 from adapter.settings import Settings
 from adapter.terminology import coding
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from adapter.instrument import AnswerOption, EnableWhen, Item, Score, ScoreValue
-from adapter.outcome import Issue
+from adapter.model import Issue
 
 COMPLETE_STATUSES = ("completed", "amended")
 

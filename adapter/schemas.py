@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from adapter.outcome import Issue
+from adapter.model import Issue
 
 # FHIR R4 dateTime (http://hl7.org/fhir/R4/datatypes.html#dateTime); the calendar is checked apart.
 FHIR_DATETIME = re.compile(

@@ -84,7 +84,7 @@ def band_code(code: str) -> Code:
 def feature_codes() -> dict[str, str]:
     """Local codes of features beyond the instruments (the follow-up report's change
     Observations), declared by their packages, so every Coding they emit resolves too."""
-    from adapter.report.codes import REPORT_CODES
+    from adapter.report_codes import REPORT_CODES
 
     return dict(REPORT_CODES)
 

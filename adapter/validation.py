@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapter import registry
-from adapter.answers import Response, Subject
 from adapter.fhir import validation_issues
 from adapter.instrument import AnswerOption, Instrument, Item
-from adapter.outcome import Issue
+from adapter.model import Issue, Response, Subject
 from adapter.questionnaire import form_items
 from adapter.rules import check_value, reported_agrees, required_issues
 from adapter.schemas import ABSOLUTE_URI, REFERENCE

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from adapter import api, registry
-from adapter.answers import Response, Subject, check_answers
+from adapter.answers import check_answers
 from adapter.fhir import validation_issues
+from adapter.model import Response, Subject
 from adapter.settings import DEFAULT as SETTINGS
 from tests.fhir_server import fhir_server, fhir_server_process  # noqa: F401
 

@@ -70,8 +70,8 @@ def test_a_true_cell_and_a_1_cell_are_read_each_by_its_own_rule(tmp_path):
         ["P2", "2024-01-11", None, True, 1, 1, 1, None, None, None],
     ]
     report, out = run(write_xlsx(tmp_path / "s.xlsx", [header, *rows]), tmp_path, None, "ndjson")
-    assert [entry["row"] for entry in report.rejected] == [2, 5]
-    for entry in report.rejected:
+    assert [entry.row for entry in report.rejected] == [2, 5]
+    for entry in report.to_json()["rejected"]:
         issue = entry["outcome"]["issue"][0]
         assert issue["expression"][0].endswith('column D "phq4-nervous"')
     assert report.rows_converted == 2

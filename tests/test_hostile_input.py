@@ -242,7 +242,7 @@ def test_one_bad_byte_rejects_its_row_and_rows_keep_the_spreadsheets_numbers(tmp
         report = api.convert_sheet(stream, path.name, contract, sink, SETTINGS)
     assert [
         (e["row"], e["outcome"]["issue"][0]["details"]["coding"][0]["code"])
-        for e in report.rejected
+        for e in report.to_json()["rejected"]
     ] == [
         (3, "invalid-value"),
         (4, "unreadable-row"),
@@ -278,7 +278,7 @@ def test_formula_cells_without_a_value_are_named_not_dropped(tmp_path):
             SINKS["ndjson"](tmp_path / "o", SETTINGS),
             SETTINGS,
         )
-    (rejected,) = report.rejected
+    (rejected,) = report.to_json()["rejected"]
     assert "formula" in rejected["outcome"]["issue"][0]["diagnostics"]
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter import api
+from adapter import api, report_codes
 from adapter.outcome import InvalidInput, OutputConflict
 from adapter.report import (
     REPORT_CODES,
@@ -34,7 +34,6 @@ from adapter.report import (
     resources_from_ndjson,
     write_reports,
 )
-from adapter.report import codes as report_codes
 from adapter.report.charts import draw
 from adapter.report.core import number_text, percent_text
 from adapter.report.rules import rule_for

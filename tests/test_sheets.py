@@ -113,7 +113,7 @@ def test_every_row_is_converted_or_rejected(tmp_path):
             (i["details"]["coding"][0]["code"], i.get("expression", [""])[0])
             for i in entry["outcome"]["issue"]
         ]
-        for entry in report.rejected
+        for entry in report.to_json()["rejected"]
     }
     assert reasons == {
         4: [("out-of-range", 'row 4, column F "phq4-interest"')],
@@ -123,7 +123,7 @@ def test_every_row_is_converted_or_rejected(tmp_path):
         8: [("invalid-value", 'row 8, column J "pain-max"')],
         10: [("duplicate-visit", "row 10")],
     }
-    for entry in report.rejected:
+    for entry in report.to_json()["rejected"]:
         assert_valid_fhir(entry["outcome"])
     found = resources(out)
     assert {r["resourceType"] for r in found} == {
@@ -216,9 +216,10 @@ def test_contract_maps_columns_values_dates_and_decimal_commas(tmp_path):
     )
     report, out = run(sheet, tmp_path, contract)
     assert report.rows_rejected == 0, report.rejected
-    assert [w["outcome"]["issue"][0]["details"]["coding"][0]["code"] for w in report.warnings] == [
-        "unmapped-column"
-    ]
+    assert [
+        w["outcome"]["issue"][0]["details"]["coding"][0]["code"]
+        for w in report.to_json()["warnings"]
+    ] == ["unmapped-column"]
     found = observations(resources(out))
     assert found[("2025-04-10", "70272-0")]["valueQuantity"]["value"] == 5
     reported = found[("2025-04-11", "fiqr-total")]
@@ -376,8 +377,8 @@ def test_xlsx_date_cells_and_numbers(tmp_path):
     )
     report, out = run(sheet, tmp_path)
     assert [(entry["row"], entry["outcome"]["issue"][0]["details"]["coding"][0]["code"])
-            for entry in report.rejected] == [(4, "invalid-date"), (5, "invalid-date")]  # fmt: skip
-    assert "is a number, not a date" in report.rejected[0]["outcome"]["issue"][0]["diagnostics"]
+            for entry in report.to_json()["rejected"]] == [(4, "invalid-date"), (5, "invalid-date")]  # fmt: skip
+    assert "is a number, not a date" in report.rejected[0].issues[0].message
     found = resources(out)
     dates = sorted(
         {r.get("effectiveDateTime") for r in found if r["resourceType"] == "Observation"}
@@ -471,7 +472,9 @@ def test_reported_total_that_agrees_is_accepted(tmp_path):
 
 def test_reported_total_that_disagrees_rejects_the_row(tmp_path):
     report, _ = run(_phq_sheet(tmp_path, "7"), tmp_path)
-    issue = report.rejected[0]["outcome"]["issue"][0]
+    assert report.rejected[0].issues[0].row == 2
+    assert report.rejected[0].issues[0].column == 'column H "70272-0"'
+    issue = report.to_json()["rejected"][0]["outcome"]["issue"][0]
     assert issue["details"]["coding"][0]["code"] == "reported-mismatch"
     assert issue["expression"] == ['row 2, column H "70272-0"']
     assert "reported 7 disagrees with 5" in issue["diagnostics"]
@@ -488,9 +491,7 @@ def test_mismatch_can_be_a_warning_by_contract(tmp_path):
     )
     report, _ = run(_phq_sheet(tmp_path, "7"), tmp_path, contract)
     assert report.rows_converted == 1
-    codes = [
-        i["details"]["coding"][0]["code"] for w in report.warnings for i in w["outcome"]["issue"]
-    ]
+    codes = [issue.rule for w in report.warnings for issue in w.issues]
     assert "reported-mismatch" in codes
 
 
@@ -508,7 +509,7 @@ def test_fiqr_total_rounded_in_the_sheet_agrees(tmp_path):
     ]
     report, _ = run(write_csv(tmp_path / "f.csv", rows), tmp_path)
     # 35.67 is reported as 35.7 (agrees) or 35.6 (does not)
-    assert report.rows_converted == 2 and [e["row"] for e in report.rejected] == [4]
+    assert report.rows_converted == 2 and [e.row for e in report.rejected] == [4]
 
 
 # --- LDN dose history -----------------------------------------------------------------------------
@@ -652,7 +653,7 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
             (i["details"]["coding"][0]["code"], i["expression"][0])
             for i in entry["outcome"]["issue"]
         ]
-        for entry in report.rejected
+        for entry in report.to_json()["rejected"]
     }
     assert rejected == {
         3: [("dose-implausible", 'row 3, column C "ldn_dose_mg"')],
@@ -660,7 +661,9 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
         5: [("dose-not-positive", 'row 5, column C "ldn_dose_mg"')],
     }
     warned = [
-        i["details"]["coding"][0]["code"] for w in report.warnings for i in w["outcome"]["issue"]
+        i["details"]["coding"][0]["code"]
+        for w in report.to_json()["warnings"]
+        for i in w["outcome"]["issue"]
     ]
     assert "not-low-dose" in warned
     (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
@@ -710,7 +713,7 @@ def test_every_reported_score_the_items_compute_must_agree(tmp_path, code, wrong
     report, _ = run(write_csv(tmp_path / "r.csv", rows), tmp_path)
     codes = [
         (e["row"], e["outcome"]["issue"][0]["details"]["coding"][0]["code"])
-        for e in report.rejected
+        for e in report.to_json()["rejected"]
     ]
     assert codes == [(3, "reported-mismatch")], report.rejected
 

@@ -879,7 +879,8 @@ def test_unexpected_error_is_a_500_that_reveals_nothing(app, client, monkeypatch
 
 
 def test_internal_fault_is_a_500(client, monkeypatch):
-    from adapter.outcome import InternalFault, Issue
+    from adapter.model import Issue
+    from adapter.outcome import InternalFault
 
     def fault(*args: Any, **kwargs: Any) -> None:
         raise InternalFault([Issue("error", "structure", "bad output WEB-1", "Bundle.entry[0]")])

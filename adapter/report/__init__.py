@@ -8,12 +8,12 @@ it shows is declared with each score in `mappings/` (`shown_scores`); `rules.py`
 """
 
 from adapter.report.charts import ChartData, chart_data
-from adapter.report.codes import REPORT_CODES
 from adapter.report.core import FollowUp, follow_up, shown_scores
 from adapter.report.load import load_resources, resources_from_json, resources_from_ndjson
 from adapter.report.observations import change_observations, changes_bundle
 from adapter.report.rules import CATALOGUE, RULES, ResponderRule
 from adapter.report.usecases import change_bundle, chart, render_report, write_reports
+from adapter.report_codes import REPORT_CODES
 
 __all__ = [
     "CATALOGUE",

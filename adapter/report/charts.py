@@ -24,7 +24,8 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from adapter.instrument import Score
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.report.core import FollowUp, Series, number_text, shown_scores
 
 Format = Literal["png", "svg"]

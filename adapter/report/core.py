@@ -27,11 +27,12 @@ from html import unescape
 from typing import Any, Literal
 
 from adapter import registry
+from adapter import report_codes as codes
 from adapter.ids import resource_id
 from adapter.instrument import Band, BandScheme, Score
 from adapter.links import Links
-from adapter.outcome import InvalidInput, Issue
-from adapter.report import codes
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.report.rules import ResponderRule, rule_of
 from adapter.settings import Settings
 from adapter.terminology import coding

@@ -19,7 +19,7 @@ from fractions import Fraction
 from html import escape
 
 from adapter import __version__
-from adapter.report import codes
+from adapter import report_codes as codes
 from adapter.report.charts import ChartData, chart_data, draw
 from adapter.report.core import (
     DAYS_PER_MONTH,

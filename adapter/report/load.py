@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from adapter.jsonio import loads, too_large
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.settings import Settings
 
 JSON_SUFFIXES = (".json",)

@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from copy import deepcopy
 from typing import Any
 
+from adapter import report_codes as codes
 from adapter.bundle import BundleType, bundle
 from adapter.ids import identifier, resource_id
 from adapter.instrument import Code
 from adapter.observations import DATA_ABSENT_SYSTEM, SURVEY
-from adapter.report import codes
 from adapter.report.core import Change, FollowUp, number_text, percent_text, rounded
 from adapter.settings import SCORE_UNIT, Settings
 from adapter.terminology import band_code, coding

@@ -19,8 +19,8 @@ from fractions import Fraction
 from typing import Literal
 
 from adapter import registry
+from adapter import report_codes as codes
 from adapter.instrument import Score
-from adapter.report import codes
 
 RuleKind = Literal["percent-reduction", "band-transition", "change-only", "per-visit", "none"]
 
@@ -28,7 +28,7 @@ RuleKind = Literal["percent-reduction", "band-transition", "change-only", "per-v
 @dataclass(frozen=True)
 class ResponderRule:
     code: str
-    """Observation.method of the change Observations (a code of `adapter.report.codes`)."""
+    """Observation.method of the change Observations (a code of `adapter.report_codes`)."""
     kind: RuleKind
     thresholds: tuple[tuple[Fraction, str], ...]
     """(least reduction in percent, category), largest first."""

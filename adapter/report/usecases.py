@@ -16,7 +16,8 @@ from typing import Any
 
 from adapter import jsonio
 from adapter.bundle import BundleType
-from adapter.outcome import Issue, OutputConflict
+from adapter.model import Issue
+from adapter.outcome import OutputConflict
 from adapter.report import charts, html
 from adapter.report.core import FollowUp, follow_up, one_patient
 from adapter.report.observations import changes_bundle

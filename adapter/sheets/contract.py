@@ -18,7 +18,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from adapter import registry
 from adapter.instrument import Item, Score
 from adapter.jsonio import depth_exceeds
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.schemas import check_uri, issues_from
 from adapter.settings import Settings
 from mappings import ldn

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from adapter.answers import Subject
 from adapter.medication import Phase, Regimen, build_medication_statement
+from adapter.model import Subject
 from adapter.settings import Settings
 from mappings import ldn
 

@@ -21,7 +21,8 @@ import orjson
 from adapter import jsonio
 from adapter.bundle import BundleType, bundle, write_bundle
 from adapter.links import Links, links_for
-from adapter.outcome import Issue, OutputConflict
+from adapter.model import Issue
+from adapter.outcome import OutputConflict
 from adapter.settings import Settings
 
 Format = Literal["transaction", "patient", "ndjson"]

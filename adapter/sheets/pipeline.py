@@ -11,8 +11,8 @@ from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
-from adapter.answers import Subject
-from adapter.outcome import InvalidInput, Issue, operation_outcome
+from adapter.model import Issue, Subject
+from adapter.outcome import InvalidInput, operation_outcome
 from adapter.settings import Settings
 from adapter.sheets.contract import SheetContract
 from adapter.sheets.doses import medication_statements
@@ -25,6 +25,17 @@ MAX_LISTED_WARNINGS = 1000
 Progress = Callable[[int, float | None], None]
 
 
+@dataclass(frozen=True)
+class RowIssues:
+    """The issues of one row (None: of the sheet as a whole), each placed by its fields."""
+
+    row: int | None
+    issues: tuple[Issue, ...]
+
+    def to_json(self, settings: Settings) -> dict[str, Any]:
+        return {"row": self.row, "outcome": operation_outcome(self.issues, settings)}
+
+
 @dataclass
 class SheetReport:
     file: str
@@ -35,8 +46,8 @@ class SheetReport:
     rows_rejected: int = 0
     rows_blank: int = 0
     resources: Counter[str] = field(default_factory=Counter)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[RowIssues] = field(default_factory=list)
+    warnings: list[RowIssues] = field(default_factory=list)
     warnings_total: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -49,8 +60,8 @@ class SheetReport:
             "rows_rejected": self.rows_rejected,
             "rows_blank": self.rows_blank,
             "resources": dict(sorted(self.resources.items())),
-            "rejected": self.rejected,
-            "warnings": self.warnings,
+            "rejected": [entry.to_json(self.settings) for entry in self.rejected],
+            "warnings": [entry.to_json(self.settings) for entry in self.warnings],
             "warnings_total": self.warnings_total,
         }
 
@@ -75,11 +86,12 @@ class SheetReport:
             [Issue("information", "informational", summary, None, "row-report")], self.settings
         )
         for entry in [*self.rejected, *self.warnings]:
-            for issue in entry["outcome"]["issue"]:
-                if "expression" not in issue and entry["row"] is not None:
-                    issue = {**issue, "expression": [f"row {entry['row']}"]}
-                outcome["issue"].append(issue)
-        listed = sum(len(entry["outcome"]["issue"]) for entry in self.warnings)
+            placed = [
+                issue.at(entry.row) if issue.expression is None and entry.row else issue
+                for issue in entry.issues
+            ]
+            outcome["issue"].extend(operation_outcome(placed, self.settings)["issue"])
+        listed = sum(len(entry.issues) for entry in self.warnings)
         if self.warnings_total > listed:
             message = f"{self.warnings_total - listed} more warnings not listed"
             more = Issue("information", "informational", message, None, "truncated")
@@ -106,9 +118,9 @@ class SheetReport:
             + (", ".join(f"{n} {kind}" for kind, n in sorted(self.resources.items())) or "none"),
         ]
         for entry in self.rejected[:50]:
-            for issue in entry["outcome"]["issue"]:
-                where = issue.get("expression", [f"row {entry['row']}"])[0]
-                lines.append(f"  rejected {where}: {issue['diagnostics']}")
+            for issue in entry.issues:
+                where = issue.expression or f"row {entry.row}"
+                lines.append(f"  rejected {where}: {issue.message}")
         if len(self.rejected) > 50:
             lines.append(f"  ... and {len(self.rejected) - 50} more rejected rows (see the report)")
         if self.warnings_total:
@@ -118,7 +130,7 @@ class SheetReport:
     def _warn(self, row: int | None, issues: list[Issue]) -> None:
         self.warnings_total += len(issues)
         if len(self.warnings) < MAX_LISTED_WARNINGS:
-            self.warnings.append({"row": row, "outcome": operation_outcome(issues, self.settings)})
+            self.warnings.append(RowIssues(row, tuple(issues)))
 
 
 class Visits:
@@ -203,21 +215,14 @@ def convert_sheet(
                 if report.rows_read >= settings.max_sheet_rows:
                     message = f"{name} has more than {settings.max_sheet_rows} rows, the limit"
                     raise InvalidInput(
-                        [Issue("fatal", "too-long", message, f"row {number}", "too-many-rows")], 413
+                        [Issue("fatal", "too-long", message, None, "too-many-rows").at(number)], 413
                     )
                 if problem is not None:
                     report.rows_read += 1
                     report.rows_rejected += 1
-                    issue = Issue(
-                        "error",
-                        "structure",
-                        f"row {number} {problem}",
-                        f"row {number}",
-                        "unreadable-row",
-                    )
-                    report.rejected.append(
-                        {"row": number, "outcome": operation_outcome([issue], settings)}
-                    )
+                    message = f"row {number} {problem}"
+                    issue = Issue("error", "structure", message, None, "unreadable-row")
+                    report.rejected.append(RowIssues(number, (issue.at(number),)))
                     continue
                 _one_row(plan, number, cells, report, sink, visits, shared)
                 if progress and report.rows_read % 500 == 0:
@@ -266,15 +271,13 @@ def _one_row(
                 f"patient {result.patient} already has a visit on {result.date} in an earlier row"
             )
             result.issues.append(
-                Issue("error", "duplicate", message, f"row {number}", "duplicate-visit")
+                Issue("error", "duplicate", message, None, "duplicate-visit").at(number)
             )
         elif plan.dose is not None:
             history.add_dose(result.dose, shared)
     if result.rejected:
         report.rows_rejected += 1
-        report.rejected.append(
-            {"row": number, "outcome": operation_outcome(result.issues, report.settings)}
-        )
+        report.rejected.append(RowIssues(number, tuple(result.issues)))
         return
     report.rows_converted += 1
     if result.issues:

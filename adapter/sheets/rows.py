@@ -7,17 +7,16 @@ used when a column only it has is filled (`fm-duration-3m`); then the contained 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
-from adapter.answers import Response, Subject
 from adapter.instrument import Instrument, Item, Score
 from adapter.links import Links
 from adapter.medication import dose_issues
-from adapter.outcome import Issue
+from adapter.model import Issue, Response, Subject
 from adapter.registry import instruments
 from adapter.resources import Reported, reported_resources, response_resources
 from adapter.rules import check_value, missing_required
@@ -388,10 +387,6 @@ class RowResult:
         return any(issue.is_error for issue in self.issues)
 
 
-def _where(number: int, column: Column) -> str:
-    return f"row {number}, {column.place}"
-
-
 def _kind(target: Item | Score) -> str:
     return target.type if isinstance(target, Item) else target.value_type
 
@@ -429,12 +424,8 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     patient = cell(plan.patient)
     if is_blank(patient):
         issues.append(
-            Issue(
-                "error",
-                "required",
-                "no patient identifier",
-                _where(number, plan.patient),
-                "missing-patient",
+            Issue("error", "required", "no patient identifier", None, "missing-patient").at(
+                number, plan.patient.place
             )
         )
         patient = None
@@ -445,21 +436,24 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     authored = None
     if is_blank(cell(plan.date)):
         issues.append(
-            Issue("error", "required", "no visit date", _where(number, plan.date), "missing-date")
+            Issue("error", "required", "no visit date", None, "missing-date").at(
+                number, plan.date.place
+            )
         )
     else:
         try:
             authored = parse_date(cell(plan.date), contract)
         except CellError as error:
             issues.append(
-                Issue("error", "value", str(error), _where(number, plan.date), "invalid-date")
+                Issue("error", "value", str(error), None, "invalid-date").at(
+                    number, plan.date.place
+                )
             )
     dose = None
     if plan.dose is not None and not is_blank(cell(plan.dose)):
         dose, found = plan.read_dose(cell(plan.dose))
         if found:
-            where = _where(number, plan.dose)
-            issues.extend(replace(issue, expression=where) for issue in found)
+            issues.extend(issue.at(number, plan.dose.place) for issue in found)
     values: dict[str, Cell] = {}
     """Per filled target, its cell as read and checked (shared by the rows with that cell)."""
     filled: set[str] = set()
@@ -479,12 +473,8 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
             values[target] = cell
         else:
             issues.append(
-                Issue(
-                    "error",
-                    "value",
-                    f"{target}: {cell[1]}",
-                    _where(number, read.column),
-                    "invalid-value",
+                Issue("error", "value", f"{target}: {cell[1]}", None, "invalid-value").at(
+                    number, read.column.place
                 )
             )
     result = RowResult(number, issues, patient, authored, dose)
@@ -498,7 +488,7 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
         )
     if not chosen and dose is None and not any(i.is_error for i in issues):
         message = "the row holds no instrument answers, scores or LDN dose"
-        issues.append(Issue("error", "required", message, f"row {number}", "empty-visit"))
+        issues.append(Issue("error", "required", message, None, "empty-visit").at(number))
     if result.rejected:
         result.resources = []
     return result
@@ -575,12 +565,14 @@ def _convert_instrument(
         if own_targets and target in own_targets:
             checked, issue = check_target(entry.target(target), value)
         if issue is not None:
-            issues.append(replace(issue, expression=_where(number, column)))
+            issues.append(issue.at(number, column.place))
             failed = True
         elif is_item:
             answers[target] = checked
         else:
-            reported[target] = Reported(checked, _where(number, column))
+            reported[target] = Reported(
+                checked, f"row {number}, {column.place}", number, column.place
+            )
     if failed:
         return []
     if not answers:
@@ -595,7 +587,7 @@ def _convert_instrument(
             "is recorded as 'stopped' and its scores as preliminary"
         )
         issues.append(
-            Issue("warning", "incomplete", message, f"row {number}", "incomplete-response")
+            Issue("warning", "incomplete", message, None, "incomplete-response").at(number)
         )
     response = Response(instrument, subject, authored, status, answers, plan.contract.test_data)
     converted = response_resources(response, plan.links, reported, plan.contract.on_mismatch)

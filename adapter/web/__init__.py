@@ -15,28 +15,10 @@ from typing import Any
 from flask import Flask
 
 from adapter.settings import ENVIRONMENT, MIB, Settings
-from adapter.web import (
-    conversions,
-    definitions,
-    errors,
-    hooks,
-    page,
-    report,
-    responses,
-    system,
-)
-from adapter.web.operations import Operation, blueprint, endpoint
+from adapter.web import conversions, definitions, errors, hooks, system
+from adapter.web.operations import Operation, endpoint
+from adapter.web.routes import CONCERNS, blueprint
 from adapter.web.state import EXTENSION, WebOptions, WebState, state
-
-CONCERNS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
-    ("system", system.OPERATIONS),
-    ("definitions", definitions.OPERATIONS),
-    ("responses", responses.OPERATIONS),
-    ("conversions", conversions.OPERATIONS),
-    ("report", report.OPERATIONS),
-    ("page", page.OPERATIONS),
-)
-"""Blueprint name -> its operations: the one list the routes, /metadata and /openapi.json read."""
 
 
 def _configure(config: Mapping[str, Any] | Settings | None) -> tuple[Settings, WebOptions, dict]:

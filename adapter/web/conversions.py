@@ -27,22 +27,25 @@ from flask import Response, g, request
 
 from adapter import api, jsonio
 from adapter.bundle import BUNDLE_TYPES
-from adapter.outcome import InvalidInput, Issue, operation_outcome
+from adapter.model import Issue
+from adapter.outcome import InvalidInput, operation_outcome
 from adapter.settings import MIB, Settings
 from adapter.sheets.output import FORMATS, MemorySink, NdjsonStreamSink
 from adapter.sheets.pipeline import SheetReport
 from adapter.web import examples
-from adapter.web.errors import HttpProblem
 from adapter.web.operations import (
+    BUNDLE_TYPE,
     CSV_TYPE,
     FHIR_TYPES,
     MULTIPART_TYPE,
     NDJSON_TYPE,
     OCTET_TYPE,
+    PREFER,
     XLSX_TYPE,
     Operation,
     Param,
 )
+from adapter.web.problems import HttpProblem
 from adapter.web.protocol import (
     acceptable,
     bad_request,
@@ -54,7 +57,6 @@ from adapter.web.protocol import (
     prefers_outcome,
     serialize,
 )
-from adapter.web.responses import BUNDLE_TYPE, PREFER
 from adapter.web.schemas import ref
 from adapter.web.state import state
 

@@ -7,7 +7,8 @@ from typing import Any
 from flask import Response, request
 
 from adapter import api
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.settings import Settings
 from adapter.web import examples
 from adapter.web.operations import Operation, Param

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Mapping
-from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from adapter.outcome import FmsError, InternalFault, Issue, operation_outcome
+from adapter.model import Issue
+from adapter.outcome import FmsError, InternalFault, operation_outcome
 from adapter.settings import FHIR_JSON
+from adapter.web.problems import HttpProblem
+from adapter.web.protocol import serialize
+from adapter.web.state import state
 
 log = logging.getLogger("fms_fhir.http")
 
@@ -45,33 +48,9 @@ RULES = {
 }
 
 
-class HttpProblem(HTTPException):
-    """An HTTP error raised by the web layer itself, with its issue type, rule and headers."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        issue_type: str,
-        rule: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(description=message)
-        self.code = status
-        self.issue_type = issue_type
-        self.rule = rule
-        self.extra_headers = dict(headers or {})
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), *self.extra_headers.items()]
-
-
 def outcome_response(
     issues: list[Issue], status: int, headers: Mapping[str, str] | None = None
 ) -> Response:
-    from adapter.web.protocol import serialize
-    from adapter.web.state import state
-
     body = serialize(operation_outcome(issues, state().settings))
     return Response(body, status=status, headers=dict(headers or {}), content_type=FHIR_JSON)
 

@@ -86,13 +86,12 @@ def regimen(settings: Settings) -> Examples:
 def convert_sheet(settings: Settings) -> Examples:
     from adapter.sheets.contract import default_contract
     from adapter.sheets.output import MemorySink
-    from adapter.web.conversions import sheet_parameters
 
     sink = MemorySink(settings, "transaction")
     report = api.convert_sheet(
         io.BytesIO(CSV.encode()), "visits.csv", default_contract(), sink, settings
     )
-    return Examples({"csv": CSV}, sheet_parameters(report, sink, settings), "text/csv")
+    return Examples({"csv": CSV}, report.to_parameters(sink.bundles()), "text/csv")
 
 
 def questionnaire(settings: Settings) -> Examples:

@@ -11,8 +11,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from adapter.web.errors import HttpProblem
 from adapter.web.operations import Operation
+from adapter.web.problems import HttpProblem
 from adapter.web.state import state
 
 log = logging.getLogger("fms_fhir.http")

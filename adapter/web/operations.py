@@ -9,12 +9,13 @@ follow-up report, the page) is one more module and one more line in `CONCERNS`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flask import Blueprint, Response, g
+from flask import Response
 
+from adapter.bundle import BUNDLE_TYPES
 from adapter.settings import Settings
 
 FHIR_JSON_TYPE = "application/fhir+json"
@@ -93,31 +94,23 @@ class Operation:
         return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
 
 
-def blueprint(concern: str, operations: Iterable[Operation]) -> Blueprint:
-    """A blueprint whose routes are exactly these operations (built per app, never at import)."""
-    from adapter.web.protocol import negotiate
-
-    bp = Blueprint(concern, __name__)
-    for operation in operations:
-
-        def view(_operation: Operation = operation, **kwargs: Any) -> Response:
-            g.operation = _operation
-            negotiate(_operation)
-            return _operation.view(**kwargs)
-
-        bp.add_url_rule(
-            operation.rule, endpoint=operation.name, view_func=view, methods=[operation.method]
-        )
-    return bp
-
-
 def endpoint(concern: str, operation: Operation) -> str:
     return f"{concern}.{operation.name}"
 
 
-def registered_operations() -> tuple[Operation, ...]:
-    """Every operation of every concern, in `CONCERNS` order, without creating an app: plain data
-    for what describes the service from outside it (the FHIR package's OperationDefinitions)."""
-    from adapter.web import CONCERNS
-
-    return tuple(operation for _, operations in CONCERNS for operation in operations)
+# Parameters several operations share.
+QUESTIONNAIRE = Param(
+    "questionnaire",
+    "The Questionnaire (instrument id or canonical url) when the response leaves it empty",
+)
+BUNDLE_TYPE = Param(
+    "bundle-type",
+    "transaction (all or nothing, the default) or batch (for servers that cap transactions)",
+    {"enum": list(BUNDLE_TYPES)},
+)
+PREFER = Param(
+    "Prefer",
+    "`return=OperationOutcome`: answer the warnings instead of the Bundle",
+    {"enum": ["return=representation", "return=OperationOutcome"]},
+    "header",
+)

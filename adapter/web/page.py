@@ -38,15 +38,17 @@ from flask import Response, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from adapter import api, jsonio
-from adapter.outcome import FmsError, InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import FmsError, InvalidInput
 from adapter.report import follow_up, load_resources, render_report
 from adapter.settings import MIB, Settings
 from adapter.sheets.output import FORMATS, MARKER, SINKS
+from adapter.sheets.pipeline import RowIssues
 from adapter.web.conversions import MULTIPART_SLACK, row_report
-from adapter.web.errors import HttpProblem
 from adapter.web.operations import MULTIPART_TYPE, Operation, Param
 from adapter.web.page_store import OUT, ZIP, PageOptions, Store, Stored
 from adapter.web.page_templates import render
+from adapter.web.problems import HttpProblem
 from adapter.web.protocol import bad_request, choice, serialize
 from adapter.web.report import HTML_TYPE, REPORT_POLICY
 from adapter.web.schemas import ref
@@ -86,7 +88,6 @@ CONTENTS = {
     "ndjson": "The zip holds one NDJSON file per resource type (Observation.ndjson, ...), "
     "references relative, as FHIR Bulk Data $import reads them.",
 }
-PLACE = re.compile(r"row (\d+)(?:, (column .+))?|(column .+)")
 
 
 # --- the store -----------------------------------------------------------------------------------
@@ -259,31 +260,27 @@ def _read_form(settings: Settings) -> tuple[Any, str, Any]:
     return part, _clean_name(part.filename), contract
 
 
-def _placed(issue: dict[str, Any], row: int | None) -> dict[str, Any]:
+def _placed(issue: Issue, row: int | None) -> dict[str, Any]:
     """Row, column and reason of one issue of the row report."""
-    where = (issue.get("expression") or [""])[0]
-    found = PLACE.fullmatch(where)
-    column = "-"
-    if found:
-        row = int(found.group(1)) if found.group(1) else row
-        column = (found.group(2) or found.group(3) or "-").removeprefix("column ")
-    elif where:
-        column = where
+    row = issue.row or row
+    column = issue.column.removeprefix("column ") if issue.column else None
+    if column is None and issue.row is None and issue.expression:
+        column = issue.expression.removeprefix("column ")  # not a cell: a header, the contract
     return {
         "row": row if row is not None else "-",
-        "column": column,
-        "reason": issue.get("diagnostics") or issue.get("details", {}).get("text", ""),
+        "column": column or "-",
+        "reason": issue.message,
     }
 
 
-def _listed(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+def _listed(entries: list[RowIssues]) -> tuple[list[dict[str, Any]], int]:
     listed: list[dict[str, Any]] = []
     total = 0
     for entry in entries:
-        for issue in entry["outcome"]["issue"]:
+        for issue in entry.issues:
             total += 1
             if len(listed) < LISTED:
-                listed.append(_placed(issue, entry["row"]))
+                listed.append(_placed(issue, entry.row))
     return listed, total
 
 

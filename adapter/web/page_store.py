@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapter.outcome import InternalFault, Issue
+from adapter.model import Issue
+from adapter.outcome import InternalFault
 from adapter.settings import MIB
 
 ID = re.compile(r"[A-Za-z0-9_-]{32}")

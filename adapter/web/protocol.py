@@ -11,15 +11,16 @@ import orjson
 from flask import Response, g, request
 
 from adapter import api, registry
-from adapter.outcome import InvalidInput, Issue
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.settings import FHIR_JSON, Settings
-from adapter.web.errors import HttpProblem
 from adapter.web.operations import (
     FHIR_JSON_TYPE,
     JSON_TYPE,
     NDJSON_TYPE,
     Operation,
 )
+from adapter.web.problems import HttpProblem
 
 FHIR_VERSIONS = ("4.0", "4.0.1")
 FORMAT_ALIASES = {

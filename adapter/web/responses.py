@@ -11,7 +11,7 @@ from adapter import api
 from adapter.bundle import BUNDLE_TYPES
 from adapter.outcome import operation_outcome
 from adapter.web import examples
-from adapter.web.operations import Operation, Param
+from adapter.web.operations import BUNDLE_TYPE, PREFER, QUESTIONNAIRE, Operation
 from adapter.web.protocol import (
     bad_request,
     choice,
@@ -61,21 +61,6 @@ def extract() -> Response:
     return fhir_response(result.bundle)
 
 
-QUESTIONNAIRE = Param(
-    "questionnaire",
-    "The Questionnaire (instrument id or canonical url) when the response leaves it empty",
-)
-BUNDLE_TYPE = Param(
-    "bundle-type",
-    "transaction (all or nothing, the default) or batch (for servers that cap transactions)",
-    {"enum": list(BUNDLE_TYPES)},
-)
-PREFER = Param(
-    "Prefer",
-    "`return=OperationOutcome`: answer the warnings instead of the Bundle",
-    {"enum": ["return=representation", "return=OperationOutcome"]},
-    "header",
-)
 QR_BODY = {"oneOf": [ref("QuestionnaireResponse"), ref("Parameters")]}
 
 OPERATIONS = (
