@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapter import api, registry
+from adapter import api, registry, report_codes
 from adapter.formulas import ItemValue
 from adapter.instrument import Code, Instrument, Item, Score
 from adapter.report import (
@@ -25,7 +25,6 @@ from adapter.report import (
     render_report,
     write_reports,
 )
-from adapter.report import codes as report_codes
 from adapter.report.charts import PANELS, panel_scores
 from adapter.report.core import shown_scores
 from adapter.report.html import index_html

@@ -46,8 +46,6 @@ def shown_scores() -> tuple[Score, ...]:
     return tuple(sorted(shown, key=lambda score: score.report_rank))
 
 
-EXAMPLE_PATIENTS = frozenset({"MOSER-CASE-1"})
-"""Patient identifier values of the bundled example (the case report's follow-up)."""
 HTEST = ("http://terminology.hl7.org/CodeSystem/v3-ActReason", "HTEST")
 """meta.security tag of test data: a resource carrying it marks its patient's data as an example."""
 
@@ -568,8 +566,6 @@ class FollowUp:
     """Notes the data carries (Observation.note, MedicationStatement.note): its provenance."""
     warnings: tuple[str, ...]
     """What the report left out of the input, and why."""
-    example: bool
-    """The bundled example: the case report's patient, MOSER-CASE-1."""
     test_data: bool = False
     """Some of the patient's resources are tagged as test data (meta.security HTEST)."""
 
@@ -743,7 +739,6 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
         changes=tuple(changes),
         notes=tuple(collected.notes),
         warnings=tuple(warnings),
-        example=collected.patient.label in EXAMPLE_PATIENTS,
         test_data=collected.test_data,
     )
 

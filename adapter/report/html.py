@@ -46,18 +46,6 @@ TONE = {
     codes.NOT_RESPONDER: "neutral",
 }
 
-EXAMPLE_NOTE = (
-    "This is the example that ships with fms-fhir: the two-year follow-up of the published case "
-    "(Moser U. Low-dose naltrexone for severe fibromyalgia syndrome: a report of a case with "
-    "two-year follow-up. Cureus 2025;17(5):e83824). <strong>From the case report's figure "
-    "captions:</strong> the scores of February to August 2023 (FIQR above 70, here 72.5; pain "
-    "maximum 90 and mean 70; SSS 9; PHQ-4 7; WPI 17 at the first assessment), those of April 2025 "
-    "(FIQR 35 points lower; pain maximum 55 and mean 30; SSS 6; PHQ-4 5) and the LDN dose of "
-    "4.5 mg/day. <strong>Invented for the example:</strong> the item answers (chosen to give "
-    "those totals), the visit days (the captions give months only, and no values between August "
-    "2023 and April 2025), and the titration 1.5 &rarr; 3 &rarr; 4.5 mg in September 2023 (common "
-    "start-low practice; the captions give no schedule)."
-)
 
 STYLE = """
 :root { color: #1a1a1a; background: #ffffff; }
@@ -388,13 +376,7 @@ def _changes(report: FollowUp) -> str:
 
 
 def _provenance(report: FollowUp) -> str:
-    """The bundled example says what in it is invented; other test data says that it is."""
-    if report.example:
-        return (
-            '<aside class="note" aria-labelledby="example">\n'
-            '<h2 id="example">Example data: what comes from the case report, what is invented</h2>\n'
-            f"<p>{EXAMPLE_NOTE}</p>\n</aside>"
-        )
+    """Test data says that it is; what it says of its origin is in its own notes (provenance)."""
     if report.test_data:
         return (
             '<aside class="note" aria-labelledby="example">\n'
@@ -507,7 +489,7 @@ def index_html(reports: Sequence[FollowUp], hrefs: Sequence[str]) -> str:
         alert_cell = '<td class="flagged">' if alerts else "<td>"
         rows.append(
             f'<tr><th scope="row"><a href="{escape(href)}">{escape(report.patient.label)}</a>'
-            + (' <span class="tag">example</span>' if report.example or report.test_data else "")
+            + (' <span class="tag">example</span>' if report.test_data else "")
             + f"</th><td>{len(visits)}</td><td>{span}</td>"
             f"<td>{_day(report.ldn_start) or 'no LDN record'}</td>"
             f"{alert_cell}{alerts or 'none'}</td>"
