@@ -5,7 +5,7 @@ load spreads evenly over the workers (a gthread worker takes every kept-alive co
 accepted, and one worker can end up with most of the traffic). Put a buffering reverse proxy
 (nginx) in front so that slow clients do not hold a worker.
 
-Every value comes from the environment (see docs/http-service.md); the app's own settings
+Every value comes from the environment (see docs/configuration.md); the app's own settings
 (FMS_FHIR_CANONICAL_BASE, limits, tokens) are read by `create_app()` in each worker.
 """
 

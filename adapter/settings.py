@@ -18,7 +18,7 @@ CODESYSTEM_ID = "fms-instruments"
 SCORE_UNIT = {"unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}
 MIB = 1024 * 1024
 
-# Environment variable -> (Settings field, parser). The one table the README documents.
+# Environment variable -> (Settings field, parser). The one table docs/configuration.md documents.
 ENVIRONMENT: dict[str, tuple[str, Any]] = {}
 
 

@@ -34,7 +34,7 @@ ANSWER_KEY = {
     "text": "valueString",
 }
 
-# code -> (severity, what it means, source). The README lists this table.
+# code -> (severity, what it means, source). docs/answers.md lists this table.
 RULES: dict[str, tuple[str, str, str]] = {
     "not-json": ("error", "the body is not JSON", "RFC 8259"),
     "not-a-resource": ("error", "JSON, but not a FHIR resource (no resourceType)", "FHIR R4 JSON"),

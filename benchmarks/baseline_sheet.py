@@ -12,7 +12,7 @@ from the instrument declarations (`mappings/`, read through `adapter.registry`);
 the values, ids and dates change. The scores (sums, prorating, bands, rounding) are computed here
 in integer arithmetic, ids are uuid5 as the core makes them, and every resource is one
 `orjson.dumps`. No conversion code of the core runs, neither at start-up nor per row. Which
-instruments a row makes is read once, from the first row (the rule of the README: those with
+instruments a row makes is read once, from the first row (the rule of docs/sheets.md: those with
 answered items, less any whose items lie inside another's, the first of those with the same
 items); a sheet whose rows make an instrument this program does not know stops it at start-up.
 """

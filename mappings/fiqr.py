@@ -1,4 +1,4 @@
-"""Revised Fibromyalgia Impact Questionnaire, past 7 days (instruments.md section 3).
+"""Revised Fibromyalgia Impact Questionnaire, past 7 days (docs/instruments.md, `fiqr`).
 
 Item wording is a paraphrase of the topics; the FIQR is distributed by the Fibromyalgia
 Information Foundation (Bennett), so the full published wording is not embedded.

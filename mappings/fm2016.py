@@ -1,4 +1,4 @@
-"""ACR 2016 fibromyalgia criteria, self-report survey (instruments.md sections 2.3 and 2.4).
+"""ACR 2016 fibromyalgia criteria, self-report survey (docs/instruments.md, `fm2016`).
 
 Reuses the WPI and SSS declarations as groups, so their items and scores exist only once.
 The result is an Observation "criteria met (self-report)", never a Condition: the self-report

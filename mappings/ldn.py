@@ -1,4 +1,4 @@
-"""Low-dose naltrexone (LDN): the facts behind the MedicationStatement (instruments.md 6.2, 6.3).
+"""Low-dose naltrexone (LDN): the facts behind the MedicationStatement (docs/instruments.md, LDN).
 
 No RxNorm concept exists for 1.5-4.5 mg naltrexone (US oral naltrexone is 50 mg tablets; LDN is
 compounded), so the ingredient is coded and the dose is carried in each dosage.

@@ -1,4 +1,4 @@
-"""Pain intensity over the past week on a 0-100 numeric rating scale (instruments.md section 5).
+"""Pain intensity, past week, on a 0-100 numeric rating scale (docs/instruments.md, `pain-nrs`).
 
 No LOINC code covers 0-100 mean/maximum pain (72514-3 is the 0-10 scale), so both use the
 project's own codes and values are not rescaled. Each score is its item's answer, so the item

@@ -1,4 +1,4 @@
-"""PHQ-4 with its PHQ-2 (depression) and GAD-2 (anxiety) subscales (instruments.md section 4)."""
+"""PHQ-4 with its PHQ-2 (depression) and GAD-2 (anxiety) subscales (docs/instruments.md, `phq4`)."""
 
 from adapter.formulas import Sum
 from adapter.instrument import LOINC, AnswerOption, Band, BandScheme, Code, Instrument, Item, Score

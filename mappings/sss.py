@@ -1,4 +1,4 @@
-"""Symptom Severity Scale, 2011/2016 self-report variant (instruments.md section 2)."""
+"""Symptom Severity Scale, 2011/2016 self-report variant (docs/instruments.md, `sss`)."""
 
 from adapter.formulas import Sum
 from adapter.instrument import AnswerOption, Code, Instrument, Item, Score

@@ -1,4 +1,4 @@
-"""Widespread Pain Index, past week (instruments.md section 1; ACR 2010/2011/2016)."""
+"""Widespread Pain Index, past week (docs/instruments.md, `wpi`; ACR 2010/2011/2016)."""
 
 from adapter.formulas import RegionCount, Sum
 from adapter.instrument import Code, Instrument, Item, Score
@@ -28,7 +28,8 @@ AREAS: tuple[tuple[str, str, int | None], ...] = (
 
 LINK_IDS = tuple(link_id for link_id, _, _ in AREAS)
 
-# Jaw, chest and abdomen count toward the WPI but not toward generalized pain (instruments.md 1.2).
+# Jaw, chest and abdomen count toward the WPI but not toward generalized pain
+# (docs/instruments.md, `wpi`).
 REGIONS = tuple(
     tuple(link_id for link_id, _, region in AREAS if region == number) for number in range(1, 6)
 )

@@ -1,7 +1,7 @@
 """The sheet contract: which column holds what, how values and dates are written.
 
-The default contract is the canonical template of CONTRACT.md (columns named by linkId and score
-code). Other layouts are described by a YAML or JSON file, checked here with marshmallow.
+The default contract is the canonical template of docs/sheets.md (columns named by linkId and
+score code). Other layouts are described by a YAML or JSON file, checked here with marshmallow.
 """
 
 from __future__ import annotations
