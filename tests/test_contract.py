@@ -1,4 +1,4 @@
-"""The public contract (../shared/CONTRACT.md): instrument ids, linkIds and score codes are fixed."""
+"""The public contract (docs/instruments.md, docs/command-line.md): instrument ids, linkIds and score codes are fixed."""
 
 from adapter import registry
 from adapter.questionnaire import build_questionnaire

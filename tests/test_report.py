@@ -185,7 +185,7 @@ def test_the_case_report_shows_the_captions_numbers(case_report):
 
 
 def test_the_example_literature_numbers_of_instruments_md():
-    """instruments.md section 7: mean 70 -> 30 is 57.1% (substantial), max 90 -> 55 is 38.9%."""
+    """docs/instruments.md (pain-nrs, IMMPACT): mean 70 -> 30 is 57.1% (substantial), max 90 -> 55 is 38.9%."""
     resources = [obs("pain-mean", "2023-01-01", 70), obs("pain-mean", "2025-01-01", 30)]
     resources += [obs("pain-max", "2023-01-01", 90), obs("pain-max", "2025-01-01", 55)]
     report = one(resources)

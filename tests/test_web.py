@@ -1,4 +1,4 @@
-"""The HTTP service through Flask's test client: every route, status and error of CONTRACT.md."""
+"""The HTTP service through Flask's test client: every route, status and error of docs/service.md."""
 
 from __future__ import annotations
 
