@@ -8,7 +8,6 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from adapter.model import Issue
-from adapter.outcome import InternalFault
 
 
 def _fhirpath(resource_type: str, location: tuple[Any, ...]) -> str:
@@ -45,9 +44,3 @@ def validation_issues(resource: dict[str, Any]) -> list[Issue]:
             for detail in error.errors()
         ]
     return []
-
-
-def validate_or_raise(resource: dict[str, Any]) -> None:
-    issues = validation_issues(resource)
-    if issues:
-        raise InternalFault(issues)

@@ -74,8 +74,3 @@ def identifier_search(resource_id: str, settings: Settings) -> str:
 
 def full_url(resource_id: str) -> str:
     return f"urn:uuid:{resource_id}"
-
-
-def placeholder(resource_id: str) -> dict[str, str]:
-    """A reference to another entry of the same transaction Bundle."""
-    return {"reference": full_url(resource_id)}

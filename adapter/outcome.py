@@ -54,10 +54,6 @@ class InternalFault(FmsError):
     exit_code = 5
 
 
-def has_errors(issues: Iterable[Issue]) -> bool:
-    return any(issue.is_error for issue in issues)
-
-
 def operation_outcome(issues: Iterable[Issue], settings: Settings) -> dict[str, Any]:
     rule_system = settings.issue_system
     entries = []

@@ -34,11 +34,6 @@ class ScoreResult(NamedTuple):
     def code(self) -> str:
         return self.score.code.code
 
-    @property
-    def scheme_name(self) -> str | None:
-        """The name of the band scheme `band` comes from."""
-        return next((s.name for s in self.score.schemes if self.band in s.bands), None)
-
     def wire_value(self) -> int | float | bool | None:
         """The value as it goes on the wire: decimals rounded to 2 places (half up), only here."""
         return wire_value(self.score, self.value)

@@ -593,10 +593,6 @@ class FollowUp:
             return f"the last value on or before {self.baseline_day}, the day LDN started"
         return "the first value of each score (no LDN record, no baseline date named)"
 
-    def dose_at(self, day: date) -> Decimal | None:
-        phase = next((p for p in self.phases if p.contains(day)), None)
-        return phase.dose_mg if phase else None
-
 
 def _pick(points: list[Point], label: str, warnings: list[str]) -> Point:
     """One Observation of a score per day: a value before a gap, then the first by key."""
