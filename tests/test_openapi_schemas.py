@@ -277,3 +277,18 @@ def test_unknown_fields_are_refused_by_both(served):
     document = _document(note="not a field of an answers document")
     assert not _validator(served, "AnswersDocument").is_valid(document)
     assert not _loads(AnswersDocumentSchema(), document)
+
+
+def test_the_upload_encoding_comes_from_the_form_fields():
+    app = create_app(Settings())
+    paths = app.test_client().get("/openapi.json").get_json()["paths"]
+    expected = {
+        field.data_key or name: {"contentType": field.metadata["part_types"]}
+        for name, field in INPUTS["SheetUpload"]().fields.items()
+        if "part_types" in field.metadata
+    }
+    assert set(expected) == {"file", "contract"}
+    for path in ("/$convert-sheet", "/"):
+        media = paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        assert media["schema"] == {"$ref": "#/components/schemas/SheetUpload"}
+        assert media["encoding"] == expected, path
