@@ -20,6 +20,9 @@ from adapter.settings import Settings
 
 BundleType = Literal["transaction", "batch"]
 BUNDLE_TYPES: tuple[BundleType, ...] = ("transaction", "batch")
+Format = Literal["transaction", "patient", "ndjson"]
+FORMATS: tuple[Format, ...] = ("transaction", "patient", "ndjson")
+"""Layouts of a sheet's output: a Bundle per visit, a Bundle per patient, or Bulk Data NDJSON."""
 UPDATED_TYPES = frozenset({"MedicationStatement"})
 
 

@@ -14,19 +14,17 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import orjson
 
 from adapter import jsonio
-from adapter.bundle import BundleType, bundle, write_bundle
+from adapter.bundle import BundleType, Format, bundle, write_bundle
 from adapter.links import Links, links_for
 from adapter.model import Issue
 from adapter.outcome import OutputConflict
 from adapter.settings import Settings
 
-Format = Literal["transaction", "patient", "ndjson"]
-FORMATS: tuple[Format, ...] = ("transaction", "patient", "ndjson")
 MARKER = ".fms-fhir-output"
 
 

@@ -26,11 +26,11 @@ from typing import IO, Any
 from flask import Response, g, request
 
 from adapter import api, jsonio
-from adapter.bundle import BUNDLE_TYPES
+from adapter.bundle import BUNDLE_TYPES, FORMATS
 from adapter.model import Issue
 from adapter.outcome import InvalidInput, operation_outcome
 from adapter.settings import MIB, Settings
-from adapter.sheets.output import FORMATS, MemorySink, NdjsonStreamSink
+from adapter.sheets.output import MemorySink, NdjsonStreamSink
 from adapter.sheets.pipeline import SheetReport
 from adapter.web import examples
 from adapter.web.operations import (

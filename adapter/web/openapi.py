@@ -11,7 +11,7 @@ from adapter.settings import Settings
 from adapter.web.capability import software_version
 from adapter.web.operations import FHIR_JSON_TYPE, JSON_TYPE, MULTIPART_TYPE, Operation, Param
 from adapter.web.protocol import FORMAT_ALIASES
-from adapter.web.schemas import components, ref
+from adapter.web.schemas import components, multipart_encoding, ref
 
 ERROR_STATUSES = (400, 401, 404, 406, 413, 415, 422, 500, 503)
 ALWAYS = (400, 406, 500, 503)
@@ -56,11 +56,8 @@ def _request_body(operation: Operation, settings: Settings) -> dict[str, Any]:
             )
             if fits:
                 media["examples"] = {name: {"value": v} for name, v in found.requests.items()}
-        if media_type == MULTIPART_TYPE:
-            media["encoding"] = {
-                "file": {"contentType": "text/csv, application/octet-stream"},
-                "contract": {"contentType": "application/yaml, application/json, text/plain"},
-            }
+        if media_type == MULTIPART_TYPE and (encoding := multipart_encoding(schema)):
+            media["encoding"] = encoding
         content[media_type] = media
     return {"required": True, "content": content}
 

@@ -38,11 +38,12 @@ from flask import Response, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from adapter import api, jsonio
+from adapter.bundle import FORMATS
 from adapter.model import Issue
 from adapter.outcome import FmsError, InvalidInput
 from adapter.report import follow_up, load_resources, render_report
 from adapter.settings import MIB, Settings
-from adapter.sheets.output import FORMATS, MARKER, SINKS
+from adapter.sheets.output import MARKER, SINKS
 from adapter.sheets.pipeline import RowIssues
 from adapter.web.conversions import MULTIPART_SLACK, row_report
 from adapter.web.operations import MULTIPART_TYPE, Operation, Param
