@@ -7,7 +7,7 @@ in `adapter.outcome`. No I/O beyond the streams and sinks handed in; no environm
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from adapter import registry
 from adapter.answers import response_from_document
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from adapter.sheets.contract import SheetContract
     from adapter.sheets.output import Sink
     from adapter.sheets.pipeline import Progress, SheetReport
+    from adapter.sheets.request import Destination, SheetRequest
     from adapter.validation import Validated
 
 
@@ -246,18 +247,65 @@ def codesystems(settings: Settings) -> list[dict[str, Any]]:
 # --- spreadsheets ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SheetResult:
+    """The row report, and the Bundles when the destination was memory (else empty)."""
+
+    report: SheetReport
+    bundles: list[dict[str, Any]] = field(default_factory=list)
+
+
+@overload
 def convert_sheet(
-    stream: IO[bytes],
-    name: str,
+    request: SheetRequest,
+    destination: Destination,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> SheetResult: ...
+
+
+@overload
+def convert_sheet(
+    request: IO[bytes],
+    destination: str,
     contract: SheetContract,
     sink: Sink,
     settings: Settings,
     progress: Progress | None = None,
-) -> SheetReport:
-    """A spreadsheet stream -> resources into `sink`, every row accounted for in the report."""
-    from adapter.sheets.pipeline import convert_sheet as run
+) -> SheetReport: ...
 
-    return run(stream, name, contract, sink, settings, progress)
+
+def convert_sheet(request: Any, *args: Any, **kwargs: Any) -> Any:
+    """A sheet request -> resources into the destination, every row accounted for in the report.
+
+    Every edge calls this with a `SheetRequest` built from its own input: the contract, the
+    options, the row limit and the sink are resolved here, the same way for all of them.
+    The older form `(stream, name, contract, sink, settings, progress)`, a contract and a sink
+    already built, runs the pipeline as it is (tests and benchmarks of the pipeline use it).
+    """
+    from adapter.sheets.pipeline import convert_sheet as run
+    from adapter.sheets.request import SheetRequest
+
+    if not isinstance(request, SheetRequest):
+        return run(request, *args, **kwargs)
+    return _convert_request(request, *args, **kwargs)
+
+
+def _convert_request(
+    request: SheetRequest,
+    destination: Destination,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> SheetResult:
+    from adapter.sheets.output import MemorySink
+    from adapter.sheets.pipeline import convert_sheet as run
+    from adapter.sheets.request import bounded, open_sink, resolve_contract
+
+    contract = resolve_contract(request, settings)
+    limited = bounded(request.options, settings)
+    sink = open_sink(destination, request.options, limited)
+    report = run(request.stream, request.name, contract, sink, limited, progress)
+    return SheetResult(report, sink.bundles() if isinstance(sink, MemorySink) else [])
 
 
 def load_contract(data: bytes, name: str, settings: Settings) -> SheetContract:
@@ -270,6 +318,7 @@ __all__ = [
     "ConvertResult",
     "ExtractResult",
     "RegimenResult",
+    "SheetResult",
     "checked",
     "codesystems",
     "convert",

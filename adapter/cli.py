@@ -7,7 +7,6 @@ converted but some rows were rejected; 4 the output cannot go where asked; 5 our
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from adapter import api, jsonio, registry
-from adapter.bundle import BUNDLE_TYPES
+from adapter.bundle import BUNDLE_TYPES, BundleType, Format
 from adapter.model import Issue
 from adapter.outcome import FmsError, InvalidInput, OutputConflict, operation_outcome
 from adapter.settings import Settings
@@ -307,34 +306,40 @@ def regimen(regimen_path: str, out: str | None) -> None:
 def convert_sheet(
     sheet_path: str,
     contract_path: str | None,
-    output_format: str,
+    output_format: Format,
     out: str,
     report_path: str | None,
     patient_system: str | None,
     test_data: str | None,
-    bundle_type: str,
+    bundle_type: BundleType,
 ) -> None:
     """Legacy spreadsheet (CSV, XLSX) -> FHIR, every row converted or rejected with its reasons.
 
     Exit 0 when every row converted, 3 when some rows were rejected (the rest is written),
     1 when the file or the contract cannot be used (nothing written).
     """
-    from adapter.sheets.contract import default_contract, with_patient_system
-    from adapter.sheets.output import SINKS
+    from adapter.sheets.request import (
+        CLI_PLACES,
+        ContractFile,
+        SheetOptions,
+        SheetRequest,
+        ToFolder,
+    )
 
     settings = _settings()
+    options = SheetOptions(
+        format=output_format,
+        bundle_type=bundle_type,
+        patient_system=patient_system,
+        test_data=test_data,
+    )
+    inputs = (sheet_path, contract_path or "")
     try:
         contract = (
-            api.load_contract(
-                _read_bytes(contract_path, settings.max_input_bytes), contract_path, settings
-            )
+            ContractFile(_read_bytes(contract_path, settings.max_input_bytes), contract_path)
             if contract_path
-            else default_contract()
+            else None
         )
-        if patient_system:
-            contract = with_patient_system(contract, patient_system)
-        if test_data:
-            contract = dataclasses.replace(contract, test_data=test_data)
         try:
             stream = open(sheet_path, "rb")  # noqa: SIM115
         except OSError as error:
@@ -342,14 +347,12 @@ def convert_sheet(
             raise InvalidInput(
                 [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
             ) from None
-        inputs = (sheet_path, contract_path or "")
         if report_path is not None:
             _check_report_path(report_path, out, inputs)
         with stream:
-            sink = SINKS[output_format](out, settings, bundle_type, inputs)  # type: ignore[arg-type]
-            report = api.convert_sheet(
-                stream, Path(sheet_path).name, contract, sink, settings, _progress_bar()
-            )
+            request = SheetRequest(stream, Path(sheet_path).name, contract, options, CLI_PLACES)
+            folder = ToFolder(out, tuple(source for source in inputs if source))
+            report = api.convert_sheet(request, folder, settings, _progress_bar()).report
     except FmsError as error:
         _fail(error, settings)
     finally:

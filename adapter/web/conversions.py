@@ -16,22 +16,27 @@ with rejected rows still answers 200: every row is accounted for in the report.
 
 from __future__ import annotations
 
-import codecs
-import dataclasses
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from flask import Response, g, request
 
 from adapter import api, jsonio
-from adapter.bundle import BUNDLE_TYPES, FORMATS
+from adapter.bundle import BUNDLE_TYPES, FORMATS, Format
 from adapter.model import Issue
 from adapter.outcome import InvalidInput, operation_outcome
 from adapter.settings import MIB, Settings
-from adapter.sheets.output import MemorySink, NdjsonStreamSink
 from adapter.sheets.pipeline import SheetReport
+from adapter.sheets.request import (
+    WEB_PLACES,
+    ContractFile,
+    SheetOptions,
+    SheetRequest,
+    ToMemory,
+    ToStream,
+)
 from adapter.web import examples
 from adapter.web.operations import (
     BUNDLE_TYPE,
@@ -45,7 +50,6 @@ from adapter.web.operations import (
     Operation,
     Param,
 )
-from adapter.web.problems import HttpProblem
 from adapter.web.protocol import (
     acceptable,
     bad_request,
@@ -94,11 +98,14 @@ def from_regimen() -> Response:
 
 @dataclass
 class Upload:
+    """The sheet as a seekable stream, its file name, the transport's charset and the contract
+    as given; `spooled` when the stream is ours to close (a raw body)."""
+
     stream: IO[bytes]
     name: str
     charset: str | None = None
-    contract: bytes | None = None
-    contract_name: str = "contract"
+    contract: ContractFile | None = None
+    spooled: bool = False
 
 
 def _size(stream: IO[bytes]) -> int:
@@ -116,24 +123,40 @@ def _file_name(given: str | None, media_type: str | None) -> str:
     return name
 
 
+def _contract_part(settings: Settings) -> ContractFile | None:
+    """The `contract` file part, or a `contract` text field. Blank is none (a browser sends an
+    empty part for a file input left empty): the canonical template."""
+    limit = settings.max_input_bytes
+    part = request.files.get("contract")
+    if part is not None:
+        data = part.stream.read(limit + 1)  # over the limit: the request resolution says 413
+        name = _file_name(part.filename, None) if part.filename else "contract"
+    else:
+        data = request.form.get("contract", "").encode()
+        name = "contract"
+    return ContractFile(data, name) if data.strip() else None
+
+
 def read_upload(settings: Settings) -> Upload:
-    """The sheet as a seekable stream (werkzeug spools file parts; a raw body is spooled here)."""
+    """The sheet as a seekable stream (werkzeug spools file parts; a raw body is spooled here).
+
+    A multipart form (`$convert-sheet` and the page alike): the sheet in `file`, an optional
+    `contract`; an empty `file` part (a browser's, for a file input left empty) is no sheet.
+    """
     limit = settings.max_upload_bytes
     if request.mimetype == MULTIPART_TYPE:
         request.max_content_length = limit + MULTIPART_SLACK
         part = request.files.get("file")
-        if part is None:
-            bad_request("a multipart upload carries the sheet in a part named 'file'", "file")
+        if part is None or (not part.filename and _size(part.stream) == 0):
+            bad_request(
+                "choose a CSV or XLSX file to convert (the multipart part named 'file')",
+                "file",
+                "missing-file",
+            )
         if _size(part.stream) > limit:
             raise jsonio.too_large("the sheet", limit)
-        upload = Upload(part.stream, _file_name(part.filename, part.mimetype))
-        contract = request.files.get("contract")
-        if contract is not None:
-            upload.contract = contract.stream.read(settings.max_input_bytes + 1)
-            upload.contract_name = _file_name(contract.filename, None)
-        elif request.form.get("contract"):
-            upload.contract = request.form["contract"].encode()
-        return upload
+        name = _file_name(part.filename, part.mimetype)
+        return Upload(part.stream, name, contract=_contract_part(settings))
     request.max_content_length = limit
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by caller
     try:
@@ -144,14 +167,32 @@ def read_upload(settings: Settings) -> Upload:
         raise
     spool.seek(0)
     charset = request.mimetype_params.get("charset") if request.mimetype == CSV_TYPE else None
-    return Upload(spool, _file_name(None, request.mimetype), charset)
+    return Upload(spool, _file_name(None, request.mimetype), charset, spooled=True)
 
 
-def _layout() -> str:
+def requested_format() -> Format | None:
+    """`format`, a query parameter or a form field (400 when it is none of FORMATS)."""
+    return choice("format", FORMATS, None, form=True)  # type: ignore[return-value]  # one of FORMATS
+
+
+def sheet_request(upload: Upload, layout: Format, max_rows: int | None = None) -> SheetRequest:
+    """The one sheet request, from the query or the form: `bundle-type`, `patient-system`
+    (the same names on `$convert-sheet` and the page), the charset of a raw CSV body."""
+    bundle_type = choice("bundle-type", BUNDLE_TYPES, "transaction", form=True)
+    system = request.args.get("patient-system") or request.form.get("patient-system")
+    options = SheetOptions(
+        format=layout,
+        bundle_type=bundle_type,  # type: ignore[arg-type]  # choice() gives one of BUNDLE_TYPES
+        patient_system=system,
+        charset=upload.charset,
+        max_rows=max_rows,
+    )
+    return SheetRequest(upload.stream, upload.name, upload.contract, options, WEB_PLACES)
+
+
+def _layout(requested: Format | None) -> Format:
     """`format` picks the layout; without it, NDJSON when that is what the caller accepts."""
-    layout = choice("format", FORMATS, None, form=True)
-    if layout is None:
-        layout = "ndjson" if g.media_type == NDJSON_TYPE else "transaction"
+    layout: Format = requested or ("ndjson" if g.media_type == NDJSON_TYPE else "transaction")
     if layout == "ndjson":
         if not acceptable(NDJSON_TYPE):
             raise not_acceptable([NDJSON_TYPE])
@@ -164,42 +205,8 @@ def _layout() -> str:
     return layout
 
 
-def _contract(upload: Upload, settings: Settings) -> Any:
-    from adapter.sheets.contract import default_contract, with_patient_system
-
-    if upload.contract is not None:
-        contract = api.load_contract(upload.contract, upload.contract_name, settings)
-    else:
-        contract = default_contract()
-    if upload.charset and contract.encoding is None:
-        try:
-            codecs.lookup(upload.charset)
-        except LookupError:
-            message = f"unknown charset {upload.charset[:40]!r} in the Content-Type"
-            raise HttpProblem(415, message, "not-supported", "unknown-charset") from None
-        contract = dataclasses.replace(contract, encoding=upload.charset)
-    system = request.args.get("patient-system") or request.form.get("patient-system")
-    if system:
-        try:
-            contract = with_patient_system(contract, system)
-        except InvalidInput as error:
-            # the core names the CLI flag; here it is the query or form parameter
-            issues = [dataclasses.replace(i, expression="patient-system") for i in error.issues]
-            raise InvalidInput(issues, 400) from None
-    return contract
-
-
-def row_report(report: SheetReport, settings: Settings) -> dict[str, Any]:
-    """The row report as an OperationOutcome (the core's)."""
-    return report.to_outcome()
-
-
 def _count_headers(report: SheetReport) -> dict[str, str]:
     return {f"X-{name.title()}": str(value) for name, value in report.counts().items()}
-
-
-def sheet_parameters(report: SheetReport, sink: MemorySink, settings: Settings) -> dict[str, Any]:
-    return report.to_parameters(sink.bundles())
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
@@ -210,50 +217,52 @@ def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
         spool.close()
 
 
+def _ndjson(sheet: SheetRequest, settings: Settings) -> Response:
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - _chunks closes it
+    try:
+        report = api.convert_sheet(sheet, ToStream(spool), settings).report
+        spool.write(serialize(report.to_outcome()))
+        length = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    headers = {**_count_headers(report), "Content-Length": str(length)}
+    return Response(_chunks(spool), headers=headers, content_type=NDJSON_TYPE)
+
+
+def _bundles(sheet: SheetRequest, settings: Settings, rows: int) -> Response:
+    try:
+        result = api.convert_sheet(sheet, ToMemory(), settings)
+    except InvalidInput as error:
+        if any(i.rule == "too-many-rows" for i in error.issues):
+            hint = Issue(
+                "information",
+                "informational",
+                f"Bundles in one JSON answer hold at most {rows} rows; ask for format=ndjson "
+                f"for up to {settings.max_sheet_rows} rows",
+                None,
+                "use-ndjson",
+            )
+            raise InvalidInput([*error.issues, hint], error.status) from None
+        raise
+    parameters = result.report.to_parameters(result.bundles)
+    return fhir_response(parameters, headers=_count_headers(result.report))
+
+
 def convert_sheet() -> Response:
     current = state()
     settings = current.settings
-    bundle_type = choice("bundle-type", BUNDLE_TYPES, None)
     upload = read_upload(settings)
     try:
-        layout = _layout()
-        bundle_type = bundle_type or choice("bundle-type", BUNDLE_TYPES, "transaction", form=True)
-        contract = _contract(upload, settings)
+        layout = _layout(requested_format())
         if layout == "ndjson":
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-            try:
-                sink = NdjsonStreamSink(spool, settings)
-                report = api.convert_sheet(upload.stream, upload.name, contract, sink, settings)
-                spool.write(serialize(row_report(report, settings)))
-                length = spool.tell()
-                spool.seek(0)
-            except BaseException:
-                spool.close()
-                raise
-            headers = {**_count_headers(report), "Content-Length": str(length)}
-            return Response(_chunks(spool), headers=headers, content_type=NDJSON_TYPE)
+            return _ndjson(sheet_request(upload, layout), settings)
+        # Bundles are held in memory until the answer is sent: bounded by their own row limit.
         rows = min(settings.max_sheet_rows, current.options.max_bundle_rows)
-        bounded = settings.with_(max_sheet_rows=rows)
-        memory = MemorySink(bounded, layout, bundle_type)  # type: ignore[arg-type]
-        try:
-            report = api.convert_sheet(upload.stream, upload.name, contract, memory, bounded)
-        except InvalidInput as error:
-            if any(i.rule == "too-many-rows" for i in error.issues):
-                hint = Issue(
-                    "information",
-                    "informational",
-                    f"Bundles in one JSON answer hold at most {rows} rows; ask for format=ndjson "
-                    f"for up to {settings.max_sheet_rows} rows",
-                    None,
-                    "use-ndjson",
-                )
-                raise InvalidInput([*error.issues, hint], error.status) from None
-            raise
-        return fhir_response(
-            sheet_parameters(report, memory, settings), headers=_count_headers(report)
-        )
+        return _bundles(sheet_request(upload, layout, rows), settings, rows)
     finally:
-        if request.mimetype != MULTIPART_TYPE:
+        if upload.spooled:
             upload.stream.close()
 
 

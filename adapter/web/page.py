@@ -32,25 +32,26 @@ import zipfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from flask import Response, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from adapter import api, jsonio
-from adapter.bundle import FORMATS
+from adapter import api
+from adapter.bundle import BUNDLE_TYPES, FORMATS
 from adapter.model import Issue
 from adapter.outcome import FmsError, InvalidInput
 from adapter.report import follow_up, load_resources, render_report
 from adapter.settings import MIB, Settings
-from adapter.sheets.output import MARKER, SINKS
+from adapter.sheets.output import MARKER
 from adapter.sheets.pipeline import RowIssues
-from adapter.web.conversions import MULTIPART_SLACK, row_report
+from adapter.sheets.request import ToFolder
+from adapter.web.conversions import read_upload, requested_format, sheet_request
 from adapter.web.operations import MULTIPART_TYPE, Operation, Param
 from adapter.web.page_store import OUT, ZIP, PageOptions, Store, Stored
 from adapter.web.page_templates import render
 from adapter.web.problems import HttpProblem
-from adapter.web.protocol import bad_request, choice, serialize
+from adapter.web.protocol import serialize
 from adapter.web.report import HTML_TYPE, REPORT_POLICY
 from adapter.web.schemas import ref
 from adapter.web.state import state
@@ -81,6 +82,11 @@ FORMAT_CHOICES = (
         "One file per resource type, one resource a line, for a server's bulk import.",
     ),
 )
+BUNDLE_TYPE_CHOICES = (
+    ("transaction", "Transaction (all or nothing)"),
+    ("batch", "Batch (entry by entry)"),
+)
+"""The values are BUNDLE_TYPES: the form's select, as `bundle-type` of $convert-sheet."""
 CONTENTS = {
     "transaction": "The zip holds one transaction Bundle per visit "
     "(visit-&lt;patient&gt;-&lt;date&gt;.json) and one per patient's LDN doses "
@@ -155,14 +161,20 @@ def _problems(error: FmsError | HTTPException) -> tuple[int, list[str]]:
     return status, [error.description or error.name]
 
 
-def _chosen_format() -> str:
-    """The output chosen before an error, to show the form as it was (the template's default
+def _chosen() -> dict[str, str]:
+    """The choices made before an error, to show the form as it was (the template's defaults
     when the form could not be read)."""
     try:
-        chosen = request.form.get("format") if request.method == "POST" else None
+        form = request.form if request.method == "POST" else {}
     except (HTTPException, ValueError):
-        chosen = None
-    return chosen if chosen in FORMATS else "transaction"
+        form = {}
+    layout = form.get("format")
+    bundle_type = form.get("bundle-type")
+    return {
+        "format": layout if layout in FORMATS else "transaction",
+        "bundle_type": bundle_type if bundle_type in BUNDLE_TYPES else "transaction",
+        "patient_system": (form.get("patient-system") or "")[:500],
+    }
 
 
 def _form_page(status: int = 200, problems: Iterable[str] = (), title: str = "") -> Response:
@@ -173,7 +185,8 @@ def _form_page(status: int = 200, problems: Iterable[str] = (), title: str = "")
         title="Convert a spreadsheet" if not problems else "Error: convert a spreadsheet",
         base=_base(),
         formats=FORMAT_CHOICES,
-        chosen=_chosen_format(),
+        bundle_types=BUNDLE_TYPE_CHOICES,
+        chosen=_chosen(),
         max_rows=f"{rows:,}",
         ttl=_duration(options.ttl),
         problems=list(problems),
@@ -224,41 +237,6 @@ def _stored(id: str) -> Stored:  # noqa: A002 - the name of the path parameter
 def form() -> Response:
     page_store().sweep()  # expired results go even while nobody converts
     return _form_page()
-
-
-def _clean_name(given: str | None) -> str:
-    name = (given or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:120]
-    return name or "upload"
-
-
-def _size(stream: IO[bytes]) -> int:
-    stream.seek(0, 2)
-    size = stream.tell()
-    stream.seek(0)
-    return size
-
-
-def _read_form(settings: Settings) -> tuple[Any, str, Any]:
-    """The sheet part, its name, and the contract (the template's when none is chosen). A
-    browser sends an empty part for a file input left empty: that is "none chosen"."""
-    from adapter.sheets.contract import default_contract
-
-    request.max_content_length = settings.max_upload_bytes + MULTIPART_SLACK
-    part = request.files.get("file")
-    if part is None or not part.filename:
-        bad_request("choose a CSV or XLSX file to convert", "file", "missing-file")
-    if _size(part.stream) > settings.max_upload_bytes:
-        raise jsonio.too_large("the sheet", settings.max_upload_bytes)
-    contract = default_contract()
-    given = request.files.get("contract")
-    if given is not None and given.filename:
-        limit = settings.max_input_bytes
-        data = given.stream.read(limit + 1)
-        if len(data) > limit:
-            raise jsonio.too_large("the contract", limit)
-        if data.strip():
-            contract = api.load_contract(data, _clean_name(given.filename), settings)
-    return part, _clean_name(part.filename), contract
 
 
 def _placed(issue: Issue, row: int | None) -> dict[str, Any]:
@@ -332,27 +310,29 @@ def _too_many_rows(error: InvalidInput, rows: int) -> InvalidInput:
 
 
 def upload() -> Response:
+    """The form of `GET /`, read as `$convert-sheet` reads it (the same fields, the same
+    request, the same conversion); the output goes to the page's store."""
     settings = state().settings
     store = page_store()
     options = store.options
-    part, name, contract = _read_form(settings)
-    layout = choice("format", FORMATS, "transaction", form=True) or "transaction"
+    given = read_upload(settings)
+    layout = requested_format() or "transaction"
     rows = min(settings.max_sheet_rows, options.max_rows)
-    bounded = settings.with_(max_sheet_rows=rows)
+    sheet = sheet_request(given, layout, rows)
     store.sweep()
     identifier, staging = store.begin()
     try:
-        sink = SINKS[layout](staging / OUT, bounded)
         try:
-            report = api.convert_sheet(part.stream, name, contract, sink, bounded)
+            report = api.convert_sheet(sheet, ToFolder(staging / OUT), settings).report
         except InvalidInput as error:
             raise _too_many_rows(error, rows) from None
         patients, note = _patients(staging / OUT, settings)
+        name = sheet.name
         zip_name = _zip_name(name, layout)
         zip_bytes = 0
         if report.rows_converted:
             folder = zip_name.removesuffix(".zip")
-            zip_bytes = _write_zip(staging, folder, row_report(report, settings))
+            zip_bytes = _write_zip(staging, folder, report.to_outcome())
         size = store.size_of(staging)
         if size > options.max_bytes:
             message = (
@@ -366,12 +346,9 @@ def upload() -> Response:
         meta = {
             "file": name,
             "format": layout,
-            "counts": {
-                "rows-read": report.rows_read,
-                "rows-converted": report.rows_converted,
-                "rows-rejected": report.rows_rejected,
-                "rows-blank": report.rows_blank,
-            },
+            "bundle_type": sheet.options.bundle_type,
+            "patient_system": sheet.options.patient_system or None,
+            "counts": report.counts(),
             "resources": dict(sorted(report.resources.items())),
             "rejected": rejected,
             "rejected_total": rejected_total,
@@ -497,8 +474,9 @@ OPERATIONS = (
         view=_for_people(upload),
         summary="The page: convert the uploaded sheet and show the row report",
         description=(
-            PAGE + ". The form of `GET /`: `file`, optional `contract`, `format` (transaction, "
-            "patient, ndjson). The result is kept on the server (FMS_FHIR_PAGE_TTL_MINUTES) at "
+            PAGE + ". The form of `GET /`, the same multipart form as `POST /$convert-sheet` "
+            "(`file`, optional `contract`, `format`, `bundle-type`, `patient-system`), converted "
+            "the same way. The result is kept on the server (FMS_FHIR_PAGE_TTL_MINUTES) at "
             "the address in Content-Location. A browser (an Accept that names text/html) is "
             "sent there instead (303 See Other), and gets its errors as a page."
         ),

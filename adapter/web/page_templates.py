@@ -44,8 +44,9 @@ fieldset { border: 1px solid #8a9197; border-radius: 4px; padding: 0.6rem 1rem 0
 .choice .hint { margin-left: 1.9rem; }
 input[type=radio] { width: 1.15rem; height: 1.15rem; vertical-align: -0.15rem;
   margin-right: 0.5rem; }
-input[type=file] { display: block; font: inherit; padding: 0.45rem; border: 2px solid #5c6670;
-  border-radius: 4px; background: #f7f8f9; width: 100%; max-width: 34rem; }
+input[type=file], input[type=text], select { display: block; font: inherit; padding: 0.45rem;
+  border: 2px solid #5c6670; border-radius: 4px; background: #f7f8f9; width: 100%;
+  max-width: 34rem; color: inherit; }
 button, .button { display: inline-block; font: inherit; font-weight: 600; color: #ffffff;
   background: #0a4f8f; border: 2px solid #0a4f8f; border-radius: 4px; padding: 0.5rem 1.2rem;
   text-decoration: none; cursor: pointer; }
@@ -120,12 +121,31 @@ patient identifier system.</p>
 <input type="file" id="contract" name="contract" aria-describedby="contract-hint"
  accept=".yaml,.yml,.json,application/yaml,application/json,text/yaml">
 </div>
+<div class="field">
+<label for="patient-system">Patient identifier system (optional)</label>
+<p class="hint" id="patient-system-hint">The URI of the register the patient numbers come from,
+e.g. <code>urn:oid:1.2.3.4</code> or <code>https://hospital.example/mrn</code>. It replaces the
+contract's; without either, a system under this service's own address is used.</p>
+<input type="text" id="patient-system" name="patient-system" value="{{ chosen.patient_system }}"
+ aria-describedby="patient-system-hint" autocomplete="off" spellcheck="false" maxlength="500">
+</div>
+<div class="field">
+<label for="bundle-type">Bundle type</label>
+<p class="hint" id="bundle-type-hint">Transaction: a FHIR server applies each Bundle whole or
+not at all. Batch: entry by entry, for servers that limit the size of a transaction. NDJSON
+output holds no Bundles.</p>
+<select id="bundle-type" name="bundle-type" aria-describedby="bundle-type-hint">
+{% for value, label in bundle_types %}
+<option value="{{ value }}"{% if value == chosen.bundle_type %} selected{% endif %}>{{ label }}</option>
+{% endfor %}
+</select>
+</div>
 <fieldset>
 <legend>Output</legend>
 {% for value, label, hint in formats %}
 <div class="choice">
 <input type="radio" id="format-{{ value }}" name="format" value="{{ value }}"
- aria-describedby="format-{{ value }}-hint"{% if value == chosen %} checked{% endif %}>
+ aria-describedby="format-{{ value }}-hint"{% if value == chosen.format %} checked{% endif %}>
 <label for="format-{{ value }}">{{ label }}</label>
 <p class="hint" id="format-{{ value }}-hint">{{ hint }}</p>
 </div>
@@ -146,7 +166,10 @@ result until then, so share it only as you would the sheet.</li>
 
 RESULT = """{% extends "base" %}{% block main %}
 <h1>Converted: {{ meta.file }}</h1>
-<p>Output: {{ format_label }}. This result is kept until {{ expires }} and then deleted.
+<p>Output: {{ format_label }}{% if meta.format != "ndjson" and meta.bundle_type %}, Bundles
+of type {{ meta.bundle_type }}{% endif %}{% if meta.patient_system %}; patient identifier system
+<code>{{ meta.patient_system }}</code>{% endif %}. This result is kept until {{ expires }} and then
+deleted.
 <a href="{{ base }}/">Convert another sheet</a>.</p>
 <h2 id="rows">Rows</h2>
 <dl class="counts">
