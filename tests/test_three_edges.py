@@ -16,6 +16,7 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -307,3 +308,43 @@ def test_the_request_is_resolved_once_naming_the_edge_s_places(settings):
     with pytest.raises(InvalidInput) as error:
         api.convert_sheet(request(contract=contract, max_rows=4), ToMemory(), settings)
     assert error.value.status == 413 and error.value.issues[0].rule == "too-many-rows"
+
+
+class _Controls(HTMLParser):
+    """The form's named controls (input, select) and the ids its labels point at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.named: dict[str, dict[str, str | None]] = {}
+        self.labelled: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in ("input", "select") and found.get("name"):
+            self.named.setdefault(str(found["name"]), found)
+        elif tag == "label" and found.get("for"):
+            self.labelled.add(str(found["for"]))
+
+
+def test_the_page_s_form_is_the_form_openapi_gives_both_routes(client):
+    spec = client.get("/openapi.json").get_json()
+    bodies = [
+        spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        for path in ("/$convert-sheet", "/")
+    ]
+    assert bodies[0] == bodies[1]
+    fields = set(spec["components"]["schemas"]["SheetUpload"]["properties"])
+    controls = _Controls()
+    controls.feed(client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True))
+    assert set(controls.named) == fields
+    for name in ("patient-system", "bundle-type"):
+        assert controls.named[name]["id"] in controls.labelled, f"{name} has its label"
+    # an error shows the form again as it was chosen
+    form = {"format": "patient", "bundle-type": "batch", "patient-system": SYSTEM}
+    again = client.post(
+        "/", data=form, content_type="multipart/form-data", headers={"Accept": "text/html"}
+    )
+    assert again.status_code == 400
+    html = again.get_data(as_text=True)
+    assert re.search(r'<option value="batch"[^>]*selected', html)
+    assert f'value="{SYSTEM}"' in html
