@@ -266,8 +266,8 @@ def convert_sheet(
 
 @overload
 def convert_sheet(
-    request: IO[bytes],
-    destination: str,
+    stream: IO[bytes],
+    name: str,
     contract: SheetContract,
     sink: Sink,
     settings: Settings,
@@ -275,7 +275,7 @@ def convert_sheet(
 ) -> SheetReport: ...
 
 
-def convert_sheet(request: Any, *args: Any, **kwargs: Any) -> Any:
+def convert_sheet(*args: Any, **kwargs: Any) -> Any:
     """A sheet request -> resources into the destination, every row accounted for in the report.
 
     Every edge calls this with a `SheetRequest` built from its own input: the contract, the
@@ -286,9 +286,9 @@ def convert_sheet(request: Any, *args: Any, **kwargs: Any) -> Any:
     from adapter.sheets.pipeline import convert_sheet as run
     from adapter.sheets.request import SheetRequest
 
-    if not isinstance(request, SheetRequest):
-        return run(request, *args, **kwargs)
-    return _convert_request(request, *args, **kwargs)
+    if isinstance(args[0] if args else kwargs.get("request"), SheetRequest):
+        return _convert_request(*args, **kwargs)
+    return run(*args, **kwargs)
 
 
 def _convert_request(
