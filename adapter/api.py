@@ -7,7 +7,7 @@ in `adapter.outcome`. No I/O beyond the streams and sinks handed in; no environm
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import IO, TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from adapter import registry
 from adapter.answers import response_from_document
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     # Loaded by the use cases that need them: validation loads the R4B models, the sheet
     # modules openpyxl; a command that converts a CSV starts without either.
     from adapter.sheets.contract import SheetContract
-    from adapter.sheets.output import Sink
     from adapter.sheets.pipeline import Progress, SheetReport
     from adapter.sheets.request import Destination, SheetRequest
     from adapter.validation import Validated
@@ -255,48 +254,17 @@ class SheetResult:
     bundles: list[dict[str, Any]] = field(default_factory=list)
 
 
-@overload
 def convert_sheet(
-    request: SheetRequest,
-    destination: Destination,
-    settings: Settings,
-    progress: Progress | None = None,
-) -> SheetResult: ...
-
-
-@overload
-def convert_sheet(
-    stream: IO[bytes],
-    name: str,
-    contract: SheetContract,
-    sink: Sink,
-    settings: Settings,
-    progress: Progress | None = None,
-) -> SheetReport: ...
-
-
-def convert_sheet(*args: Any, **kwargs: Any) -> Any:
-    """A sheet request -> resources into the destination, every row accounted for in the report.
-
-    Every edge calls this with a `SheetRequest` built from its own input: the contract, the
-    options, the row limit and the sink are resolved here, the same way for all of them.
-    The older form `(stream, name, contract, sink, settings, progress)`, a contract and a sink
-    already built, runs the pipeline as it is (tests and benchmarks of the pipeline use it).
-    """
-    from adapter.sheets.pipeline import convert_sheet as run
-    from adapter.sheets.request import SheetRequest
-
-    if isinstance(args[0] if args else kwargs.get("request"), SheetRequest):
-        return _convert_request(*args, **kwargs)
-    return run(*args, **kwargs)
-
-
-def _convert_request(
     request: SheetRequest,
     destination: Destination,
     settings: Settings,
     progress: Progress | None = None,
 ) -> SheetResult:
+    """A sheet request -> resources into the destination, every row accounted for in the report.
+
+    Every edge calls this with a `SheetRequest` built from its own input: the contract, the
+    options, the row limit and the sink are resolved here, the same way for all of them.
+    """
     from adapter.sheets.output import MemorySink
     from adapter.sheets.pipeline import convert_sheet as run
     from adapter.sheets.request import bounded, open_sink, resolve_contract

@@ -31,6 +31,7 @@ from adapter.cli import main
 from adapter.outcome import InvalidInput
 from adapter.sheets.contract import default_contract
 from adapter.sheets.output import MARKER, SINKS
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.values import CellError, parse_date, parse_decimal
 from tests.conftest import SETTINGS, assert_valid_fhir
 
@@ -239,7 +240,7 @@ def test_one_bad_byte_rejects_its_row_and_rows_keep_the_spreadsheets_numbers(tmp
     contract = dataclasses.replace(default_contract(), encoding="utf-8")  # as a contract says
     with open(path, "rb") as stream:
         sink = SINKS["ndjson"](tmp_path / "o", SETTINGS)
-        report = api.convert_sheet(stream, path.name, contract, sink, SETTINGS)
+        report = run_pipeline(stream, path.name, contract, sink, SETTINGS)
     assert [
         (e["row"], e["outcome"]["issue"][0]["details"]["coding"][0]["code"])
         for e in report.to_json()["rejected"]
@@ -271,7 +272,7 @@ def test_formula_cells_without_a_value_are_named_not_dropped(tmp_path):
     workbook.active.append(["P1", date(2024, 1, 10), None, 40, "=30+30"])  # no cached value
     workbook.save(tmp_path / "f.xlsx")
     with open(tmp_path / "f.xlsx", "rb") as stream:
-        report = api.convert_sheet(
+        report = run_pipeline(
             stream,
             "f.xlsx",
             default_contract(),
@@ -426,7 +427,7 @@ def test_a_patients_whole_history_is_not_held_in_memory_for_one_bundle(tmp_path)
     tracemalloc.start()
     with open(data, "rb") as stream:
         sink = SINKS["patient"](tmp_path / "out", SETTINGS)
-        report = api.convert_sheet(stream, "long.csv", default_contract(), sink, SETTINGS)
+        report = run_pipeline(stream, "long.csv", default_contract(), sink, SETTINGS)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert report.rows_converted == 3000

@@ -42,6 +42,7 @@ from adapter.report.core import number_text, percent_text
 from adapter.report.rules import rule_for
 from adapter.sheets.contract import default_contract
 from adapter.sheets.output import SINKS
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.terminology import codesystem
 from tests.conftest import SETTINGS, assert_valid_fhir
 
@@ -123,7 +124,7 @@ def case_dir(tmp_path_factory) -> Path:
     """examples/case-report-followup.xlsx converted as `make demo` does (a Bundle per visit)."""
     out = tmp_path_factory.mktemp("case") / "case-report"
     with open(EXAMPLES / "case-report-followup.xlsx", "rb") as stream:
-        report = api.convert_sheet(
+        report = run_pipeline(
             stream,
             "case-report-followup.xlsx",
             dataclasses.replace(default_contract(), test_data=demo_note()),
@@ -427,9 +428,7 @@ def test_bundles_folders_and_ndjson_give_the_same_report(case_dir, case_report, 
     patient = tmp_path / "patient"
     for fmt, out in (("ndjson", ndjson), ("patient", patient)):
         with open(EXAMPLES / "case-report-followup.xlsx", "rb") as stream:
-            api.convert_sheet(
-                stream, "x.xlsx", default_contract(), SINKS[fmt](out, SETTINGS), SETTINGS
-            )
+            run_pipeline(stream, "x.xlsx", default_contract(), SINKS[fmt](out, SETTINGS), SETTINGS)
     summary = [(c.series.code, c.change, c.category) for c in case_report.changes]
     for source, baseline in (
         (ndjson, None),

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from adapter import api
 from adapter.sheets.contract import default_contract
 from adapter.sheets.output import SINKS
 from adapter.sheets.pipeline import Visits
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.readers import _rows_released, read_xlsx
 from tests.conftest import SETTINGS
 
@@ -119,7 +119,7 @@ def growth_per_row(path: Path, out: Path) -> float:
         with open(path, "rb") as stream:
             sink = SINKS["ndjson"](out, SETTINGS)
             contract = default_contract()
-            report = api.convert_sheet(stream, path.name, contract, sink, SETTINGS, sample)
+            report = run_pipeline(stream, path.name, contract, sink, SETTINGS, sample)
     finally:
         tracemalloc.stop()
     assert report.rows_converted == report.rows_read

@@ -22,6 +22,7 @@ from adapter.sheets.contract import (
 )
 from adapter.sheets.doses import courses
 from adapter.sheets.output import SINKS
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from tests.conftest import SETTINGS, assert_valid_fhir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -44,7 +45,7 @@ def write_xlsx(path, rows):
 
 def convert_sheet(path, contract, sink):
     with open(path, "rb") as stream:
-        return api.convert_sheet(stream, Path(path).name, contract, sink, SETTINGS)
+        return run_pipeline(stream, Path(path).name, contract, sink, SETTINGS)
 
 
 def load_contract(path):

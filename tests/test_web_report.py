@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from adapter import api
 from adapter.settings import FHIR_JSON, MIB, Settings
 from adapter.sheets.contract import default_contract
 from adapter.sheets.output import NdjsonStreamSink
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.web import create_app
 from adapter.web.examples import CSV as EXAMPLE_CSV
 from adapter.web.page import page_store as store_of
@@ -52,7 +52,7 @@ BAD_CSV = EXAMPLE_CSV + "EXAMPLE-3,31.02.2025,,1,1,1,1\n"
 
 def sheet_ndjson(data: bytes, name: str) -> bytes:
     stream = io.BytesIO()
-    api.convert_sheet(
+    run_pipeline(
         io.BytesIO(data), name, default_contract(), NdjsonStreamSink(stream, SETTINGS), SETTINGS
     )
     return stream.getvalue()

@@ -84,14 +84,11 @@ def regimen(settings: Settings) -> Examples:
 
 
 def convert_sheet(settings: Settings) -> Examples:
-    from adapter.sheets.contract import default_contract
-    from adapter.sheets.output import MemorySink
+    from adapter.sheets.request import SheetRequest, ToMemory
 
-    sink = MemorySink(settings, "transaction")
-    report = api.convert_sheet(
-        io.BytesIO(CSV.encode()), "visits.csv", default_contract(), sink, settings
-    )
-    return Examples({"csv": CSV}, report.to_parameters(sink.bundles()), "text/csv")
+    request = SheetRequest(io.BytesIO(CSV.encode()), "visits.csv")
+    result = api.convert_sheet(request, ToMemory(), settings)
+    return Examples({"csv": CSV}, result.report.to_parameters(result.bundles), "text/csv")
 
 
 def questionnaire(settings: Settings) -> Examples:
