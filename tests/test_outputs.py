@@ -4,6 +4,7 @@ place that cannot be used."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -11,10 +12,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter import outputs
+from adapter.cli import main
 from adapter.outcome import OutputConflict, operation_outcome
 from adapter.outputs import MARKER, OutputFile, OutputFolder, commit, output_folder, write_file
 from tests.conftest import SETTINGS, assert_valid_fhir
@@ -334,6 +337,34 @@ def test_a_failed_commit_puts_every_output_back(tmp_path):
     assert rule_of(error) == "output-unwritable"
     assert listing(target) == before and report.read_bytes() == b"old report"
     assert siblings(tmp_path) == ["out", "report.json"]
+
+
+def test_the_sheet_output_is_not_moved_into_place_when_its_report_cannot_be_written(tmp_path):
+    def sheet(path: Path, patient: str) -> Path:
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows(
+                [
+                    ["patient_id", "visit_date", "ldn_dose_mg", "pain-mean", "pain-max"],
+                    [patient, "2024-01-10", "", 40, 60],
+                ]
+            )
+        return path
+
+    out = tmp_path / "out"
+    first = sheet(tmp_path / "first.csv", "P1")
+    assert CliRunner().invoke(main, ["convert-sheet", str(first), "--out", str(out)]).exit_code == 0
+    before = listing(out)
+    second = sheet(tmp_path / "second.csv", "P2")
+    nowhere = "/proc/fms-fhir-cannot-write-here/report.json"
+    result = CliRunner().invoke(
+        main, ["convert-sheet", str(second), "--out", str(out), "--report", nowhere]
+    )
+    assert result.exit_code == 4, result.output
+    assert json.loads(result.stdout)["issue"][0]["details"]["coding"][0]["code"] == (
+        "output-unwritable"
+    )
+    assert listing(out) == before, "the old output stays: the new one went nowhere"
+    assert siblings(tmp_path) == ["first.csv", "out", "second.csv"]
 
 
 # --- properties ----------------------------------------------------------------------------------
