@@ -27,6 +27,8 @@ from adapter.resources import (
 from adapter.settings import Settings
 
 if TYPE_CHECKING:
+    from adapter.outputs import OutputFolder
+
     # Loaded by the use cases that need them: validation loads the R4B models, the sheet
     # modules openpyxl; a command that converts a CSV starts without either.
     from adapter.sheets.contract import SheetContract
@@ -252,6 +254,8 @@ class SheetResult:
 
     report: SheetReport
     bundles: list[dict[str, Any]] = field(default_factory=list)
+    held: OutputFolder | None = None
+    """A folder destination's output, still staged, when the destination asked to hold it."""
 
 
 def convert_sheet(
@@ -265,7 +269,7 @@ def convert_sheet(
     Every edge calls this with a `SheetRequest` built from its own input: the contract, the
     options, the row limit and the sink are resolved here, the same way for all of them.
     """
-    from adapter.sheets.output import MemorySink
+    from adapter.sheets.output import FolderSink, MemorySink
     from adapter.sheets.pipeline import convert_sheet as run
     from adapter.sheets.request import bounded, open_sink, resolve_contract
 
@@ -273,7 +277,9 @@ def convert_sheet(
     limited = bounded(request.options, settings)
     sink = open_sink(destination, request.options, limited)
     report = run(request.stream, request.name, contract, sink, limited, progress)
-    return SheetResult(report, sink.bundles() if isinstance(sink, MemorySink) else [])
+    bundles = sink.bundles() if isinstance(sink, MemorySink) else []
+    held = sink.output if isinstance(sink, FolderSink) and sink.hold else None
+    return SheetResult(report, bundles, held)
 
 
 def load_contract(data: bytes, name: str, settings: Settings) -> SheetContract:

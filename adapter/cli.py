@@ -14,10 +14,10 @@ from typing import Any, NoReturn
 
 import click
 
-from adapter import api, jsonio, registry
+from adapter import api, jsonio, outputs, registry
 from adapter.bundle import BUNDLE_TYPES, BundleType, Format
 from adapter.model import Issue
-from adapter.outcome import FmsError, InvalidInput, OutputConflict, operation_outcome
+from adapter.outcome import FmsError, InvalidInput, operation_outcome
 from adapter.settings import Settings
 
 
@@ -62,44 +62,10 @@ def _warn(issues: list[Issue]) -> None:
         click.echo(f"{issue.severity}{place}: {issue.message}", err=True)
 
 
-def _write_file(path: str, data: bytes, inputs: tuple[str, ...] = ()) -> None:
-    """Atomically (a temporary file beside it, then a rename): never half a file, never an input
-    overwritten, and an OperationOutcome (exit 4) for a place that cannot be written."""
-    target = Path(os.path.abspath(path or "."))
-    for source in inputs:
-        if source and source != "-" and Path(os.path.abspath(source)) == target:
-            raise OutputConflict(
-                [
-                    Issue(
-                        "fatal",
-                        "conflict",
-                        f"{path} is an input; name another file",
-                        None,
-                        "output-is-input",
-                    )
-                ]
-            )
-    if target.is_dir():
-        raise OutputConflict(
-            [Issue("fatal", "conflict", f"{path} is a folder; name a file", None, "output-exists")]
-        )
-    temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        message = f"cannot write {path}: {error.strerror or error}"
-        raise OutputConflict(
-            [Issue("fatal", "exception", message, None, "output-unwritable")]
-        ) from None
-
-
 def _emit(resource: Any, out: str | None, inputs: tuple[str, ...] = ()) -> None:
     data = jsonio.dumps(resource)
     if out is not None:
-        _write_file(out, data, inputs)
+        outputs.write_file(out, data, inputs)
     else:
         sys.stdout.buffer.write(data)
 
@@ -141,10 +107,11 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
         resources = [*api.questionnaires(settings), *api.codesystems(settings)]
         try:
             if Path(out).exists() and not Path(out).is_dir():
-                message = f"{out} exists and is not a folder"
-                raise OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
-            for resource in resources:
-                _write_file(str(Path(out) / f"{resource['id']}.json"), jsonio.dumps(resource))
+                raise outputs.conflict(f"{out} exists and is not a folder")
+            outputs.write_files(
+                (Path(out) / f"{resource['id']}.json", jsonio.dumps(resource))
+                for resource in resources
+            )
         except FmsError as error:
             _fail(error, settings)
         click.echo(
@@ -347,41 +314,34 @@ def convert_sheet(
             raise InvalidInput(
                 [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
             ) from None
-        if report_path is not None:
-            _check_report_path(report_path, out, inputs)
+        # The report is checked before converting, and put in place with the output: both or
+        # neither (a report that cannot be written leaves the old output where it was).
+        report_file = (
+            outputs.OutputFile(report_path, inputs, replaced=(out,), role="file for the report")
+            if report_path is not None
+            else None
+        )
         with stream:
             request = SheetRequest(stream, Path(sheet_path).name, contract, options, CLI_PLACES)
-            folder = ToFolder(out, tuple(source for source in inputs if source))
-            report = api.convert_sheet(request, folder, settings, _progress_bar()).report
+            sources = tuple(source for source in inputs if source)
+            folder = ToFolder(out, sources, hold=report_file is not None)
+            result = api.convert_sheet(request, folder, settings, _progress_bar())
+        report = result.report
+        if report_file is not None and result.held is not None:
+            try:
+                report_file.stage(jsonio.dumps(report.to_json()))
+                outputs.commit(result.held, report_file)
+            except BaseException:
+                result.held.abort()
+                raise
     except FmsError as error:
         _fail(error, settings)
     finally:
         if sys.stderr.isatty():
             click.echo("\r\033[K", nl=False, err=True)
-    if report_path is not None:
-        try:
-            _write_file(report_path, jsonio.dumps(report.to_json()), inputs)
-        except FmsError as error:
-            _fail(error, settings)
     click.echo(report.summary(), err=True)
     click.echo(f"wrote {output_format} output to {out}", err=True)
     sys.exit(3 if report.rows_rejected else 0)
-
-
-def _check_report_path(report_path: str, out: str, inputs: tuple[str, ...]) -> None:
-    """Before converting: the report may not be an input, nor lie in --out (replaced whole)."""
-    report = Path(os.path.abspath(report_path or "."))
-    folder = Path(os.path.abspath(out or "."))
-    if folder == report or folder in report.parents:
-        message = f"{report_path} lies in the output folder {out}, which each run replaces"
-        raise OutputConflict([Issue("fatal", "conflict", message, None, "output-is-input")])
-    for source in inputs:
-        if source and Path(os.path.abspath(source)) == report:
-            message = f"{report_path} is an input; name another file for the report"
-            raise OutputConflict([Issue("fatal", "conflict", message, None, "output-is-input")])
-    if report.is_dir():
-        message = f"{report_path} is a folder; name a file for the report"
-        raise OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
 
 
 def _progress_bar() -> Any:
@@ -444,9 +404,8 @@ def report(input_path: str, patient: str | None, baseline: str | None, out: str)
 
     settings = _settings()
     try:
-        written = write_reports(
-            load_resources(input_path, settings), out, settings, patient, baseline
-        )
+        resources = load_resources(input_path, settings)
+        written = write_reports(resources, out, settings, patient, baseline, (input_path,))
     except FmsError as error:
         _fail(error, settings)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
@@ -462,7 +421,7 @@ def template(out: str) -> None:
         raise click.UsageError("--out must end in .xlsx or .csv")
     settings = _settings()
     try:
-        _write_file(out, write_template(Path(out).suffix.lower()))
+        outputs.write_file(out, write_template(Path(out).suffix.lower()))
     except FmsError as error:
         _fail(error, settings)
     click.echo(f"wrote the template to {out}", err=True)

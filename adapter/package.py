@@ -18,15 +18,12 @@ import io
 import json
 import os
 import re
-import shutil
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapter import __version__, api, jsonio
-from adapter.model import Issue
-from adapter.outcome import OutputConflict
+from adapter import __version__, api, jsonio, outputs
 from adapter.settings import FHIR_VERSION, Settings
 
 if TYPE_CHECKING:
@@ -290,66 +287,52 @@ def tarball_name() -> str:
     return f"{PACKAGE_NAME}-{__version__}.tgz"
 
 
-def _conflict(message: str, rule: str = "output-exists") -> OutputConflict:
-    return OutputConflict([Issue("fatal", "conflict", message, None, rule)])
+KIND = "package"
 
 
-def _ours(folder: Path) -> bool:
-    """A `package` folder an earlier run wrote (so it may be replaced whole)."""
+def _recognise(folder: Path) -> set[str] | None:
+    """The package folder carries no marker (tools read it as the package): it is ours when its
+    `package.json` names this package, and its files are those its `.index.json` lists (the
+    staging folder of a killed run carries the marker instead)."""
     try:
-        return json.loads((folder / "package.json").read_bytes())["name"] == PACKAGE_NAME
+        ours = json.loads((folder / "package.json").read_bytes())["name"] == PACKAGE_NAME
     except (OSError, ValueError, TypeError, KeyError):  # missing, unreadable, not JSON: not ours
-        return False
-
-
-def _replace_folder(target: Path, files: Mapping[str, bytes]) -> None:
-    """Write the files into a staging folder beside `target`, then put it in `target`'s place:
-    never half a package, and no file of an earlier run left behind."""
-    if target.exists() and not (target.is_dir() and _ours(target)):
-        raise _conflict(
-            f"{target} exists and is not a package this command wrote; name another --out"
-        )
-    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    previous = target.with_name(f".{target.name}.previous-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+        ours = False
+    if not ours and not outputs.marked(folder, KIND):
+        return None
+    names = {"package.json", ".index.json"}
     try:
-        staging.mkdir(parents=True)
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        if target.exists():
-            os.replace(target, previous)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(previous, ignore_errors=True)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    if path.is_dir():
-        raise _conflict(f"{path} is a folder")
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        index = json.loads((folder / ".index.json").read_bytes())
+        names.update(entry["filename"] for entry in index["files"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    return {name for name in names if isinstance(name, str)}
 
 
 def write_package(out_dir: str | os.PathLike[str], settings: Settings) -> Path:
-    """Write `out_dir/package/` (the unpacked package) and `out_dir/<name>-<version>.tgz`; return
-    the `.tgz`'s path. OutputConflict (exit 4) when `out_dir` is a file or cannot be written."""
+    """Write `out_dir/package/` (the unpacked package) and `out_dir/<name>-<version>.tgz`, both or
+    neither (through `adapter.outputs`); return the `.tgz`'s path. OutputConflict (exit 4) when
+    `out_dir` is a file, `package/` holds files this command did not write, or a place cannot be
+    written."""
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
-        raise _conflict(f"{out_dir} exists and is not a folder")
+        raise outputs.conflict(f"{out_dir} exists and is not a folder")
     files = package_files(settings)
     path = folder / tarball_name()
+    archive = outputs.OutputFile(path)
+    unpacked = outputs.OutputFolder(folder / "package", KIND, (), _recognise, keep_marker=False)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        _replace_folder(folder / "package", files)
-        _write_atomically(path, tarball(files))
+        for name, data in files.items():
+            (unpacked.staging / name).write_bytes(data)
+        archive.stage(tarball(files))
     except OSError as error:
-        message = f"cannot write the package to {out_dir}: {error.strerror or error}"
-        raise _conflict(message, "output-unwritable") from None
+        unpacked.abort()
+        raise outputs.unwritable(out_dir, error) from None
+    except BaseException:
+        unpacked.abort()
+        archive.abort()
+        raise
+    outputs.commit(unpacked, archive)
     return path
 
 

@@ -173,11 +173,21 @@ def test_command_writes_the_package(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     tgz = out / f"{PACKAGE_NAME}-{__version__}.tgz"
     assert tgz.is_file() and (out / "package" / "package.json").is_file()
+    # A resource an earlier version wrote (and listed in its index) that this one no longer has.
     stale = out / "package" / "Questionnaire-retired.json"
     stale.write_text("{}")
+    index = json.loads((out / "package" / ".index.json").read_text())
+    index["files"].append({"filename": stale.name, "resourceType": "Questionnaire"})
+    (out / "package" / ".index.json").write_text(json.dumps(index))
     assert CliRunner().invoke(main, ["package", "--out", str(out)]).exit_code == 0
     assert not stale.exists(), "a rerun replaces the package folder whole"
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "no staging left behind"
+    # A file the package never listed is someone else's: the folder is kept as it is.
+    notes = out / "package" / "notes.txt"
+    notes.write_text("mine")
+    result = CliRunner().invoke(main, ["package", "--out", str(out)])
+    assert result.exit_code == 4 and "notes.txt" in result.stdout
+    assert notes.read_text() == "mine"
 
 
 def test_command_refuses_a_file_as_out(tmp_path: Path) -> None:

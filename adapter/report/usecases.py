@@ -7,25 +7,21 @@ taxonomy in `adapter.outcome`.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adapter import jsonio
+from adapter import jsonio, outputs
 from adapter.bundle import BundleType
-from adapter.model import Issue
-from adapter.outcome import OutputConflict
 from adapter.report import charts, html
 from adapter.report.core import FollowUp, follow_up, one_patient
 from adapter.report.observations import changes_bundle
 from adapter.settings import Settings
-from adapter.sheets.output import MARKER, safe_name
+from adapter.sheets.output import safe_name
 
 Resources = Iterable[Mapping[str, Any]]
-MARKER_TEXT = "written by fms-fhir report\n"
 INDEX = "index.html"
 
 
@@ -80,18 +76,14 @@ def _file_stems(reports: list[FollowUp]) -> list[str]:
     ]
 
 
-def _check_target(target: Path) -> None:
-    """A new or empty folder, or one this command wrote; never an input or anything else."""
-    if not target.exists():
-        return
-    marker = target / MARKER
-    ours = marker.is_file() and marker.read_text(errors="replace") == MARKER_TEXT
-    if not target.is_dir() or (any(target.iterdir()) and not ours):
-        message = (
-            f"{target} exists and is not a folder written by fms-fhir report; name a new or "
-            "empty folder"
-        )
-        raise OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
+KIND = "report"
+OUR_NAMES = re.compile(r".+\.(html|png|svg)|.+-changes\.json")
+"""The names the report writes (for the marker of an earlier version, which listed none, and
+for the staging folder of a killed run)."""
+
+
+def _recognise(folder: Path) -> set[str] | None:
+    return outputs.matching(folder, OUR_NAMES) if outputs.marked(folder, KIND) else None
 
 
 def write_reports(
@@ -100,37 +92,34 @@ def write_reports(
     settings: Settings,
     patient: str | None = None,
     baseline: date | str | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> list[Path]:
     """Per patient `<id>.html` (self-contained), `<id>.png`, `<id>.svg` (both panels) and
     `<id>-changes.json` (the change Observations, a transaction Bundle); with no patient named,
-    every patient and `index.html`. Written to a staging folder and moved into place whole."""
+    every patient and `index.html`. Written through `adapter.outputs`: into a staging folder, moved
+    into place whole; a folder holding anything it did not write, or an input, is refused."""
     reports = follow_up(resources, settings, patient, baseline)
-    target = Path(out_dir)
-    _check_target(target)
-    stems = _file_stems(reports)
-    files: dict[str, bytes] = {}
-    with_index = patient is None
-    for report, stem in zip(reports, stems, strict=True):
-        page = html.report_html(report, INDEX if with_index else None)
-        files[f"{stem}.html"] = page.encode()
-        files[f"{stem}.png"] = charts.chart(report, "png")
-        files[f"{stem}.svg"] = charts.chart(report, "svg")
-        changes = _checked(changes_bundle([report], settings), settings)
-        files[f"{stem}-changes.json"] = jsonio.dumps(changes)
-    if with_index:
-        files[INDEX] = html.index_html(reports, [f"{stem}.html" for stem in stems]).encode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    names: list[str] = []
     try:
-        (staging / MARKER).write_text(MARKER_TEXT)
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [target / name for name in files]
+        with outputs.output_folder(out_dir, KIND, inputs, _recognise) as staging:
+            for name, data in _report_files(reports, settings, patient is None):
+                (staging / name).write_bytes(data)
+                names.append(name)
+    except OSError as error:
+        raise outputs.unwritable(out_dir, error) from None
+    return [Path(out_dir) / name for name in names]
+
+
+def _report_files(
+    reports: list[FollowUp], settings: Settings, with_index: bool
+) -> Iterator[tuple[str, bytes]]:
+    """The report's files by name, one patient at a time."""
+    stems = _file_stems(reports)
+    for report, stem in zip(reports, stems, strict=True):
+        yield f"{stem}.html", html.report_html(report, INDEX if with_index else None).encode()
+        yield f"{stem}.png", charts.chart(report, "png")
+        yield f"{stem}.svg", charts.chart(report, "svg")
+        changes = _checked(changes_bundle([report], settings), settings)
+        yield f"{stem}-changes.json", jsonio.dumps(changes)
+    if with_index:
+        yield INDEX, html.index_html(reports, [f"{stem}.html" for stem in stems]).encode()

@@ -1,15 +1,13 @@
 """Where converted visits go: a transaction Bundle per visit, one per patient, or Bulk Data NDJSON,
 into a folder, into memory, or onto a stream.
 
-Folder sinks write into a staging folder beside the target and move it into place only when the
-whole file converted, so a file that fails midway leaves nothing behind.
+Folder sinks write through `adapter.outputs` into a staging folder beside the target and move it
+into place only when the whole file converted, so a file that fails midway leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -21,11 +19,9 @@ import orjson
 from adapter import jsonio
 from adapter.bundle import BundleType, Format, bundle, write_bundle
 from adapter.links import Links, links_for
-from adapter.model import Issue
-from adapter.outcome import OutputConflict
+from adapter.outputs import MARKER as MARKER  # re-exported: the page and tests use it here
+from adapter.outputs import OutputFolder, commit, marked, matching
 from adapter.settings import Settings
-
-MARKER = ".fms-fhir-output"
 
 
 def safe_name(text: str) -> str:
@@ -112,12 +108,16 @@ class NdjsonStreamSink(Sink):
 
 
 class FolderSink(Sink):
-    """Base of the folder outputs: written into a staging folder beside the target, moved into
-    place by finish(), removed by abort() (also on SIGTERM, which the CLI turns into an exit).
+    """Base of the folder outputs, written through `adapter.outputs.OutputFolder`: into a staging
+    folder beside the target, moved into place by finish(), removed by abort() (also on SIGTERM,
+    which the CLI turns into an exit).
 
     fms-fhir never deletes what it did not write: a folder it replaces holds a marker listing the
     files it wrote there; anything else in it (a user's file, the input sheet) makes the run
     refuse the folder before converting, and again before replacing it.
+
+    `hold=True`: finish() leaves the output staged, and the caller commits it together with
+    what belongs with it (`outputs.commit(sink.output, report)`), or aborts it.
     """
 
     def __init__(
@@ -126,133 +126,43 @@ class FolderSink(Sink):
         settings: Settings,
         bundle_type: BundleType = "transaction",
         inputs: tuple[str | Path, ...] = (),
+        hold: bool = False,
     ) -> None:
         super().__init__(settings, bundle_type)
-        self.target = Path(os.path.abspath(target or "."))
-        self._check_target(inputs)
-        _clean_stale(self.target)
-        self.staging = self.target.with_name(f".{self.target.name}.partial-{os.getpid()}")
-        self.trash = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+        self.output = OutputFolder(target, KIND, inputs, recognise)
+        self.target = self.output.target
+        self.staging = self.output.staging
+        self.hold = hold
         try:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            self.staging.mkdir(parents=True)
-            (self.staging / MARKER).write_text(MARKER_TEXT)
-        except OSError as error:
-            raise _cannot(self.target, error) from None
-        self._start()
+            self._start()
+        except BaseException:
+            self.output.abort()
+            raise
 
     def _start(self) -> None:
         """What a format needs in its staging folder before the first row."""
 
-    def _check_target(self, inputs: tuple[str | Path, ...]) -> None:
-        target = self.target
-        if target.is_symlink():
-            raise _conflict(f"{target} is a symbolic link; name a real folder")
-        for source in inputs:
-            source_path = Path(os.path.abspath(source))
-            if source_path == target or target in source_path.parents:
-                raise _conflict(
-                    f"{target} is (or holds) the input {source_path.name}; name another folder"
-                )
-        if not target.exists():
-            return
-        if not target.is_dir():
-            raise _conflict(f"{target} exists and is not a folder; name a new or empty folder")
-        foreign = _foreign(target)
-        if foreign:
-            shown = ", ".join(sorted(foreign)[:5])
-            raise _conflict(
-                f"{target} holds files fms-fhir did not write ({shown}); name a new or empty "
-                "folder: nothing in it is deleted"
-            )
-
     def finish(self) -> None:
         self._close()
-        try:
-            written = sorted(p.name for p in self.staging.iterdir() if p.name != MARKER)
-            (self.staging / MARKER).write_text(MARKER_TEXT + json.dumps(written) + "\n")
-            if self.target.exists():
-                foreign = _foreign(self.target)
-                if foreign:
-                    raise _conflict(
-                        f"files appeared in {self.target} while converting "
-                        f"({', '.join(sorted(foreign)[:5])}); the new output is not moved there"
-                    )
-                # Two renames: the old output is never half-deleted; if interrupted between
-                # them, the old output waits in the trash folder and the next run removes it.
-                self.target.rename(self.trash)
-            self.staging.rename(self.target)
-        except OSError as error:
-            raise _cannot(self.target, error) from None
-        shutil.rmtree(self.trash, ignore_errors=True)
+        if not self.hold:
+            commit(self.output)
 
     def abort(self) -> None:
         self._close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        self.output.abort()
 
     def _close(self) -> None:
         pass
 
 
-MARKER_TEXT = "written by fms-fhir convert-sheet; the files it wrote here:\n"
-OUR_NAMES = re.compile(r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson")
+KIND = "convert-sheet"
+OUR_NAMES = re.compile(r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson|\.parts")
+"""The names convert-sheet writes (for a marker of an earlier version, which listed none, and
+for the staging folder of a killed run)."""
 
 
-def _written(folder: Path) -> set[str] | None:
-    """The files our marker lists; None when the folder carries no marker of ours."""
-    try:
-        lines = (folder / MARKER).read_text().splitlines()
-    except OSError:
-        return None
-    listed = lines[1] if len(lines) > 1 else None
-    if listed is None:  # a marker of an earlier version: our files by their names
-        return {p.name for p in folder.iterdir() if OUR_NAMES.fullmatch(p.name)}
-    try:
-        return set(json.loads(listed))
-    except ValueError:
-        return set()
-
-
-def _foreign(folder: Path) -> set[str]:
-    """Names in `folder` that fms-fhir did not write there (everything, if it has no marker)."""
-    names = {p.name for p in folder.iterdir()} - {MARKER}
-    written = _written(folder)
-    return names if written is None else names - written
-
-
-def _clean_stale(target: Path) -> None:
-    """Staging and trash folders of runs that were killed: removed when their process is gone
-    and they carry our marker (nothing else is touched)."""
-    pattern = re.compile(re.escape(f".{target.name}.") + r"(partial|old)-(\d+)")
-    try:
-        siblings = list(target.parent.iterdir())
-    except OSError:
-        return
-    for sibling in siblings:
-        found = pattern.fullmatch(sibling.name)
-        if not found or int(found.group(2)) == os.getpid() or _alive(int(found.group(2))):
-            continue
-        if (sibling / MARKER).is_file() and not _foreign(sibling) - {".parts"}:
-            shutil.rmtree(sibling, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _conflict(message: str) -> OutputConflict:
-    return OutputConflict([Issue("fatal", "conflict", message, None, "output-exists")])
-
-
-def _cannot(target: Path, error: OSError) -> OutputConflict:
-    message = f"cannot write {target}: {error.strerror or error}"
-    return OutputConflict([Issue("fatal", "exception", message, None, "output-unwritable")])
+def recognise(folder: Path) -> set[str] | None:
+    return matching(folder, OUR_NAMES) if marked(folder, KIND) else None
 
 
 class TransactionSink(FolderSink):

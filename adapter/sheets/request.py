@@ -106,6 +106,9 @@ class ToFolder:
 
     path: str | Path
     inputs: tuple[str | Path, ...] = ()
+    hold: bool = False
+    """Leave the output staged (`SheetResult.held`): the caller puts it in place together with
+    another output (the CLI's `--report`), or neither."""
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,8 @@ def bounded(options: SheetOptions, settings: Settings) -> Settings:
 def open_sink(destination: Destination, options: SheetOptions, settings: Settings) -> Sink:
     """The sink for a destination, in the request's format and bundle type."""
     match destination:
-        case ToFolder(path, inputs):
-            return SINKS[options.format](path, settings, options.bundle_type, inputs)
+        case ToFolder(path, inputs, hold):
+            return SINKS[options.format](path, settings, options.bundle_type, inputs, hold)
         case ToMemory():
             if options.format == "ndjson":
                 raise ValueError("NDJSON goes to a folder or a stream, not into memory")
