@@ -5,8 +5,11 @@ load spreads evenly over the workers (a gthread worker takes every kept-alive co
 accepted, and one worker can end up with most of the traffic). Put a buffering reverse proxy
 (nginx) in front so that slow clients do not hold a worker.
 
-Every value comes from the environment (see docs/configuration.md); the app's own settings
-(FMS_FHIR_CANONICAL_BASE, limits, tokens) are read by `create_app()` in each worker.
+Every value comes from the environment, through the one table of `adapter.config` (see
+docs/configuration.md). The app's own configuration is checked here too, before any worker
+starts: a bad value (or an unusable page folder) stops gunicorn with one line naming the
+variable, instead of workers failing one after another. Each worker's `create_app()` then builds
+the same configuration from the same environment.
 """
 
 from __future__ import annotations
@@ -16,29 +19,29 @@ import os
 import signal
 from typing import Any
 
+from adapter.config import ConfigError, server_options
 
-def _int(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    return int(text) if text else default
+try:
+    from adapter.web import configure
 
+    SERVER = server_options(os.environ)
+    configure(None)
+except ConfigError as error:
+    raise SystemExit(f"fms-fhir: configuration: {error}") from None
 
 wsgi_app = "adapter.web:create_app()"
-bind = [
-    address.strip()
-    for address in os.environ.get("FMS_FHIR_BIND", "127.0.0.1:8080").split(",")
-    if address.strip()
-]
-workers = _int("FMS_FHIR_WORKERS", (os.cpu_count() or 1) + 1)
+bind = list(SERVER.bind)
+workers = SERVER.workers
 worker_class = "sync"
-timeout = _int("FMS_FHIR_TIMEOUT", 120)
+timeout = SERVER.timeout
 """A request still running after this many seconds is killed with its worker (big NDJSON sheets
 convert at about 3,000 rows a second (all instruments): raise it for them)."""
-graceful_timeout = _int("FMS_FHIR_GRACEFUL_TIMEOUT", 30)
+graceful_timeout = SERVER.graceful_timeout
 """After SIGTERM, running requests get this long to finish; new ones get 503 + Retry-After."""
 keepalive = 5
-max_requests = _int("FMS_FHIR_MAX_REQUESTS", 0)
+max_requests = SERVER.max_requests
 max_requests_jitter = max_requests // 10
-control_socket = os.environ.get("FMS_FHIR_CONTROL_SOCKET", "")
+control_socket = SERVER.control_socket
 control_socket_disable = not control_socket
 """gunicorn's control socket (gunicornc) only when a path is given: the default path is shared by
 every gunicorn of the user, so two services would collide."""
@@ -46,8 +49,8 @@ accesslog = None
 """The app logs one line per request (request id, route rule, status, duration) and never a URL
 with its values; gunicorn's access log would."""
 errorlog = "-"
-loglevel = os.environ.get("FMS_FHIR_LOG_LEVEL", "info")
-GC_FREEZE = os.environ.get("FMS_FHIR_GC_FREEZE", "1").strip().lower() not in ("0", "false", "no")
+loglevel = SERVER.log_level
+GC_FREEZE = SERVER.gc_freeze
 
 
 def post_worker_init(worker: Any) -> None:

@@ -16,16 +16,37 @@ import click
 
 from adapter import api, jsonio, outputs, registry
 from adapter.bundle import BUNDLE_TYPES, BundleType, Format
+from adapter.config import Config, ConfigError, from_environ, unknown_variables
 from adapter.model import Issue
 from adapter.outcome import FmsError, InvalidInput, operation_outcome
 from adapter.settings import Settings
 
 
-def _settings() -> Settings:
+class _BadConfiguration(click.ClickException):
+    """A bad FMS_FHIR_* value: exit 2 (a usage error) with the message, no traceback."""
+
+    exit_code = 2
+
+
+def _build_config() -> Config:
+    """The one configuration of this run, from the environment, at the group's start."""
     try:
-        return Settings.from_env(os.environ)
-    except ValueError as error:
-        raise click.UsageError(f"configuration (FMS_FHIR_* variables): {error}") from None
+        built = from_environ(os.environ)
+    except ConfigError as error:
+        raise _BadConfiguration(f"configuration: {error}") from None
+    for warning in unknown_variables(os.environ):
+        click.echo(f"warning: {warning}", err=True)
+    return built
+
+
+def _config() -> Config:
+    """The value the group built (every subcommand shares it)."""
+    found = click.get_current_context().find_object(Config)
+    return found if found is not None else _build_config()
+
+
+def _settings() -> Settings:
+    return _config().settings
 
 
 def _fail(error: FmsError, settings: Settings) -> NoReturn:
@@ -87,11 +108,16 @@ BUNDLE_TYPE_OPTION = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fms-fhir")
-def main() -> None:
-    """FHIR R4 adapter for fibromyalgia care: instruments, scores, LDN regimens, spreadsheets."""
+@click.pass_context
+def main(context: click.Context) -> None:
+    """FHIR R4 adapter for fibromyalgia care: instruments, scores, LDN regimens, spreadsheets.
+
+    Configuration: the FMS_FHIR_* variables, read once at the start (docs/configuration.md).
+    """
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
+    context.obj = _build_config()
 
 
 @main.command()
@@ -377,11 +403,14 @@ def serve(host: str, port: int) -> None:
 
     from adapter.web import create_app
 
-    settings = _settings()
+    try:
+        app = create_app(_config())
+    except ConfigError as error:  # the page's folder, checked when the app is built
+        raise _BadConfiguration(f"configuration: {error}") from None
     # The development server logs whole URLs; the service logs one line per request itself.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     click.echo(f"fms-fhir serving on http://{host}:{port}/ (development server)", err=True)
-    create_app(settings).run(host=host, port=port)
+    app.run(host=host, port=port)
 
 
 @main.command()

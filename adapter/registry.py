@@ -26,15 +26,17 @@ def instruments() -> dict[str, Instrument]:
 
 
 def check_band_schemes(pairs: tuple[tuple[str, str], ...]) -> None:
-    """Every (score code, scheme id) names a declared scheme; else a ValueError that says which."""
+    """Every (score code, scheme id) names a declared scheme; else a ValueError that says which.
+    Called where the configuration is built (`adapter.config`), not by Settings, so that
+    settings imports nothing of the project."""
     scores = {s.code.code: s for i in instruments().values() for s in i.scores}
     for code, scheme_id in pairs:
         score = scores.get(code)
         if score is None:
-            raise ValueError(f"band schemes: {code!r} is not a score code")
+            raise ValueError(f"{code!r} is not a score code")
         if score.scheme(scheme_id) is None or (scheme_id and not score.schemes):
             known = ", ".join(s.id for s in score.schemes) or "none"
-            raise ValueError(f"band schemes: {code} has no scheme {scheme_id!r}; known: {known}")
+            raise ValueError(f"{code} has no band scheme {scheme_id!r}; known: {known}")
 
 
 def scores() -> dict[str, Score]:

@@ -1,12 +1,13 @@
-"""Settings: one frozen value built at the edge (CLI from the environment, Flask from its config).
+"""Settings: the core's part of the one configuration (`adapter.config` builds it at the edge).
 
 The core never reads the environment; every function that needs the canonical base, a limit or
-strict mode receives this value.
+strict mode receives this value. The variables, their parsing and their bounds are in the one
+table of `adapter.config`; this module imports nothing of the project, so anything may import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
@@ -18,28 +19,22 @@ CODESYSTEM_ID = "fms-instruments"
 SCORE_UNIT = {"unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}
 MIB = 1024 * 1024
 
-# Environment variable -> (Settings field, parser). The one table docs/configuration.md documents.
-ENVIRONMENT: dict[str, tuple[str, Any]] = {}
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+"""RFC 6750's b64token: what an `Authorization: Bearer` header can carry."""
 
 
-def _flag(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
-
-
-def _tokens(text: str) -> frozenset[str]:
-    return frozenset(token.strip() for token in text.split(",") if token.strip())
-
-
-def _schemes(text: str) -> tuple[tuple[str, str], ...]:
-    """ "fiqr-total=salaffi-2020,fs-score=wolfe-2015" -> pairs."""
-    pairs = []
-    for part in text.split(","):
-        if part.strip():
-            code, equals, scheme = part.partition("=")
-            if not equals:
-                raise ValueError(f"{part.strip()!r}: write score-code=scheme-id")
-            pairs.append((code.strip(), scheme.strip()))
-    return tuple(pairs)
+def token_problem(token: object) -> str | None:
+    """Why this cannot be a bearer token, or None. Never quotes the token (it is a secret)."""
+    if not isinstance(token, str):
+        return f"is a {type(token).__name__}, not text"
+    if not token.strip():
+        return "is empty"
+    if not BEARER_TOKEN.fullmatch(token):
+        return (
+            "holds a character a bearer token cannot carry "
+            "(RFC 6750: letters, digits, - . _ ~ + / and = at the end)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,18 +53,21 @@ class Settings:
     max_sheet_rows: int = 1_000_000
     """Most rows converted from one spreadsheet."""
     api_tokens: frozenset[str] = field(default_factory=frozenset)
-    """Bearer tokens the service accepts; empty: no authentication."""
+    """Bearer tokens the service accepts; none: no authentication. An empty or blank token is
+    refused here, so a configured-but-empty secret can never mean 'no authentication'."""
     band_schemes: tuple[tuple[str, str], ...] = ()
     """(score code, scheme id) pairs: a published band scheme chosen instead of the default."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canonical_base", self.canonical_base.rstrip("/"))
+        if not isinstance(self.api_tokens, frozenset):
+            raise ValueError("api_tokens: give a frozenset of tokens")
+        for token in self.api_tokens:
+            problem = token_problem(token)
+            if problem:
+                raise ValueError(f"api_tokens: one token {problem}")
         # Settings key many caches (codings, static fragments): hash the fields once.
         object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self))))
-        if self.band_schemes:
-            from adapter.registry import check_band_schemes
-
-            check_band_schemes(self.band_schemes)
 
     @cached_property
     def schemes(self) -> dict[str, str]:
@@ -78,16 +76,6 @@ class Settings:
 
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined,no-any-return]
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Only edges call this (the CLI, `create_app` when given no config)."""
-        values: dict[str, Any] = {}
-        for name, (attribute, parse) in ENVIRONMENT.items():
-            text = environ.get(name)
-            if text is not None and text.strip() != "":
-                values[attribute] = parse(text)
-        return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -113,19 +101,5 @@ class Settings:
     def questionnaire_url(self, instrument_id: str) -> str:
         return f"{self.canonical_base}/Questionnaire/{instrument_id}"
 
-
-ENVIRONMENT.update(
-    {
-        "FMS_FHIR_CANONICAL_BASE": ("canonical_base", str.strip),
-        "FMS_FHIR_STRICT": ("strict", _flag),
-        "FMS_FHIR_MAX_INPUT_MB": ("max_input_bytes", lambda t: int(float(t) * MIB)),
-        "FMS_FHIR_MAX_RESPONSE_MB": ("max_response_bytes", lambda t: int(float(t) * MIB)),
-        "FMS_FHIR_MAX_UPLOAD_MB": ("max_upload_bytes", lambda t: int(float(t) * MIB)),
-        "FMS_FHIR_MAX_SHEET_ROWS": ("max_sheet_rows", int),
-        "FMS_FHIR_MAX_JSON_DEPTH": ("max_json_depth", int),
-        "FMS_FHIR_API_TOKENS": ("api_tokens", _tokens),
-        "FMS_FHIR_BAND_SCHEMES": ("band_schemes", _schemes),
-    }
-)
 
 DEFAULT = Settings()

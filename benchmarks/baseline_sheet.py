@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from adapter import registry
+from adapter.config import from_environ
 from adapter.ids import NAMESPACE
 from adapter.settings import Settings
 from mappings import ldn
@@ -574,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=["ndjson"], default="ndjson")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    fragments = Fragments(Settings.from_env(os.environ))
+    fragments = Fragments(from_environ(os.environ).settings)
     rows_read = 0
     with sheet_rows(args.file) as (header, rows):
         first = next(rows, None)

@@ -3,9 +3,9 @@
 import pytest
 
 from adapter import registry
+from adapter.config import from_environ
 from adapter.questionnaire import SDC_CALCULATED, build_questionnaire
 from adapter.settings import DEFAULT as SETTINGS
-from adapter.settings import Settings
 from adapter.terminology import codesystem
 from tests.conftest import assert_valid_fhir
 
@@ -92,7 +92,8 @@ def test_codesystem_is_valid_and_holds_every_local_code():
 
 
 def test_canonical_base_is_configurable():
-    settings = Settings.from_env({"FMS_FHIR_CANONICAL_BASE": "https://fhir.example-hospital.org/"})
+    base = {"FMS_FHIR_CANONICAL_BASE": "https://fhir.example-hospital.org/"}
+    settings = from_environ(base).settings
     questionnaire = build_questionnaire(registry.get("fiqr"), settings)
     assert questionnaire["url"] == "https://fhir.example-hospital.org/Questionnaire/fiqr"
     assert questionnaire["item"][0]["code"][0]["system"] == (

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from adapter.cli import main
+from adapter.config import from_environ
 from adapter.settings import Settings
 from adapter.web import create_app
 
@@ -100,7 +101,7 @@ def settings(monkeypatch) -> Settings:
     """The CLI reads its settings from the environment: the service gets the same ones."""
     for name in [name for name in os.environ if name.startswith("FMS_FHIR_")]:
         monkeypatch.delenv(name)
-    return Settings.from_env(os.environ)
+    return from_environ(os.environ).settings
 
 
 @pytest.fixture

@@ -14,35 +14,37 @@ from typing import Any
 
 from flask import Flask
 
-from adapter.settings import ENVIRONMENT, MIB, Settings
+from adapter.config import Config, ConfigError, for_app, unknown_variables
+from adapter.outcome import InternalFault
+from adapter.settings import MIB, Settings
 from adapter.web import conversions, definitions, errors, hooks, system
 from adapter.web.operations import Operation, endpoint
+from adapter.web.page_store import Store
 from adapter.web.routes import CONCERNS, blueprint
-from adapter.web.state import EXTENSION, WebOptions, WebState, state
+from adapter.web.state import EXTENSION, WebState, state
 
 
-def _configure(config: Mapping[str, Any] | Settings | None) -> tuple[Settings, WebOptions, dict]:
-    """Settings, web options and the remaining Flask config from what `create_app` was given.
+def configure(
+    config: Config | Settings | Mapping[str, Any] | None = None,
+) -> tuple[Config, dict[str, Any], Store]:
+    """The app's configuration, the Flask config and the page's store, from what `create_app` was
+    given; a bad value (or an unusable page folder) raises ConfigError naming the variable.
 
-    None: the environment (FMS_FHIR_* variables). A Settings: it, with default web options. A
-    mapping: `SETTINGS` (a Settings) or FMS_FHIR_* keys as in the environment; other keys are
-    Flask config (e.g. TESTING).
+    None: the environment (FMS_FHIR_* variables). A Config: it. A Settings: the core's part; the
+    service's and the page's options from the environment. A mapping: `SETTINGS` (a Settings)
+    and FMS_FHIR_* keys of any part, the environment unread; an unknown FMS_FHIR_* key is
+    refused; other upper-case keys are Flask config (e.g. TESTING).
     """
     if config is None:
-        return Settings.from_env(os.environ), WebOptions.from_env(os.environ), {}
-    if isinstance(config, Settings):
-        return config, WebOptions(), {}
-    given = config.get("SETTINGS")
-    if isinstance(given, Settings):
-        settings = given
-    else:
-        settings = Settings.from_env({k: str(v) for k, v in config.items() if k in ENVIRONMENT})
-    flask_config = {
-        k: v
-        for k, v in config.items()
-        if k != "SETTINGS" and not k.startswith("FMS_FHIR_") and k.isupper()
-    }
-    return settings, WebOptions.from_env(config), flask_config
+        for warning in unknown_variables(os.environ):
+            logging.getLogger("fms_fhir.config").warning(warning)
+    built, flask_config = for_app(config, os.environ)
+    store = Store(built.page)
+    try:
+        store.root()
+    except InternalFault as error:
+        raise ConfigError("FMS_FHIR_PAGE_DIR", error.issues[0].message) from None
+    return built, flask_config, store
 
 
 def _logging() -> None:
@@ -58,9 +60,12 @@ def _logging() -> None:
         logger.addHandler(handler)
 
 
-def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
-    """The Flask app: settings, one blueprint per concern, hooks, one error handler."""
-    settings, options, flask_config = _configure(config)
+def create_app(config: Config | Settings | Mapping[str, Any] | None = None) -> Flask:
+    """The Flask app: its configuration (built here, once; see `configure`), one blueprint per
+    concern, hooks, one error handler. A bad configuration raises ConfigError, naming the
+    variable, before anything is served."""
+    built, flask_config, store = configure(config)
+    settings = built.settings
     app = Flask(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=max(
@@ -77,7 +82,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     for concern, operations in CONCERNS:
         app.register_blueprint(blueprint(concern, operations))
         registered.update({endpoint(concern, op): op for op in operations})
-    app.extensions[EXTENSION] = WebState(settings, options, registered)
+    app.extensions[EXTENSION] = WebState(built, registered, store)
     hooks.install(app)
     errors.install(app)
     _logging()
@@ -105,4 +110,4 @@ def begin_shutdown(app: Flask) -> None:
     state(app).shutting_down.set()
 
 
-__all__ = ["CONCERNS", "begin_shutdown", "create_app", "warm"]
+__all__ = ["CONCERNS", "ConfigError", "begin_shutdown", "configure", "create_app", "warm"]

@@ -26,7 +26,6 @@ everywhere else.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import zipfile
 from collections.abc import Callable, Iterable
@@ -34,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, redirect, request, send_file
+from flask import Response, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from adapter import api
@@ -48,7 +47,7 @@ from adapter.sheets.pipeline import RowIssues
 from adapter.sheets.request import ToFolder
 from adapter.web.conversions import read_upload, requested_format, sheet_request
 from adapter.web.operations import MULTIPART_TYPE, Operation, Param
-from adapter.web.page_store import OUT, ZIP, PageOptions, Store, Stored
+from adapter.web.page_store import OUT, ZIP, Store, Stored
 from adapter.web.page_templates import render
 from adapter.web.problems import HttpProblem
 from adapter.web.protocol import serialize
@@ -101,11 +100,8 @@ CONTENTS = {
 
 
 def page_store() -> Store:
-    """One store per app, configured by Flask config (PAGE_DIR, PAGE_TTL_MINUTES, PAGE_MAX_MB,
-    PAGE_MAX_ROWS) or the environment (FMS_FHIR_PAGE_...)."""
-    return state().cached(
-        "page-store", lambda: Store(PageOptions.from_config(current_app.config, os.environ))
-    )
+    """The app's store, made by `create_app` from the page's options (FMS_FHIR_PAGE_...)."""
+    return state().page_store
 
 
 # --- answers -------------------------------------------------------------------------------------

@@ -20,16 +20,14 @@ import re
 import secrets
 import shutil
 import stat
-import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapter.config import PageOptions
 from adapter.model import Issue
 from adapter.outcome import InternalFault
-from adapter.settings import MIB
 
 ID = re.compile(r"[A-Za-z0-9_-]{32}")
 PARTIAL = re.compile(r"\.([A-Za-z0-9_-]{32})\.partial")
@@ -37,46 +35,10 @@ META = "meta.json"
 OUT = "out"
 ZIP = "fhir.zip"
 
-# Environment variable -> (PageOptions field, parser). Flask config keys without the FMS_FHIR_
-# prefix (PAGE_DIR, ...) win, for tests and for apps built with create_app(mapping).
-PAGE_ENVIRONMENT = {
-    "FMS_FHIR_PAGE_DIR": ("folder", lambda text: Path(text)),
-    "FMS_FHIR_PAGE_TTL_MINUTES": ("ttl", lambda text: int(float(text) * 60)),
-    "FMS_FHIR_PAGE_MAX_MB": ("max_bytes", lambda text: int(float(text) * MIB)),
-    "FMS_FHIR_PAGE_MAX_ROWS": ("max_rows", int),
-}
-
 
 def now() -> float:
     """The clock of the store (tests move it)."""
     return time.time()
-
-
-def default_folder() -> Path:
-    return Path(tempfile.gettempdir()) / f"fms-fhir-page-{os.getuid()}"
-
-
-@dataclass(frozen=True)
-class PageOptions:
-    folder: Path
-    ttl: int = 3600
-    """Seconds a conversion is kept."""
-    max_bytes: int = 2048 * MIB
-    """All kept conversions together; the oldest are removed first."""
-    max_rows: int = 20_000
-    """Most rows one upload converts (each row keeps about 50 KB of Bundles on disk)."""
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], environ: Mapping[str, str]) -> PageOptions:
-        values: dict[str, Any] = {"folder": default_folder()}
-        for name, (attribute, parse) in PAGE_ENVIRONMENT.items():
-            text = config.get(name.removeprefix("FMS_FHIR_"), environ.get(name))
-            if text is not None and str(text).strip() != "":
-                values[attribute] = parse(str(text))
-        options = cls(**values)
-        if options.ttl < 0 or options.max_bytes < 0 or options.max_rows < 1:
-            raise ValueError("the page's lifetime, size and rows must not be negative")
-        return options
 
 
 @dataclass(frozen=True)
