@@ -168,7 +168,7 @@ def questionnaire(instrument_id: str | None, all_: bool, out: str | None) -> Non
 )
 @BUNDLE_TYPE_OPTION
 def convert(
-    answers: str, out: str | None, table: bool, regimen_path: str | None, bundle_type: str
+    answers: str, out: str | None, table: bool, regimen_path: str | None, bundle_type: BundleType
 ) -> None:
     """Answers document(s) -> transaction Bundle (QuestionnaireResponse + score Observations)."""
     from adapter.summary import format_table, score_rows
@@ -180,7 +180,7 @@ def convert(
             _read_json(answers, settings),
             settings,
             bundle_type,
-            regimen_document,  # type: ignore[arg-type]
+            regimen_document,
         )
     except FmsError as error:
         _fail(error, settings)
@@ -230,13 +230,13 @@ def validate(response_path: str, questionnaire_id: str | None) -> None:
 )
 @BUNDLE_TYPE_OPTION
 def extract(
-    response_path: str, questionnaire_id: str | None, out: str | None, bundle_type: str
+    response_path: str, questionnaire_id: str | None, out: str | None, bundle_type: BundleType
 ) -> None:
     """Score a valid QuestionnaireResponse: its Observations as a transaction Bundle."""
     settings = _settings()
     try:
         resource = _read_json(response_path, settings, settings.max_response_bytes)
-        result = api.extract(resource, settings, questionnaire_id, bundle_type)  # type: ignore[arg-type]
+        result = api.extract(resource, settings, questionnaire_id, bundle_type)
     except FmsError as error:
         _fail(error, settings)
     _warn(result.warnings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from adapter.instrument import (
     AnswerOption,
@@ -27,13 +28,13 @@ def item_score(value: object) -> int:
     """The number an answer contributes to a score (true 1, false 0, an option its score)."""
     kind = type(value)
     if kind is AnswerOption:
-        return value.score  # type: ignore[attr-defined,no-any-return]
+        return value.score  # type: ignore[attr-defined]  # kind is AnswerOption: an exact class test, not narrowed
     if kind is int or kind is bool:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload]  # kind is int or bool: an exact class test
     raise TypeError(f"cannot score {value!r}")
 
 
-class ScoredAnswers(dict):  # type: ignore[type-arg]
+class ScoredAnswers(dict[str, Any]):
     """Answers with a memo of the formulas evaluated on them: a total and the criteria reuse
     their parts (WPI, SSS, regions) instead of computing them again. `points` holds each
     answered item's score, worked out once for all the formulas."""
@@ -59,7 +60,7 @@ def _points(answers: Answers) -> dict[str, int]:
 def points_of(answers: Answers) -> Mapping[str, int]:
     """linkId -> the score of its answer, for the answered items that score."""
     points = getattr(answers, "points", None)
-    return _points(answers) if points is None else points  # type: ignore[no-any-return]
+    return _points(answers) if points is None else points
 
 
 def evaluate(formula: Formula, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
@@ -206,7 +207,7 @@ class Total:
         missing = [value.reason for value in values if isinstance(value, Missing)]
         if missing:
             return Missing(f"{self.label} not computed: " + "; ".join(missing))
-        return exact_sum(values)  # type: ignore[arg-type]
+        return exact_sum(values)  # type: ignore[arg-type]  # no Missing is left: returned above
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:
         return " + ".join(f"({part.fhirpath(items)})" for part in self.parts)
@@ -330,8 +331,8 @@ class AcrCriteria:
         if reasons:
             return Missing(f"{self.label} not assessed: " + "; ".join(reasons))
         wpi, sss, *regions = values
-        severity = any(rule.holds(wpi, sss) for rule in self.severity)  # type: ignore[arg-type]
-        generalized = all(count >= self.min_regions for count in regions)
+        severity = any(rule.holds(wpi, sss) for rule in self.severity)  # type: ignore[arg-type]  # no Missing left
+        generalized = all(count >= self.min_regions for count in regions)  # type: ignore[operator]  # no Missing left
         return bool(severity and generalized and answers[self.duration] is True)
 
     def fhirpath(self, items: Mapping[str, Item]) -> str:

@@ -7,6 +7,7 @@ from one `Instrument` value, so the facts live in exactly one place.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -77,9 +78,9 @@ class Item:
         return self._options.get((int if isinstance(raw, int) else str, raw))
 
     @cached_property
-    def _options(self) -> dict[tuple[type, object], AnswerOption]:
+    def _options(self) -> dict[tuple[builtins.type, object], AnswerOption]:
         """Options by (int, score) and (str, code): built once, looked up per answer."""
-        found: dict[tuple[type, object], AnswerOption] = {}
+        found: dict[tuple[builtins.type, object], AnswerOption] = {}
         for option in self.options:
             found.setdefault((int, option.score), option)
             found.setdefault((str, option.code.code), option)
@@ -130,7 +131,7 @@ class BandScheme:
         # remembered by its numerator and denominator (a Fraction's own hash is slow).
         kind = value.__class__
         if kind is int:
-            key: int | tuple[int, int] = value  # type: ignore[assignment]
+            key: int | tuple[int, int] = value  # type: ignore[assignment]  # kind is int: an exact class test
         elif kind is Fraction:
             key = (value.numerator, value.denominator)
         else:  # a reported Decimal or float: placed as it is
@@ -141,7 +142,7 @@ class BandScheme:
             found = self._find(value)
             if len(known) < 1024:
                 known[key] = found
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # not the `known` sentinel: replaced above
 
     def _find(self, value: Number) -> Band | None:
         return next((band for band in self.bands if band.contains(value)), None)

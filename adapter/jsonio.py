@@ -39,7 +39,7 @@ def depth_exceeds(value: Any, limit: int) -> bool:
         depth += 1
         if depth > limit:
             return True
-        deeper = []
+        deeper: list[Any] = []
         for node in level:
             children = node.values() if isinstance(node, dict) else node
             deeper.extend(child for child in children if isinstance(child, (dict, list)))
@@ -55,7 +55,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]  # add() records the key
         raise _DuplicateKey(f"the key {twice[:60]!r} appears twice in one object")
     return result
 

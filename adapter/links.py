@@ -34,5 +34,5 @@ class Links:
 
 def links_for(bundle_type: str, settings: Settings) -> Links:
     """The reference style that fits an output: 'transaction', 'batch', or anything else."""
-    style: LinkStyle = bundle_type if bundle_type in ("transaction", "batch") else "relative"  # type: ignore[assignment]
+    style: LinkStyle = bundle_type if bundle_type in ("transaction", "batch") else "relative"  # type: ignore[assignment]  # tested
     return Links(style, settings)

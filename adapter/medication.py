@@ -75,7 +75,7 @@ def _titration_issues(rule: Mapping[str, Any]) -> list[Issue]:
     def error(field: str, message: str, code: str) -> Issue:
         return Issue("error", "value", message, f"titration.{field}", code)
 
-    issues = []
+    issues: list[Issue] = []
     for name in ("start_mg", "target_mg"):
         issues.extend(i for i in dose_issues(rule[name], f"titration.{name}") if i.is_error)
     if rule["step_mg"] <= 0:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from adapter.ids import ids_under
 from adapter.links import Links
-from adapter.model import Issue, Response
+from adapter.model import Issue, Response, Severity
 from adapter.observations import build_observations
 from adapter.provenance import mark_test_data
 from adapter.response import build_response, response_id
@@ -72,10 +72,10 @@ def reconcile(
                 f"{code}: the reported {shown} disagrees with "
                 f"{computed.wire_value()} computed from the items"
             )
-            severity = "error" if on_mismatch == "reject" else "warning"
+            severity: Severity = "error" if on_mismatch == "reject" else "warning"
             issues.append(
                 report.place(
-                    Issue(severity, "business-rule", message, report.where, "reported-mismatch")  # type: ignore[arg-type]
+                    Issue(severity, "business-rule", message, report.where, "reported-mismatch")
                 )
             )
     return list(by_code.values()), issues

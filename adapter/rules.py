@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from adapter.instrument import AnswerOption, EnableWhen, Item, Score, ScoreValue
-from adapter.model import Issue
+from adapter.model import Issue, Severity
 
 COMPLETE_STATUSES = ("completed", "amended")
 
@@ -141,7 +141,7 @@ def required_issues(
     once, not also as missing). `where` names the place of a group; `answered_where` the
     place of an answer.
     """
-    severity = "error" if status in COMPLETE_STATUSES else "warning"
+    severity: Severity = "error" if status in COMPLETE_STATUSES else "warning"
     where = where or {}
     answered_where = answered_where or {}
     for item in items:
@@ -172,7 +172,7 @@ def required_issues(
             if severity == "warning":
                 message += f" (status {status})"
             yield Issue(
-                severity,  # type: ignore[arg-type]
+                severity,
                 "required",
                 message,
                 default_where,

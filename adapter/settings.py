@@ -75,7 +75,7 @@ class Settings:
         return dict(self.band_schemes)
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined,no-any-return]
+        return self._hash  # type: ignore[attr-defined]  # set in __post_init__ (a frozen dataclass)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -8,7 +8,7 @@ from adapter.resources import Converted
 
 
 def score_rows(converted: Iterable[Converted]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for item in converted:
         response = item.response
         for result in item.scores:

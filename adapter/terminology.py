@@ -96,10 +96,10 @@ def codesystem(settings: Settings) -> dict[str, Any]:
             known = concepts.setdefault(code.code, {"code": code.code, "display": code.display})
             if known["display"] != code.display:
                 raise ValueError(f"code {code.code!r} is declared with two displays")
-    for code, display in (BANDS | bands() | METHODS | feature_codes()).items():
-        known = concepts.setdefault(code, {"code": code, "display": display})
+    for local, display in (BANDS | bands() | METHODS | feature_codes()).items():
+        known = concepts.setdefault(local, {"code": local, "display": display})
         if known["display"] != display:
-            raise ValueError(f"code {code!r} is declared with two displays")
+            raise ValueError(f"code {local!r} is declared with two displays")
     return {
         "resourceType": "CodeSystem",
         "id": CODESYSTEM_ID,

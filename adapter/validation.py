@@ -8,7 +8,7 @@ the same source.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,7 +193,7 @@ SEVERITY_TYPE = {"error": "invalid", "warning": "business-rule", "information": 
 def issue(rule: str, message: str, expression: str | None, severity: str | None = None) -> Issue:
     chosen = severity or RULES[rule][0]
     code = ISSUE_TYPE.get(rule, SEVERITY_TYPE[chosen])
-    return Issue(chosen, code, message, expression, rule)  # type: ignore[arg-type]
+    return Issue(chosen, code, message, expression, rule)  # type: ignore[arg-type]  # RULES name severities
 
 
 @dataclass
@@ -269,7 +269,9 @@ def rule_answer_type(q_item: Item, key: str | None, path: str) -> Iterator[Issue
     # R4 Questionnaire.item.type fixes the answer's value[x] (boolean -> valueBoolean, ...)
     expected = ANSWER_KEY.get(q_item.type)
     if q_item.score is not None:
-        allowed = {"boolean": {"valueBoolean"}}.get(q_item.type, {"valueInteger", "valueDecimal"})
+        allowed: Collection[str | None] = {"boolean": {"valueBoolean"}}.get(
+            q_item.type, {"valueInteger", "valueDecimal"}
+        )
     elif q_item.type == "choice":
         allowed = {"valueCoding", "valueInteger"}
     else:

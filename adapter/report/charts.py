@@ -21,12 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from adapter.instrument import Score
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.report.core import FollowUp, Series, number_text, shown_scores
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 Format = Literal["png", "svg"]
 FORMATS: tuple[Format, ...] = ("png", "svg")
@@ -354,7 +357,7 @@ def _draw_panel(ax: Any, data: ChartData) -> None:
         )  # fmt: skip
 
 
-RC = {
+RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "fms-fhir",
     "svg.fonttype": "path",
     "font.family": "DejaVu Sans",

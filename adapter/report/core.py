@@ -309,8 +309,8 @@ def _days(value: Any, unit: Any) -> Fraction | None:
 def daily_dose(dosage: Mapping[str, Any]) -> Decimal | None:
     """mg per day of a dosage, whichever way it is written: a doseQuantity taken `frequency`
     times per `period`, a rateRatio (mg per d), or a rateQuantity in mg/d; None when unknown."""
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+    timing = dosage["timing"] if isinstance(dosage.get("timing"), Mapping) else {}
+    repeat = timing["repeat"] if isinstance(timing.get("repeat"), Mapping) else {}
     for rate in _list(dosage.get("doseAndRate")):
         if not isinstance(rate, Mapping):
             continue
@@ -327,7 +327,7 @@ def daily_dose(dosage: Mapping[str, Any]) -> Decimal | None:
             days = (
                 _days(below.get("value"), below.get("code")) if isinstance(below, Mapping) else None
             )
-            per_day = _mg(ratio["numerator"]) / days if days else None  # type: ignore[operator]
+            per_day = _mg(ratio["numerator"]) / days if days else None  # type: ignore[operator]  # not None: tested above
         elif isinstance(quantity, Mapping) and quantity.get("code") == "mg/d":
             per_day = exact(quantity.get("value"))
         if per_day is not None:
@@ -343,8 +343,8 @@ def dose_phases(resource: Mapping[str, Any]) -> list[DosePhase]:
     effective = effective if isinstance(effective, Mapping) else {}
     dosages = [d for d in _list(resource.get("dosage")) if isinstance(d, Mapping)]
     for dosage in dosages:
-        timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
-        repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+        timing = dosage["timing"] if isinstance(dosage.get("timing"), Mapping) else {}
+        repeat = timing["repeat"] if isinstance(timing.get("repeat"), Mapping) else {}
         bounds = repeat.get("boundsPeriod")
         if not isinstance(bounds, Mapping):
             bounds = effective if len(dosages) == 1 else {}
@@ -355,7 +355,7 @@ def dose_phases(resource: Mapping[str, Any]) -> list[DosePhase]:
         phases.append(DosePhase(start, day_of(bounds.get("end")), daily_dose(dosage), text))
     if not dosages and day_of(effective.get("start")):
         phases.append(
-            DosePhase(day_of(effective.get("start")), day_of(effective.get("end")), None)  # type: ignore[arg-type]
+            DosePhase(day_of(effective.get("start")), day_of(effective.get("end")), None)  # type: ignore[arg-type]  # start tested above
         )
     return phases
 
@@ -472,9 +472,9 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         collected.note(notes)
         collected.test_data = collected.test_data or test_data
     for patient, phases, notes, test_data in statements:
-        collected = found.get(patient.key)
-        if collected is None:
+        if patient.key not in found:
             continue
+        collected = found[patient.key]
         collected.phases.extend(phases)
         collected.note(notes)
         collected.test_data = collected.test_data or test_data

@@ -241,8 +241,8 @@ def _summary(report: FollowUp) -> str:
     for change in latest.values():
         assert change.baseline is not None and change.change is not None
         words = (
-            f"{escape(change.series.label)}: {_number(change.baseline.number)} on "  # type: ignore[arg-type]
-            f"{_day(change.baseline.day)} &rarr; {_number(change.follow_up.number)} on "  # type: ignore[arg-type]
+            f"{escape(change.series.label)}: {_number(change.baseline.number)} on "  # type: ignore[arg-type]  # a change has both numbers
+            f"{_day(change.baseline.day)} &rarr; {_number(change.follow_up.number)} on "  # type: ignore[arg-type]  # a change has both numbers
             f"{_day(change.day)} (change {_signed(change.change)}"
             + (f", {_percent(change.percent)}" if change.percent is not None else "")
             + ")"
@@ -254,10 +254,10 @@ def _summary(report: FollowUp) -> str:
             continue
         valued = [point for point in series.points if point.value is not None]
         if valued:
-            last = valued[-1]
-            result = _result(series, last)
+            newest = valued[-1]
+            result = _result(series, newest)
             items.append(
-                f"<li>{escape(series.label)}: {_value(last, series)} on {_day(last.day)}"
+                f"<li>{escape(series.label)}: {_value(newest, series)} on {_day(newest.day)}"
                 f"{' ' + result if result else ''} <span class='why'>"
                 f"({escape(series.info.rule.name)}: no change from baseline)</span></li>"
             )

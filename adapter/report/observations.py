@@ -120,7 +120,7 @@ def change_observation(report: FollowUp, change: Change, settings: Settings) -> 
                     },
                 }
             )
-    shown = f"{number_text(base.number)} to {number_text(follow.number)}"  # type: ignore[arg-type]
+    shown = f"{number_text(base.number)} to {number_text(follow.number)}"  # type: ignore[arg-type]  # a change has both numbers
     observation: dict[str, Any] = {
         "resourceType": "Observation",
         "id": rid,

@@ -215,8 +215,8 @@ def _release_read_rows() -> None:
             return parse(source, events, parser)
         return _rows_released(parse(source, events=("start", "end")), row_tag)
 
-    iterparse.releases_rows = True  # type: ignore[attr-defined]
-    _reader.iterparse = iterparse
+    iterparse.releases_rows = True  # type: ignore[attr-defined]  # a mark: wrapped once per process
+    _reader.iterparse = iterparse  # type: ignore[attr-defined]  # imported there; its stubs omit it
 
 
 def _rows_released(events: Iterator[tuple[str, Any]], row_tag: str) -> Iterator[tuple[str, Any]]:
@@ -254,10 +254,11 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
         raise file_error(message, "not-a-workbook") from None
     try:
         if contract.sheet:
-            if contract.sheet not in workbook.sheetnames:
-                names = ", ".join(workbook.sheetnames)
+            sheets = {ws.title: ws for ws in workbook.worksheets}  # chart sheets hold no rows
+            if contract.sheet not in sheets:
+                names = ", ".join(sheets)
                 raise file_error(f"{name} has no sheet {contract.sheet!r} (sheets: {names})")
-            sheet = workbook[contract.sheet]
+            sheet = sheets[contract.sheet]
         else:
             sheet = workbook.worksheets[0]
         iterator = sheet.iter_rows(values_only=True)

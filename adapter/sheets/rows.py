@@ -16,7 +16,7 @@ from typing import Any
 from adapter.instrument import Instrument, Item, Score
 from adapter.links import Links
 from adapter.medication import dose_issues
-from adapter.model import Issue, Response, Subject
+from adapter.model import Issue, Response, Severity, Subject
 from adapter.registry import instruments
 from adapter.resources import Reported, reported_resources, response_resources
 from adapter.rules import check_value, missing_required
@@ -265,10 +265,10 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
             continue
         if name in positions:
             first, again = column_letter(positions[name]), column_letter(index)
-            severity = "fatal" if name in used else "warning"
+            severity: Severity = "fatal" if name in used else "warning"
             what = "which one holds the values is unclear" if name in used else "both ignored"
             message = f'columns {first} and {again} are both headed "{_cut(name)}": {what}'
-            duplicates.append(Issue(severity, "duplicate", message, "header", "duplicate-column"))  # type: ignore[arg-type]
+            duplicates.append(Issue(severity, "duplicate", message, "header", "duplicate-column"))
             continue
         positions[name] = index
     if any(issue.is_error for issue in duplicates):
@@ -461,19 +461,19 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     for index, target, read in plan.readers:
         raw = cells[index] if index < width else None
         if raw is None:
-            cell = BLANK
+            checked = BLANK
         else:  # most cells were met before: a dict lookup, inline for text
-            cell = (read.text.get(raw) if raw.__class__ is str else None) or read(raw)
-        if cell is BLANK:
+            checked = (read.text.get(raw) if raw.__class__ is str else None) or read(raw)
+        if checked is BLANK:
             if read.blank_is_false:
                 values[target] = (False, None, *check_target(read.target, False))
             continue
         filled.add(target)
-        if cell[1] is None:
-            values[target] = cell
+        if checked[1] is None:
+            values[target] = checked
         else:
             issues.append(
-                Issue("error", "value", f"{target}: {cell[1]}", None, "invalid-value").at(
+                Issue("error", "value", f"{target}: {checked[1]}", None, "invalid-value").at(
                     number, read.column.place
                 )
             )
@@ -524,11 +524,11 @@ def _present(plan: RowPlan, filled: set[str]) -> list[InstrumentColumns]:
         if (entry.contains and contained >= 2) or filled & entry.common:
             chosen = _preferred(group, plan.contract.prefer, by_id)
             present[chosen] = by_id[chosen]
-    contained = {instrument_id for entry in present.values() for instrument_id in entry.contains}
+    nested = {instrument_id for entry in present.values() for instrument_id in entry.contains}
     return [
         entry
         for entry in plan.instruments
-        if entry.instrument.id in present and entry.instrument.id not in contained
+        if entry.instrument.id in present and entry.instrument.id not in nested
     ]
 
 

@@ -76,7 +76,7 @@ def write_template(kind: str) -> bytes:
     from openpyxl.styles import Font
 
     workbook = Workbook()
-    visits = workbook.active
+    visits = workbook.worksheets[0]
     visits.title = "visits"
     visits.append([c[0] for c in columns])
     for cell in visits[1]:

@@ -78,7 +78,7 @@ def convert() -> Response:
     settings = state().settings
     bundle_type = choice("bundle-type", BUNDLE_TYPES, "transaction")
     payload = json_body(settings, settings.max_input_bytes, "the answers document")
-    result = api.convert(payload, settings, bundle_type)  # type: ignore[arg-type]
+    result = api.convert(payload, settings, bundle_type)  # type: ignore[arg-type]  # choice() gives one of BUNDLE_TYPES
     if prefers_outcome():
         return fhir_response(operation_outcome(result.warnings, settings))
     return fhir_response(result.bundle)

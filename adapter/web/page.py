@@ -364,7 +364,7 @@ def upload() -> Response:
         # reload never post the sheet again
         response = redirect(f"{_base()}/results/{stored.id}", 303)
         response.headers["Cache-Control"] = "no-store"
-        return response
+        return response  # type: ignore[return-value]  # flask.redirect makes the app's Response class
     return _result_page(stored)
 
 

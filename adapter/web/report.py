@@ -104,7 +104,7 @@ def report() -> Response:
     media_type = g.media_type
     headers = {"Vary": "Accept"}
     if media_type in (FHIR_JSON_TYPE, JSON_TYPE):
-        bundle = change_bundle(resources, settings, patient, baseline, bundle_type)  # type: ignore[arg-type]
+        bundle = change_bundle(resources, settings, patient, baseline, bundle_type)  # type: ignore[arg-type]  # choice() gives one of BUNDLE_TYPES
         return fhir_response(bundle)
     if media_type in (PNG_TYPE, SVG_TYPE):
         image = chart(
@@ -180,7 +180,7 @@ RESOURCES_BODY = {
     ],
     "description": "Score Observations (and LDN MedicationStatements): a Bundle or an array",
 }
-REPORT_BODY = {
+REPORT_BODY: dict[str, dict[str, Any]] = {
     FHIR_JSON_TYPE: RESOURCES_BODY,
     JSON_TYPE: RESOURCES_BODY,
     NDJSON_TYPE: {"type": "string", "description": "One resource a line (FHIR Bulk Data)"},

@@ -55,7 +55,7 @@ def extract() -> Response:
     body = json_body(settings, settings.max_response_bytes, "the request body")
     resource, named = _unwrap(body, "questionnaire-response")
     bundle_type = choice("bundle-type", BUNDLE_TYPES, "transaction")
-    result = api.extract(resource, settings, questionnaire_id(settings, named), bundle_type)  # type: ignore[arg-type]
+    result = api.extract(resource, settings, questionnaire_id(settings, named), bundle_type)  # type: ignore[arg-type]  # choice() gives one of BUNDLE_TYPES
     if prefers_outcome():
         return fhir_response(operation_outcome(result.warnings, settings))
     return fhir_response(result.bundle)
