@@ -1,4 +1,5 @@
 # Two commands: `make demo` and `make test` set everything up from nothing, then run.
+# `make check` is the fast loop: lint, types and the tests not marked slow, in under a minute.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ JS_PACKAGES := fhirpath@5.2.2 @medplum/fhir-router@4.5.2 @medplum/core@4.5.2 @me
 	fhir-package-loader@2.2.4
 JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES)' | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test check lint bench clean
 
 # The bundled example is a published case with invented item answers: its resources say so.
 EXAMPLE_NOTE := Example from the published case (Moser, Cureus 2025): the totals, the baseline WPI areas, the pain ratings and LDN 4.5 mg/day follow the figure captions; the item answers, the visit days and the 1.5 -> 3 -> 4.5 mg titration are invented to match them.
@@ -39,7 +40,16 @@ demo: $(STAMP)
 test: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Tests marked slow (a second or more, or a browser, a FHIR server, node, gunicorn, schemathesis)
+# are left out; `make test` still runs everything.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -m "not slow"
 
 # Sheet conversion against the same-output baseline, the XLSX readers, convert and validate
 # in process, and the service under gunicorn; `--smoke` runs each once at the smallest size.

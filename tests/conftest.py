@@ -1,75 +1,24 @@
-"""Shared fixtures: the YAML score cases (one file per instrument) and R4B validation."""
+"""Every fixture more than one test module uses, defined once; helpers that are no fixture live in
+`tests/support/`. Tests marked `slow` (a second or more, or an outside part: a browser, a FHIR
+server, node, gunicorn) are left out of `make check`; `make test` runs them all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from adapter import api, registry
-from adapter.answers import check_answers
-from adapter.fhir import validation_issues
-from adapter.model import Response, Subject
-from adapter.settings import DEFAULT as SETTINGS
-from tests.fhir_server import fhir_server, fhir_server_process  # noqa: F401
-
-CASES = Path(__file__).parent / "cases"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-@dataclass(frozen=True)
-class ScoreCase:
-    instrument_id: str
-    name: str
-    answers: dict[str, Any]
-    expect: dict[str, Any]
-    bands: dict[str, str | None]
-
-    def response(self, authored: str = "2025-04-10") -> Response:
-        instrument = registry.get(self.instrument_id)
-        assert instrument is not None
-        values, issues = check_answers(instrument, self.answers)
-        assert not issues, issues
-        subject = Subject(system="urn:example:mrn", value="TEST-1")
-        return Response(instrument, subject, authored, "completed", values)
-
-
-def _expand(instrument_id: str, case: dict[str, Any]) -> dict[str, Any]:
-    """`defaults` fills every unlisted item of a type; `omit` then removes items."""
-    instrument = registry.get(instrument_id)
-    assert instrument is not None, instrument_id
-    answers: dict[str, Any] = {}
-    for item_type, value in (case.get("defaults") or {}).items():
-        answers.update(
-            {i.link_id: value for i in instrument.answerable_items() if i.type == item_type}
-        )
-    answers.update(case.get("answers") or {})
-    for link_id in case.get("omit") or []:
-        answers.pop(link_id)
-    return answers
-
-
-def load_cases() -> list[ScoreCase]:
-    cases = []
-    for path in sorted(CASES.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text())
-        for case in data["cases"]:
-            cases.append(
-                ScoreCase(
-                    instrument_id=data["instrument"],
-                    name=case["name"],
-                    answers=_expand(data["instrument"], case),
-                    expect={str(k): v for k, v in case["expect"].items()},
-                    bands={str(k): v for k, v in (case.get("bands") or {}).items()},
-                )
-            )
-    return cases
-
-
-SCORE_CASES = load_cases()
+from adapter.sheets.contract import default_contract
+from adapter.sheets.output import SINKS
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
+from tests.support import EXAMPLES, SCORE_CASES, SETTINGS, skip_or_fail
+from tests.support.fhir_server import SKIP_REASON, FhirServer, available
+from tests.support.reports import demo_note
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -79,16 +28,83 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def assert_valid_fhir(resource: dict[str, Any]) -> None:
-    issues = validation_issues(resource)
-    assert not issues, [f"{i.expression}: {i.message}" for i in issues]
+# --- a real FHIR server (Medplum's router in node) ----------------------------------------------
 
 
-def convert_documents(payload: Any, regimen: Any = None) -> tuple[dict[str, Any], list[Any]]:
-    """The convert use case with default settings: (bundle, converted)."""
-    result = api.convert(payload, SETTINGS, regimen=regimen)
-    return result.bundle, result.converted
+@pytest.fixture(scope="session")
+def fhir_server_process() -> Iterator[FhirServer]:
+    if not available():
+        skip_or_fail(SKIP_REASON)
+    server = FhirServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
-def validate_response(resource: Any, questionnaire_id: str | None = None) -> Any:
-    return api.validate(resource, SETTINGS, questionnaire_id)
+@pytest.fixture
+def fhir_server(fhir_server_process: FhirServer) -> FhirServer:
+    """The session's FHIR server with an empty repository."""
+    fhir_server_process.reset()
+    return fhir_server_process
+
+
+# --- the case report's follow-up ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def case_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/case-report-followup.xlsx converted as `make demo` does (a Bundle per visit)."""
+    out = tmp_path_factory.mktemp("case") / "case-report"
+    with open(EXAMPLES / "case-report-followup.xlsx", "rb") as stream:
+        report = run_pipeline(
+            stream,
+            "case-report-followup.xlsx",
+            dataclasses.replace(default_contract(), test_data=demo_note()),
+            SINKS["transaction"](out, SETTINGS),
+            SETTINGS,
+        )
+    assert report.rows_rejected == 0
+    return out
+
+
+# --- a real browser: Debian's chromium driven by Playwright for Python --------------------------
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (FMS_FHIR_CHROMIUM names another build)."""
+    named = os.environ.get("FMS_FHIR_CHROMIUM")
+    if named:
+        return named if Path(named).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Skipped with a clear message where no browser is installed (`apt-get install chromium`,
+    `pip install playwright`; never `playwright install`)."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        skip_or_fail("Playwright for Python is not installed (pip install playwright)")
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail("no chromium browser found (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except Error as error:
+            skip_or_fail(f"chromium at {executable} did not start: {error}")
+        try:
+            yield launched
+        finally:
+            launched.close()

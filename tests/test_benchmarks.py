@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.run import TITLES
+
+pytestmark = pytest.mark.slow  # every benchmark at its smallest size (about half a minute)
 
 ROOT = Path(__file__).resolve().parents[1]
 

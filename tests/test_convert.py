@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from adapter import registry
 from adapter.cli import main
-from tests.conftest import assert_valid_fhir, convert_documents
+from tests.support import assert_valid_fhir, convert_documents
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "baseline-visit.json"
 

@@ -16,7 +16,7 @@ from adapter.formulas import exact_sum
 from adapter.ids import NAMESPACE, ids_under, resource_id
 from adapter.scoring import _two_places
 from adapter.sheets.values import column_letter
-from tests.test_sheets import HEADER, resources, run, write_xlsx
+from tests.support.sheets import HEADER, resources, run, write_xlsx
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 numbers = st.one_of(
@@ -82,7 +82,7 @@ def test_the_cell_memo_is_bounded_and_keeps_no_huge_cell():
     from adapter.links import links_for
     from adapter.sheets.contract import default_contract
     from adapter.sheets.rows import MAX_REMEMBERED, convert_row, plan_rows
-    from tests.conftest import SETTINGS
+    from tests.support import SETTINGS
 
     plan = plan_rows(HEADER, default_contract(), links_for("ndjson", SETTINGS))
     assert not isinstance(plan, list)

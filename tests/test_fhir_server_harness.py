@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests import fhir_server as harness
-from tests.fhir_server import FhirServer
+import pytest
 
-# The fixtures, for when tests/conftest.py does not import them (harmless when it does).
-fhir_server_process = harness.fhir_server_process
-fhir_server = harness.fhir_server
+from tests.support.fhir_server import FhirServer, statuses
+
+pytestmark = pytest.mark.slow  # a real FHIR server (Medplum in node)
 
 SYSTEM = "urn:example:harness"
 
@@ -31,11 +30,6 @@ def observation(value: str, **fields: Any) -> dict[str, Any]:
 
 def transaction(*entries: dict[str, Any], kind: str = "transaction") -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
-
-
-def statuses(response: dict[str, Any]) -> list[str]:
-    assert response["resourceType"] == "Bundle", response
-    return [entry["response"]["status"] for entry in response["entry"]]
 
 
 def test_create_and_read_back(fhir_server: FhirServer):

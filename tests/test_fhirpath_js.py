@@ -5,28 +5,21 @@
 """
 
 import json
-import os
-import shutil
 import subprocess
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
 from adapter.response import build_response
 from adapter.scoring import score_answers
-from tests.conftest import SCORE_CASES, SETTINGS
-from tests.fhir_server import skip_or_fail
+from tests.support import ROOT, SCORE_CASES, SETTINGS, node_environment
 
-ROOT = Path(__file__).resolve().parents[1]
-MODULES = ROOT / ".venv" / "js" / "node_modules"
+pytestmark = pytest.mark.slow  # fhirpath.js in node
 
 
 @pytest.fixture(scope="module")
 def node():
-    if shutil.which("node") is None or not (MODULES / "fhirpath").is_dir():
-        skip_or_fail("node or fhirpath.js not installed (make test installs it when npm is there)")
-    return {**os.environ, "NODE_PATH": str(MODULES)}
+    return node_environment("fhirpath")
 
 
 def test_fhirpath_js_agrees_with_python_on_every_case(node):

@@ -33,7 +33,7 @@ from adapter.sheets.contract import default_contract
 from adapter.sheets.output import MARKER, SINKS
 from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.values import CellError, parse_date, parse_decimal
-from tests.conftest import SETTINGS, assert_valid_fhir
+from tests.support import SETTINGS, assert_valid_fhir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -410,6 +410,7 @@ def test_sigterm_leaves_no_staging_folder_and_the_old_output_whole(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_report_and_outputs_are_written_whole_and_template_is_deterministic(tmp_path):
     first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
     assert run("template", "--out", first).exit_code == 0
@@ -421,6 +422,7 @@ def test_report_and_outputs_are_written_whole_and_template_is_deterministic(tmp_
 # --- bounded time and memory ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_patients_whole_history_is_not_held_in_memory_for_one_bundle(tmp_path):
     rows = [["P1", date.fromordinal(730000 + n).isoformat(), "", 40, 60] for n in range(3000)]
     data = sheet(tmp_path / "long.csv", rows)

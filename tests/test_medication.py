@@ -16,7 +16,7 @@ from adapter.medication import (
     regimen_from_document,
 )
 from adapter.outcome import InvalidInput
-from tests.conftest import SETTINGS, assert_valid_fhir, convert_documents
+from tests.support import SETTINGS, assert_valid_fhir, convert_documents
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SUBJECT = {"identifier": {"system": "urn:example:mrn", "value": "P001"}}

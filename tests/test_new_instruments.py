@@ -16,7 +16,7 @@ from adapter.answers import check_answers
 from adapter.questionnaire import build_questionnaire
 from adapter.scoring import score_answers, scores_by_code
 from adapter.terminology import codesystem
-from tests.conftest import SETTINGS, _expand, assert_valid_fhir
+from tests.support import SETTINGS, assert_valid_fhir, expand_answers
 
 FLAG = "phq9-q9-flag"
 TOTAL = "44261-6"
@@ -101,6 +101,7 @@ def test_the_flag_is_no_member_of_the_total():
     assert "hasMember" not in found[TOTAL] and "hasMember" not in found[FLAG]
 
 
+@pytest.mark.slow
 def test_a_worklist_finds_the_flags_by_code_on_a_fhir_server(fhir_server):
     documents = [
         phq9("W-flagged", **all_zero(**{"phq9-q9": 1})),
@@ -165,7 +166,7 @@ def both(answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     for instrument_id in ("fm2011", "fm2016"):
         instrument = registry.get(instrument_id)
         case = {"defaults": {"boolean": False}, "answers": answers}
-        values, issues = check_answers(instrument, _expand(instrument_id, case))
+        values, issues = check_answers(instrument, expand_answers(instrument_id, case))
         assert not issues, issues
         scored = scores_by_code(score_answers(instrument, values))
         results.append({code: result.value for code, result in scored.items()})

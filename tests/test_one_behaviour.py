@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter import api, registry
 from adapter.instrument import Instrument, Item
 from adapter.outcome import InvalidInput
-from tests.conftest import SETTINGS
+from tests.support import SETTINGS
 
 INSTRUMENTS = list(registry.instruments().values())
 COMPARED = ("id", "code", "status", "valueQuantity", "valueBoolean", "dataAbsentReason")
@@ -75,6 +76,7 @@ def _observations(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_what_convert_accepts_validate_accepts_and_extract_reproduces(document):

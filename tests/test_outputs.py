@@ -20,7 +20,7 @@ from adapter import outputs
 from adapter.cli import main
 from adapter.outcome import OutputConflict, operation_outcome
 from adapter.outputs import MARKER, OutputFile, OutputFolder, commit, output_folder, write_file
-from tests.conftest import SETTINGS, assert_valid_fhir
+from tests.support import SETTINGS, assert_valid_fhir
 
 DEAD = 2**22 + 4321  # above the kernel's pid range: no such process
 KIND = "test-kind"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,11 +26,8 @@ from adapter.cli import main
 from adapter.package import PACKAGE_NAME, TAR_MTIME, package_resources, write_package
 from adapter.settings import Settings
 from adapter.web import create_app
-from tests.conftest import SETTINGS, assert_valid_fhir
-from tests.fhir_server import skip_or_fail
+from tests.support import ROOT, SETTINGS, assert_valid_fhir, node_environment
 
-ROOT = Path(__file__).resolve().parents[1]
-MODULES = ROOT / ".venv" / "js" / "node_modules"
 LOADER = ROOT / "tests" / "js" / "load_package.js"
 LABEL = f"{PACKAGE_NAME}#{__version__}"
 NAME_RULE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$")
@@ -215,9 +211,7 @@ def test_command_leaves_a_foreign_package_folder_alone(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def node() -> dict[str, str]:
-    if shutil.which("node") is None or not (MODULES / "fhir-package-loader").is_dir():
-        skip_or_fail("node or fhir-package-loader not installed (make test installs it)")
-    return {**os.environ, "NODE_PATH": str(MODULES)}
+    return node_environment("fhir-package-loader")
 
 
 def load(node: dict[str, str], cache: Path, source: str) -> dict[str, Any]:
@@ -255,6 +249,7 @@ def assert_loaded(got: dict[str, Any], tgz: Path) -> None:
     assert got["resolvedByUrl"] == len(resources)
 
 
+@pytest.mark.slow
 def test_fhir_package_loader_loads_the_tgz(
     node: dict[str, str], written: Path, tmp_path: Path
 ) -> None:
@@ -266,6 +261,7 @@ def test_fhir_package_loader_loads_the_tgz(
     assert (cache / LABEL / "package" / "package.json").is_file()
 
 
+@pytest.mark.slow
 def test_fhir_package_loader_loads_a_package_cache_folder(
     node: dict[str, str], written: Path, tmp_path: Path
 ) -> None:
@@ -275,6 +271,7 @@ def test_fhir_package_loader_loads_a_package_cache_folder(
     assert_loaded(load(node, cache, LABEL), written)
 
 
+@pytest.mark.slow
 def test_the_loader_is_kept_offline(node: dict[str, str], tmp_path: Path) -> None:
     """What is not in the cache is refused, not fetched: the harness cannot reach the network."""
     got = load(node, tmp_path / "packages", "hl7.fhir.r4.core#4.0.1")

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fhir_server import skip_or_fail
-from tests.test_report_browser import browser  # noqa: F401 (fixture: chromium via Playwright)
-from tests.web_server import Server, gunicorn_server
+from tests.support import skip_or_fail
+from tests.support.web_server import Server, gunicorn_server
+
+pytestmark = pytest.mark.slow  # a real browser against the service under gunicorn
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCREENSHOT = Path(os.environ.get("FMS_FHIR_PAGE_SCREENSHOT", "/tmp/page.png"))
@@ -50,7 +51,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def page(browser, server):  # noqa: F811
+def page(browser, server):
     page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     page.requests = []  # type: ignore[attr-defined]
     page.on("request", lambda request: page.requests.append(request.url))  # type: ignore[attr-defined]

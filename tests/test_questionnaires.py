@@ -7,7 +7,7 @@ from adapter.config import from_environ
 from adapter.questionnaire import SDC_CALCULATED, build_questionnaire
 from adapter.settings import DEFAULT as SETTINGS
 from adapter.terminology import codesystem
-from tests.conftest import assert_valid_fhir
+from tests.support import assert_valid_fhir
 
 INSTRUMENTS = sorted(registry.instruments())
 

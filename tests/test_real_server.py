@@ -19,42 +19,19 @@ from adapter import api
 from adapter.cli import main
 from adapter.ids import identifier
 from adapter.medication import daily_dose_mg
-from tests.conftest import SETTINGS, assert_valid_fhir
+from tests.support import SETTINGS, assert_valid_fhir
+from tests.support.fhir_server import (
+    assert_all_references_resolve,
+    counts,
+    state,
+    statuses,
+)
+
+pytestmark = pytest.mark.slow  # a real FHIR server (Medplum in node)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BASELINE = json.loads((EXAMPLES / "baseline-visit.json").read_text())
 REGIMEN = json.loads((EXAMPLES / "ldn-regimen.json").read_text())
-
-
-def statuses(response: dict[str, Any]) -> list[str]:
-    assert response.get("resourceType") == "Bundle", response
-    return [entry["response"]["status"] for entry in response["entry"]]
-
-
-def state(server) -> dict[str, str]:
-    """Every stored resource and its version: a retry that changes nothing leaves this equal."""
-    return {
-        f"{r['resourceType']}/{r['id']}": r.get("meta", {}).get("versionId", "")
-        for r in server.everything()
-    }
-
-
-def counts(server) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for resource in server.everything():
-        found[resource["resourceType"]] = found.get(resource["resourceType"], 0) + 1
-    return found
-
-
-def assert_all_references_resolve(server) -> None:
-    """Literal references name a stored resource; logical ones (by identifier) find exactly one."""
-    assert server.unresolved_references() == []
-    for resource in server.everything():
-        for reference in [*resource.get("derivedFrom", []), *resource.get("hasMember", [])]:
-            if "identifier" in reference and "reference" not in reference:
-                system, value = reference["identifier"]["system"], reference["identifier"]["value"]
-                found = server.search(reference["type"], {"identifier": f"{system}|{value}"})
-                assert len(found) == 1, reference
 
 
 def post_twice(server, bundles: list[dict[str, Any]], **options: Any) -> None:

@@ -8,10 +8,8 @@ show the captions' numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import re
 from datetime import date
 from fractions import Fraction
 from html import escape
@@ -21,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter import api, report_codes
+from adapter import report_codes
 from adapter.outcome import InvalidInput, OutputConflict
 from adapter.report import (
     REPORT_CODES,
@@ -44,62 +42,13 @@ from adapter.sheets.contract import default_contract
 from adapter.sheets.output import SINKS
 from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.terminology import codesystem
-from tests.conftest import SETTINGS, assert_valid_fhir
+from tests.support import SETTINGS, assert_valid_fhir
+from tests.support.reports import MRN, UCUM, changes_of, demo_note, ldn, obs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-MRN = "urn:example:mrn"
 
 
 # --- inputs ----------------------------------------------------------------------------------
-
-
-def obs(code, day, value=None, *, patient="P1", absent=None, status="final", oid=None):
-    """A score Observation as the project writes it (only what the report reads)."""
-    rid = oid or f"{patient}-{code}-{day}"
-    system = LOINC if code[0].isdigit() else SETTINGS.codesystem_url
-    resource = {
-        "resourceType": "Observation",
-        "id": rid,
-        "identifier": [{"system": SETTINGS.identifier_system, "value": rid}],
-        "status": status,
-        "code": {"coding": [{"system": system, "code": code}]},
-        "subject": {"identifier": {"system": MRN, "value": patient}},
-        "effectiveDateTime": day,
-    }
-    if absent:
-        resource["dataAbsentReason"] = {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
-                    "code": "unknown",
-                }
-            ],
-            "text": absent,
-        }
-    elif isinstance(value, bool):
-        resource["valueBoolean"] = value
-    elif value is not None:
-        resource["valueQuantity"] = {
-            "value": value,
-            "unit": "{score}",
-            "system": UCUM,
-            "code": "{score}",
-        }
-    return resource
-
-
-def ldn(phases, patient="P1"):
-    """The LDN MedicationStatement of the regimen builder, from (dose, start, end) phases."""
-    document = {
-        "subject": {"identifier": {"system": MRN, "value": patient}},
-        "phases": [
-            {"dose_mg": dose, "start": start, **({"end": end} if end else {})}
-            for dose, start, end in phases
-        ],
-    }
-    return api.regimen(document, SETTINGS).resource
 
 
 TITRATION = [
@@ -113,32 +62,6 @@ def one(resources, settings=SETTINGS, **options):
     reports = follow_up(resources, settings, **options)
     assert len(reports) == 1
     return reports[0]
-
-
-def changes_of(report, code):
-    return [change for change in report.changes if change.series.code == code]
-
-
-@pytest.fixture(scope="session")
-def case_dir(tmp_path_factory) -> Path:
-    """examples/case-report-followup.xlsx converted as `make demo` does (a Bundle per visit)."""
-    out = tmp_path_factory.mktemp("case") / "case-report"
-    with open(EXAMPLES / "case-report-followup.xlsx", "rb") as stream:
-        report = run_pipeline(
-            stream,
-            "case-report-followup.xlsx",
-            dataclasses.replace(default_contract(), test_data=demo_note()),
-            SINKS["transaction"](out, SETTINGS),
-            SETTINGS,
-        )
-    assert report.rows_rejected == 0
-    return out
-
-
-def demo_note() -> str:
-    """The note `make demo` gives the example: what in it is invented."""
-    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
-    return re.search(r"^EXAMPLE_NOTE := (.+)$", makefile, re.M).group(1)
 
 
 @pytest.fixture(scope="session")
@@ -291,6 +214,7 @@ def test_a_missing_visit_gets_no_number_and_later_visits_still_compare_with_base
     assert line.points == ((date(2024, 1, 1), 80.0), (date(2024, 7, 1), 40.0))  # nothing invented
 
 
+@pytest.mark.slow
 def test_a_score_without_a_value_is_a_gap_never_a_zero():
     resources = [
         obs("fiqr-total", "2024-01-01", 60),
@@ -637,6 +561,7 @@ def test_draw_hands_the_chart_data_to_matplotlib(case_report, monkeypatch):
     assert shaded[:3] == [(s.start, s.end) for s in chart_data(case_report)[0].phases]
 
 
+@pytest.mark.slow
 def test_charts_are_png_and_svg_with_the_same_bytes_every_time(case_report):
     from adapter.report.charts import chart as draw_report
 
@@ -708,6 +633,7 @@ def test_a_report_of_other_data_has_no_example_note_but_shows_the_notes_it_carri
     assert "Synthetic &amp; made up." in html
 
 
+@pytest.mark.slow
 def test_write_reports_writes_every_patient_and_an_index(case_dir, tmp_path):
     extra = [
         obs("pain-mean", "2024-01-01", 50, patient="B<&>"),
@@ -798,6 +724,7 @@ FIELDS = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(

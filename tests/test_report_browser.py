@@ -13,59 +13,19 @@ is set, as CI does.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adapter.report import load_resources, write_reports
-from tests.conftest import SETTINGS
-from tests.fhir_server import skip_or_fail
-from tests.test_report import case_dir  # noqa: F401 (fixture)
-from tests.test_report_declared import PATIENT, new_instrument_resources
+from tests.support import SETTINGS
+from tests.support.reports import PATIENT, new_instrument_resources
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str | None:
-    """Debian's chromium (FMS_FHIR_CHROMIUM names another build)."""
-    named = os.environ.get("FMS_FHIR_CHROMIUM")
-    if named:
-        return named if Path(named).is_file() else None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.slow  # a real browser
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        skip_or_fail("Playwright for Python is not installed (pip install playwright)")
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("no chromium browser found (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(executable_path=executable, args=ARGS)
-        except Error as error:
-            skip_or_fail(f"chromium at {executable} did not start: {error}")
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def reports(case_dir, tmp_path_factory) -> Path:  # noqa: F811
+def reports(case_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser") / "reports"
     resources = [*load_resources(case_dir, SETTINGS), *new_instrument_resources()]
     write_reports(resources, out, SETTINGS)

@@ -30,11 +30,17 @@ from adapter.report.core import shown_scores
 from adapter.report.html import index_html
 from adapter.report.rules import CATALOGUE, RULES, rule_of
 from adapter.terminology import BANDS, bands, codesystem, local_codes
-from tests.conftest import SETTINGS, assert_valid_fhir
-from tests.test_report import changes_of, ldn, obs
+from tests.support import SETTINGS, assert_valid_fhir
+from tests.support.reports import (
+    PATIENT,
+    changes_of,
+    document,
+    ldn,
+    new_instrument_resources,
+    obs,
+    phq9,
+)
 
-MRN = "urn:example:mrn"
-PATIENT = "NEW-INSTRUMENTS-1"
 PHQ9, GAD7, PGIC, FLAG, ACR2011 = (
     "44261-6",
     "70274-6",
@@ -42,54 +48,6 @@ PHQ9, GAD7, PGIC, FLAG, ACR2011 = (
     "phq9-q9-flag",
     "acr2011-criteria",
 )
-
-
-def document(instrument: str, patient: str, day: str, answers: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "instrument": instrument,
-        "subject": {"identifier": {"system": MRN, "value": patient}},
-        "authored": day,
-        "status": "completed",
-        "answers": answers,
-    }
-
-
-def phq9(*items: int) -> dict[str, int]:
-    """Items 1-9 in order; the ones not given are 0."""
-    values = list(items) + [0] * (9 - len(items))
-    return {f"phq9-q{number}": value for number, value in enumerate(values, 1)}
-
-
-def gad7(*items: int) -> dict[str, int]:
-    values = list(items) + [0] * (7 - len(items))
-    return {f"gad7-q{number}": value for number, value in enumerate(values, 1)}
-
-
-def fm2011() -> dict[str, Any]:
-    """WPI 3 and SSS 9 with symptoms for 3 months: the 2010/2011 criteria met."""
-    painful = {"wpi-shoulder-l", "wpi-hip-l", "wpi-neck"}
-    answers: dict[str, Any] = {i.link_id: i.link_id in painful for i in registry.get("wpi").items}
-    answers |= {"sss-fatigue": 3, "sss-unrefreshed": 3, "sss-cognitive": 2, "sss-headache": True}
-    return answers | {"sss-abdominal": False, "sss-depression": False, "fm-duration-3m": True}
-
-
-def new_instrument_resources(patient: str = PATIENT) -> list[dict[str, Any]]:
-    """Baseline 2024-01-10 (PHQ-9 12 moderate, GAD-7 11 moderate, the 2011 criteria), LDN from
-    2024-01-15, follow-up 2024-06-10: PHQ-9 1 (minimal, all of it item 9: the flag), GAD-7 4
-    minimal, PGIC 2 (much improved)."""
-    documents = [
-        document("phq9", patient, "2024-01-10", phq9(2, 2, 2, 2, 2, 1, 1)),
-        document("gad7", patient, "2024-01-10", gad7(2, 2, 2, 2, 1, 1, 1)),
-        document("fm2011", patient, "2024-01-10", fm2011()),
-        document("phq9", patient, "2024-06-10", phq9(0, 0, 0, 0, 0, 0, 0, 0, 1)),
-        document("gad7", patient, "2024-06-10", gad7(1, 1, 1, 1)),
-        document("pgic", patient, "2024-06-10", {"pgic": 2}),
-    ]
-    resources = [ldn([("4.5", "2024-01-15", None)], patient=patient)]
-    for answers in documents:
-        bundle = api.convert(answers, SETTINGS).bundle
-        resources += [entry["resource"] for entry in bundle["entry"]]
-    return resources
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +155,7 @@ def test_phq9_and_gad7_are_charted_in_panel_b_without_the_phq4(report):
     assert phq.points == ((date(2024, 1, 10), 12.0), (date(2024, 6, 10), 1.0))
 
 
+@pytest.mark.slow
 def test_write_reports_of_the_new_instruments(resources, tmp_path):
     written = write_reports(resources, tmp_path / "out", SETTINGS)
     names = {path.name for path in written}

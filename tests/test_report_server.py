@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from adapter.report import change_bundle, load_resources
-from tests.conftest import SETTINGS, assert_valid_fhir
-from tests.test_real_server import assert_all_references_resolve, counts, state, statuses
-from tests.test_report import case_dir  # noqa: F401 (fixture)
+from tests.support import SETTINGS, assert_valid_fhir
+from tests.support.fhir_server import assert_all_references_resolve, counts, state, statuses
+
+pytestmark = pytest.mark.slow  # a real FHIR server (Medplum in node)
 
 MAX_ATOMIC = 8
 """Medplum refuses conditional atomic transactions above 8 entries (see test_real_server)."""
@@ -25,7 +28,7 @@ def post(server, bundle):
     assert all(status.startswith("2") for status in answered), answered
 
 
-def test_change_observations_are_stored_beside_the_scores_once(fhir_server, case_dir):  # noqa: F811
+def test_change_observations_are_stored_beside_the_scores_once(fhir_server, case_dir):
     for path in sorted(case_dir.glob("*.json")):
         post(fhir_server, json.loads(path.read_text()))
     scores = counts(fhir_server)

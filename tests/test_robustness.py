@@ -2,13 +2,13 @@
 
 import copy
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter.medication import regimen_from_document
 from adapter.outcome import InvalidInput
-from tests.conftest import convert_documents, validate_response
-from tests.test_validation import valid_response
+from tests.support import convert_documents, valid_response, validate_response
 
 JSON = st.recursive(
     st.none()
@@ -34,6 +34,7 @@ def test_any_json_as_a_questionnaire_response(value):
     assert result.issues and not result.valid
 
 
+@pytest.mark.slow
 @FAST
 @given(
     st.sampled_from(["phq4", "fm2016", "fiqr"]),
@@ -49,6 +50,7 @@ def test_mutated_responses(instrument_id, changes):
     validate_response(resource)  # must not raise
 
 
+@pytest.mark.slow
 @FAST
 @given(st.dictionaries(KEYS, JSON, max_size=5) | JSON)
 def test_any_json_as_an_answers_document(value):
@@ -58,6 +60,7 @@ def test_any_json_as_an_answers_document(value):
         assert error.issues
 
 
+@pytest.mark.slow
 @FAST
 @given(
     st.dictionaries(
@@ -79,6 +82,7 @@ def test_any_answers_for_an_instrument(answers):
         assert error.issues
 
 
+@pytest.mark.slow
 @FAST
 @given(
     st.dictionaries(
@@ -109,7 +113,7 @@ def test_any_sheet_row(cells):
     from adapter.links import links_for
     from adapter.sheets.contract import default_contract, template_columns
     from adapter.sheets.rows import RowPlan, convert_row, plan_rows
-    from tests.conftest import SETTINGS
+    from tests.support import SETTINGS
 
     plan = plan_rows(template_columns(), default_contract(), links_for("transaction", SETTINGS))
     assert isinstance(plan, RowPlan)

@@ -3,6 +3,7 @@
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from fhirpathpy import evaluate
 from fhirpathpy.models import models
 
@@ -12,7 +13,7 @@ from adapter.resources import response_resources
 from adapter.response import build_response
 from adapter.scoring import score_answers, scores_by_code
 from adapter.settings import DEFAULT as SETTINGS
-from tests.conftest import assert_valid_fhir
+from tests.support import assert_valid_fhir
 
 
 def test_python_scores_and_bands(score_case):
@@ -39,6 +40,7 @@ def _calculated_expressions(instrument):
     return expressions
 
 
+@pytest.mark.slow
 def test_fhirpath_agrees_with_python(score_case):
     response = score_case.response()
     instrument = response.instrument

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from xml.etree.ElementTree import iterparse
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
@@ -22,7 +23,7 @@ from adapter.sheets.output import SINKS
 from adapter.sheets.pipeline import Visits
 from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.readers import _rows_released, read_xlsx
-from tests.conftest import SETTINGS
+from tests.support import SETTINGS
 
 LAST_DAY = date.max.toordinal()
 HEADER = ["patient_id", "visit_date", "ldn_dose_mg", "pain-mean", "pain-max"]
@@ -76,6 +77,7 @@ def test_doses_are_kept_exactly_with_their_visits():
     assert str(visits.with_doses()[0][1]) == "4.50"
 
 
+@pytest.mark.slow
 def test_a_visit_costs_a_few_bytes_whatever_its_date():
     """A set of day numbers and the doses cost 85 to 145 bytes a visit; now about 20 to 25."""
 
@@ -126,6 +128,7 @@ def growth_per_row(path: Path, out: Path) -> float:
     return (traced[-1] - traced[1]) / (500 * (len(traced) - 2))
 
 
+@pytest.mark.slow
 def test_a_longer_sheet_keeps_a_few_bytes_a_visit(tmp_path):
     """A set of day numbers per patient kept some 80 bytes a visit here."""
     growth = growth_per_row(visits_csv(tmp_path / "visits.csv", 10_000), tmp_path / "out")
@@ -191,6 +194,7 @@ def test_xlsx_rows_read_as_before_gaps_included(tmp_path):
     assert rows[3][1] == ["P2", None, 4.5, None, None]
 
 
+@pytest.mark.slow
 def test_an_xlsx_sheet_is_read_in_bounded_memory(tmp_path):
     """openpyxl left each row it had read in the parsed tree: some 80 bytes a row."""
     count = 20_000

@@ -1,6 +1,5 @@
 """Legacy spreadsheets -> FHIR: contract, readers, accounting, reported totals, doses, outputs."""
 
-import csv
 import dataclasses
 import json
 import zipfile
@@ -11,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import Workbook
 
-from adapter import api
 from adapter.cli import main
 from adapter.medication import daily_dose_mg
 from adapter.outcome import InvalidInput
@@ -22,67 +20,20 @@ from adapter.sheets.contract import (
 )
 from adapter.sheets.doses import courses
 from adapter.sheets.output import SINKS
-from adapter.sheets.pipeline import convert_sheet as run_pipeline
-from tests.conftest import SETTINGS, assert_valid_fhir
+from tests.support import SETTINGS, assert_valid_fhir
+from tests.support.sheets import (
+    HEADER,
+    PHQ,
+    convert_sheet,
+    load_contract,
+    observations,
+    resources,
+    run,
+    write_csv,
+    write_xlsx,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-PHQ = ["phq4-nervous", "phq4-worry", "phq4-interest", "phq4-down"]
-
-
-def write_csv(path, rows, delimiter=",", encoding="utf-8"):
-    with open(path, "w", newline="", encoding=encoding) as handle:
-        csv.writer(handle, delimiter=delimiter).writerows(rows)
-    return path
-
-
-def write_xlsx(path, rows):
-    workbook = Workbook()
-    for row in rows:
-        workbook.active.append(row)
-    workbook.save(path)
-    return path
-
-
-def convert_sheet(path, contract, sink):
-    with open(path, "rb") as stream:
-        return run_pipeline(stream, Path(path).name, contract, sink, SETTINGS)
-
-
-def load_contract(path):
-    return api.load_contract(Path(path).read_bytes(), str(path), SETTINGS)
-
-
-def run(path, tmp_path, contract=None, output_format="transaction"):
-    out = tmp_path / f"out-{output_format}"
-    report = convert_sheet(
-        path, contract or default_contract(), SINKS[output_format](out, SETTINGS)
-    )
-    return report, out
-
-
-def resources(out):
-    found = []
-    for path in sorted(out.glob("*.json")):
-        bundle = json.loads(path.read_text())
-        assert_valid_fhir(bundle)
-        found += [entry["resource"] for entry in bundle["entry"]]
-    for path in sorted(out.glob("*.ndjson")):
-        for line in path.read_text().splitlines():
-            resource = json.loads(line)
-            assert_valid_fhir(resource)
-            found.append(resource)
-    return found
-
-
-def observations(found):
-    return {
-        (r["effectiveDateTime"], r["code"]["coding"][0]["code"]): r
-        for r in found
-        if r["resourceType"] == "Observation"
-    }
-
-
-HEADER = ["patient_id", "visit_date", "ldn_dose_mg", *PHQ, "70272-0", "pain-mean", "pain-max"]
 
 
 # --- accounting -------------------------------------------------------------------------------
@@ -431,6 +382,22 @@ def test_zip_that_is_not_a_workbook(tmp_path):
     result = CliRunner().invoke(main, ["convert-sheet", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["issue"][0]["details"]["coding"][0]["code"] == "not-a-workbook"
+
+
+def test_a_contract_naming_a_chart_sheet_is_told_it_holds_no_rows(tmp_path):
+    from openpyxl.chart import BarChart, Reference
+
+    workbook = Workbook()
+    workbook.active.append(HEADER)
+    chart = BarChart()
+    chart.add_data(Reference(workbook.active, min_col=1, min_row=1, max_row=1))
+    workbook.create_chartsheet("chart").add_chart(chart)
+    workbook.save(tmp_path / "charted.xlsx")
+    contract = dataclasses.replace(default_contract(), sheet="chart")
+    with pytest.raises(InvalidInput) as raised:
+        run(tmp_path / "charted.xlsx", tmp_path, contract)
+    (issue,) = raised.value.issues
+    assert issue.message == "charted.xlsx has no sheet 'chart' (sheets: Sheet)"
 
 
 def test_missing_required_columns(tmp_path):

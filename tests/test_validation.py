@@ -12,17 +12,17 @@ from adapter.instrument import Code, EnableWhen, Instrument, Item
 from adapter.links import links_for
 from adapter.questionnaire import build_questionnaire, form_items
 from adapter.resources import response_resources
-from adapter.response import build_response
 from adapter.scoring import score_answers
 from adapter.validation import RULES
-from tests.conftest import SCORE_CASES, SETTINGS, assert_valid_fhir, validate_response
+from tests.support import (
+    SCORE_CASES,
+    SETTINGS,
+    assert_valid_fhir,
+    valid_response,
+    validate_response,
+)
 
 ROOT = "QuestionnaireResponse"
-
-
-def valid_response(instrument_id):
-    case = next(c for c in SCORE_CASES if c.instrument_id == instrument_id)
-    return build_response(case.response(), SETTINGS)
 
 
 def findings(resource, questionnaire_id=None):

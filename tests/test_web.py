@@ -911,7 +911,7 @@ def test_one_log_line_per_request_without_values(client, caplog):
 
 
 def test_answers_are_valid_r4(client):
-    from tests.conftest import assert_valid_fhir
+    from tests.support import assert_valid_fhir
 
     answers = [
         client.get("/metadata"),

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.web_server import gunicorn_server
+from tests.support.web_server import gunicorn_server
+
+pytestmark = pytest.mark.slow  # the service under gunicorn
 
 pytest.importorskip("gunicorn")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -182,6 +182,7 @@ def upload(client, data: bytes, name: str, fmt: str = "transaction", contract=No
 # --- POST /$report: answers by Accept --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_html_is_the_default(client, case_resources):
     for accept in (None, "*/*", BROWSER["Accept"], "text/html"):
         response = post_report(client, collection(case_resources), accept=accept)
@@ -197,6 +198,7 @@ def test_report_html_is_the_default(client, case_resources):
     assert_nothing_from_outside(html)
 
 
+@pytest.mark.slow
 def test_report_charts_png_and_svg(client, case_resources):
     body = collection(case_resources)
     png = post_report(client, body, accept="image/png")
@@ -258,6 +260,7 @@ def test_report_same_answer_from_bundle_array_and_ndjson(client, case_resources,
     assert html.status_code == 200 and b"MOSER-CASE-1" in html.data
 
 
+@pytest.mark.slow
 def test_report_patient_required_when_several(client, two_patients):
     body = collection(two_patients)
     for accept in ("text/html", "image/png", "image/svg+xml"):

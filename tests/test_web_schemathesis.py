@@ -20,6 +20,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from adapter.settings import MIB, Settings  # noqa: E402
 from adapter.web import create_app  # noqa: E402
 
+pytestmark = pytest.mark.slow  # schemathesis: generated requests against the OpenAPI description
+
 MAX_EXAMPLES = 40
 """Per operation and mode: the whole run takes well under a minute on two cores."""
 

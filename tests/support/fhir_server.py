@@ -4,9 +4,9 @@
 checked by Medplum's `validateResource` first, as the Medplum server does; transaction Bundles are
 atomic (the "transaction-bundles" project feature) unless `transactions=False`.
 
-Fixtures: `fhir_server_process` starts one node process per session; `fhir_server` hands it to a
-test with an empty repository. Both are skipped when node or the npm packages are missing
-(`make test` installs them into .venv/js).
+The fixtures (tests/conftest.py): `fhir_server_process` starts one node process per session;
+`fhir_server` hands it to a test with an empty repository. Both are skipped when node or the npm
+packages are missing (`make test` installs them into .venv/js).
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
+from tests.support import MODULES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-MODULES = ROOT / ".venv" / "js" / "node_modules"
 SCRIPT = ROOT / "tests" / "js" / "fhir_server.js"
 SKIP_REASON = "node or @medplum/fhir-router not installed; make test installs them"
 MAX_COUNT = 10000  # the in-memory search returns at most _count resources; no paging here
@@ -209,26 +205,33 @@ class FhirServer:
         self.close()
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skipped where the part cannot be installed; a failure where CI requires every real part."""
-    if os.environ.get("FMS_FHIR_REQUIRE_REAL_PARTS"):
-        pytest.fail(f"{reason} (FMS_FHIR_REQUIRE_REAL_PARTS is set)")
-    pytest.skip(reason)
+def statuses(response: dict[str, Any]) -> list[str]:
+    """The status of each entry of a batch/transaction-response Bundle."""
+    assert response.get("resourceType") == "Bundle", response
+    return [entry["response"]["status"] for entry in response["entry"]]
 
 
-@pytest.fixture(scope="session")
-def fhir_server_process() -> Iterator[FhirServer]:
-    if not available():
-        skip_or_fail(SKIP_REASON)
-    server = FhirServer()
-    try:
-        yield server
-    finally:
-        server.close()
+def state(server: FhirServer) -> dict[str, str]:
+    """Every stored resource and its version: a retry that changes nothing leaves this equal."""
+    return {
+        f"{r['resourceType']}/{r['id']}": r.get("meta", {}).get("versionId", "")
+        for r in server.everything()
+    }
 
 
-@pytest.fixture
-def fhir_server(fhir_server_process: FhirServer) -> FhirServer:
-    """The session's FHIR server with an empty repository."""
-    fhir_server_process.reset()
-    return fhir_server_process
+def counts(server: FhirServer) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for resource in server.everything():
+        found[resource["resourceType"]] = found.get(resource["resourceType"], 0) + 1
+    return found
+
+
+def assert_all_references_resolve(server: FhirServer) -> None:
+    """Literal references name a stored resource; logical ones (by identifier) find exactly one."""
+    assert server.unresolved_references() == []
+    for resource in server.everything():
+        for reference in [*resource.get("derivedFrom", []), *resource.get("hasMember", [])]:
+            if "identifier" in reference and "reference" not in reference:
+                system, value = reference["identifier"]["system"], reference["identifier"]["value"]
+                found = server.search(reference["type"], {"identifier": f"{system}|{value}"})
+                assert len(found) == 1, reference
