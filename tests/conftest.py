@@ -20,6 +20,19 @@ from tests.support import EXAMPLES, SCORE_CASES, SETTINGS, skip_or_fail
 from tests.support.fhir_server import SKIP_REASON, FhirServer, available
 from tests.support.reports import demo_note
 
+SLOW_MODULE = "\npytestmark = pytest.mark.slow"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m "not slow"` (`make check`) a module marked slow as a whole is not even imported:
+    collecting one takes seconds (schemathesis builds its cases then, Playwright loads)."""
+    if config.option.markexpr.replace(" ", "") != "notslow":
+        return None
+    name = collection_path.name
+    if name.startswith("test_") and name.endswith(".py"):
+        return SLOW_MODULE in collection_path.read_text(encoding="utf-8") or None
+    return None
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "score_case" in metafunc.fixturenames:

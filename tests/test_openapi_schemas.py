@@ -211,6 +211,7 @@ def test_identifier_system_fits_the_schema_exactly_when_it_loads(served, system)
     )
 
 
+@pytest.mark.slow
 @HYPOTHESIS
 @given(
     system=_uri_like(),
@@ -235,6 +236,7 @@ def test_subject_fits_the_schema_exactly_when_it_loads(served, system, reference
         assert _validator(served, name).is_valid(document) == _loads(schema, document), name
 
 
+@pytest.mark.slow
 @HYPOTHESIS
 @given(authored=_text_or(FHIR_DATETIME))
 def test_authored_loads_only_when_it_fits_the_schema(served, authored):
