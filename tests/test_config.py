@@ -367,6 +367,7 @@ def test_tokens_are_required_once_configured(tmp_path):
     assert client.get("/Questionnaire", headers=good).status_code == 200
 
 
+@pytest.mark.slow  # gunicorn
 def test_gunicorn_refuses_to_boot_with_a_bad_value():
     """gunicorn.conf.py checks the app's configuration before any worker starts."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FMS_FHIR_")}
