@@ -12,7 +12,7 @@ JS_PACKAGES := fhirpath@5.2.2 @medplum/fhir-router@4.5.2 @medplum/core@4.5.2 @me
 	fhir-package-loader@2.2.4
 JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES)' | cksum | cut -d' ' -f1)
 
-.PHONY: demo test check lint bench clean
+.PHONY: demo test check bench clean
 
 # The bundled example is a published case with invented item answers: its resources say so.
 EXAMPLE_NOTE := Example from the published case (Moser, Cureus 2025): the totals, the baseline WPI areas, the pain ratings and LDN 4.5 mg/day follow the figure captions; the item answers, the visit days and the 1.5 -> 3 -> 4.5 mg titration are invented to match them.

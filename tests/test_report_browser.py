@@ -2,7 +2,7 @@
 
 The case report's follow-up is written with `write_reports`, opened through file://, and read
 as a person would: the index links to the patient's page, which shows the case's values, the
-responder flags and the example note, with both charts loaded and no request leaving the page.
+responder flags and the test-data note, with both charts loaded and no request leaving the page.
 A second patient, with the instruments added after the case (PHQ-9, GAD-7, PGIC, the 2010/2011
 criteria), shows the PHQ-9 item 9 flag at the top of the page and in the index although the
 PHQ-9 total is minimal.
@@ -68,7 +68,8 @@ def test_the_case_report_in_a_browser(browser, reports):
         text = page.inner_text("main")
         assert "day 587 (19.3 months) on LDN; dose 4.5 mg/day" in text
         note = page.get_by_role("complementary").inner_text()
-        assert "Invented for the example" in note and "visit days" in note and "titration" in note
+        assert "Test data" in note and "Data provenance" in note
+        assert "the visit days and the 1.5 -> 3 -> 4.5 mg titration are invented" in text
 
         images = page.get_by_role("img").all()
         assert len(images) == 2
