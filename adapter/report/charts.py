@@ -194,13 +194,21 @@ def _guides(report: FollowUp, codes: Sequence[str], low: float) -> tuple[Guide, 
     )
 
 
+def shifted(day: date, days: int) -> date:
+    """`day` moved by `days`, held within the calendar (year 1 to 9999)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def _xlim(report: FollowUp) -> tuple[date, date]:
     days = [visit.day for visit in report.visits]
     days += [phase.start for phase in report.phases]
     days += [phase.end for phase in report.phases if phase.end is not None]
     first, last = min(days), max(days)
-    pad = timedelta(days=max(14, (last - first).days // 30))
-    return first - pad, last + pad
+    pad = max(14, (last - first).days // 30)
+    return shifted(first, -pad), shifted(last, pad)
 
 
 def _alt(title: str, lines: Sequence[Line], report: FollowUp) -> str:
@@ -230,7 +238,7 @@ def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
     doses = sorted({phase.dose_mg for phase in report.phases if phase.dose_mg is not None})
     shades = []
     for phase in report.phases:
-        end = phase.end + timedelta(days=1) if phase.end else xlim[1]
+        end = min(shifted(phase.end, 1), xlim[1]) if phase.end else xlim[1]
         rank = doses.index(phase.dose_mg) + 1 if phase.dose_mg in doses else 1
         alpha = round(0.08 + 0.22 * rank / max(len(doses), 1), 3)
         wide = (end - phase.start).days / span >= LABELLED_PHASE
@@ -288,15 +296,17 @@ def _month_ticks(xlim: tuple[date, date]) -> list[date]:
     """First days of months, about six to eight of them across the axis."""
     first, last = xlim
     months = (last.year - first.year) * 12 + last.month - first.month + 1
-    step = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if months / n <= 8)
+    steps = (1, 2, 3, 4, 6, 12, 24, 60, 120, 240, 600, 1200, 2400, 6000, 12000, 24000)
+    step = next(n for n in steps if months / n <= 8)
     ticks = []
-    year, month = first.year, first.month
-    while date(year, month, 1) <= last:
-        if date(year, month, 1) >= first and (month - 1) % step == 0:
-            ticks.append(date(year, month, 1))
-        month += 1
-        if month == 13:
-            year, month = year + 1, 1
+    # the first month on the step (January-aligned from yearly steps), then every step months
+    index = first.year * 12 + first.month - 1
+    index += -index % step
+    while index <= last.year * 12 + last.month - 1:
+        tick = date(index // 12, index % 12 + 1, 1) if index >= 12 else None
+        if tick is not None and first <= tick <= last:
+            ticks.append(tick)
+        index += step
     return ticks
 
 
@@ -338,7 +348,7 @@ def _draw_panel(ax: Any, data: ChartData) -> None:
     ax.set_ylabel(data.ylabel, fontsize=10)
     ax.set_xlabel("Date of visit", fontsize=10)
     ticks = _month_ticks(data.xlim)
-    ax.set_xticks(ticks, labels=[f"{day:%b}\n{day:%Y}" for day in ticks])
+    ax.set_xticks(ticks, labels=[f"{day:%b}\n{day.year:04d}" for day in ticks])
     ax.tick_params(labelsize=9)
     ax.grid(axis="y", color="#e6e6e6", lw=0.6, zorder=0)
     ax.spines["top"].set_visible(False)

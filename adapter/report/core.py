@@ -29,7 +29,7 @@ from typing import Any, Literal
 from adapter import registry
 from adapter import report_codes as codes
 from adapter.ids import resource_id
-from adapter.instrument import Band, BandScheme, Score
+from adapter.instrument import Band, BandScheme, Instrument, Score
 from adapter.links import Links
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
@@ -61,19 +61,37 @@ BaselineSource = Literal["named", "ldn-start", "first-value"]
 # --- values --------------------------------------------------------------------------------
 
 
+LARGEST = 10**15
+"""No score, dose or timing the report reads is this large: a number at or beyond it is out of
+range (read as no value, with a warning), so arithmetic on it never runs away."""
+PLACES = 12
+"""Numbers are read to this many decimal places (a score has two at most)."""
+
+
 def exact(value: Any) -> Fraction | None:
     """A JSON number as an exact fraction of its written digits (72.5 is 145/2), or None.
 
-    Parsers give an int, a float or a Decimal (`adapter.jsonio.loads` keeps decimals exact)."""
-    if isinstance(value, Decimal):
-        return Fraction(value) if value.is_finite() else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    Parsers give an int, a float or a Decimal (`adapter.jsonio.loads` keeps decimals exact).
+    None also for a number outside +-LARGEST (1e308, 1e4300, 9e9999999999: turning those into
+    fractions would take a worker's memory and time); digits beyond PLACES are rounded."""
+    if isinstance(value, bool):
         return None
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        return Fraction(Decimal(repr(value)))
+        value = Decimal(repr(value))
+    if isinstance(value, int):
+        return Fraction(value) if -LARGEST < value < LARGEST else None
+    if not isinstance(value, Decimal) or not value.is_finite() or value.adjusted() >= 15:
+        return None
+    if value.as_tuple().exponent < -PLACES:  # type: ignore[operator]  # an int: value is finite
+        value = value.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_UP)
     return Fraction(value)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number of any size (what `exact` may still refuse as out of range)."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def rounded(value: Fraction, places: int = 2) -> Decimal:
@@ -137,6 +155,23 @@ def patient_of(subject: Any) -> Patient | None:
     return None
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 half with no partner (JSON may escape one, "\\ud800"): no UTF-8 page, file name or
+JSON output can hold it."""
+
+
+def scrub(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD, the replacement
+    character (the same object when it holds none)."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value) if LONE_SURROGATE.search(value) else value
+    if isinstance(value, Mapping):
+        return {key: scrub(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return value
+
+
 def _list(value: Any) -> list[Any]:
     """A JSON array, or nothing: input of any shape is read without an exception."""
     return value if isinstance(value, list) else []
@@ -186,22 +221,68 @@ class ScoreInfo:
     rule: ResponderRule
     """The change rule the score declares (or its default)."""
 
+    answers: Mapping[tuple[Any, Any], int] = field(default_factory=dict)
+    """(system, code) -> score of the coded answers its Observation may carry as its value."""
+    companions: tuple[str, ...] = ()
+    """The other shown scores of its instrument: a visit with one of them and without this
+    flag's Observation had the instrument, yet nothing says what the flag's item was."""
+
     @property
     def numeric(self) -> bool:
         return self.score.value_type != "boolean"
 
     @property
+    def range_text(self) -> str:
+        low, high = self.score.low, self.score.high
+        return f"the score's range {low}-{high}" if high is not None else "the score's range"
+
+    def outside(self, value: Fraction) -> bool:
+        """Outside the score's declared range: not a value of this score."""
+        low, high = self.score.low, self.score.high
+        return (low is not None and value < low) or (high is not None and value > high)
+
+    @property
     def flag(self) -> bool:
-        """A flag: its Observation exists only when raised (emit="when-computed")."""
-        return self.score.emit == "when-computed"
+        """A flag: a score declared with an alert (its Observation holds the item's answer for
+        every response), or one whose Observation exists only when raised (emit="when-computed",
+        as the PHQ-9 item 9 flag was first sent)."""
+        return self.score.alert is not None or self.score.emit == "when-computed"
+
+    def raised(self, point: Point) -> bool:
+        """A flag's point that raises it: a value in the `positive` band (any value, for a flag
+        whose Observation exists only when raised)."""
+        if point.value is None:
+            return False
+        if self.score.emit == "when-computed":
+            return True
+        return point.band is not None and point.band.code == "positive"
+
+
+def _instrument_of(score: Score) -> Instrument | None:
+    return next(
+        (i for i in registry.instruments().values() if any(s is score for s in i.scores)), None
+    )
 
 
 def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
-    """(system, code) -> the shown score, from the registry's declarations."""
+    """(system, code) -> the shown score, from the registry's declarations; a score with
+    further codings (`Score.codings`) is found by each of them."""
     index: dict[tuple[str, str], ScoreInfo] = {}
     for score in shown_scores():
         system = score.code.system or settings.codesystem_url
         bands = score.scheme(settings.schemes.get(score.code.code))
+        instrument = _instrument_of(score)
+        answers: dict[tuple[Any, Any], int] = {}
+        companions: tuple[str, ...] = ()
+        if instrument is not None:
+            if score.answer_item is not None:
+                item = instrument.item_index[score.answer_item]
+                answers = {(o.code.system, o.code.code): o.score for o in item.options}
+            companions = tuple(
+                other.code.code
+                for other in instrument.scores
+                if other is not score and other.report_label
+            )
         info = ScoreInfo(
             score.code.code,
             score.report_label or score.code.code,
@@ -209,8 +290,12 @@ def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
             coding(score.code, settings),
             bands,
             rule_of(score),
+            answers,
+            companions,
         )
         index.setdefault((system, score.code.code), info)
+        for other in score.codings:
+            index.setdefault((other.system or settings.codesystem_url, other.code), info)
     return index
 
 
@@ -238,15 +323,26 @@ def _observation_reference(
     return None, None
 
 
-def _value(resource: Mapping[str, Any]) -> tuple[Fraction | bool | None, str | None]:
+OUT_OF_RANGE = "a number out of range"
+
+
+def _value(
+    resource: Mapping[str, Any], info: ScoreInfo
+) -> tuple[Fraction | bool | None, str | None]:
+    """(value, reason it is absent): a number, a yes/no, a coded answer's score, or a gap."""
     if "valueBoolean" in resource and isinstance(resource["valueBoolean"], bool):
         return resource["valueBoolean"], None
     quantity = resource.get("valueQuantity")
-    number = exact(quantity.get("value")) if isinstance(quantity, Mapping) else None
-    if number is None:
-        number = exact(resource.get("valueInteger"))
-    if number is not None:
+    raw = quantity.get("value") if isinstance(quantity, Mapping) else None
+    raw = raw if is_number(raw) else resource.get("valueInteger")
+    if is_number(raw):
+        number = exact(raw)
+        if number is None:
+            return None, OUT_OF_RANGE
         return number, None
+    answer = _answer_score(resource.get("valueCodeableConcept"), info)
+    if answer is not None:
+        return answer, None
     reason = resource.get("dataAbsentReason")
     if isinstance(reason, Mapping):
         text = reason.get("text")
@@ -257,6 +353,17 @@ def _value(resource: Mapping[str, Any]) -> tuple[Fraction | bool | None, str | N
             text = first.get("display") or first.get("code") or "data absent"
         return None, str(text)
     return None, "no value"
+
+
+def _answer_score(concept: Any, info: ScoreInfo) -> Fraction | None:
+    """The score of a coded answer (the PHQ-9 item 9 Observation carries the LOINC answer)."""
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    for item in codings if isinstance(codings, list) else []:
+        if isinstance(item, Mapping):
+            found = info.answers.get((item.get("system"), item.get("code")))
+            if found is not None:
+                return Fraction(found)
+    return None
 
 
 @dataclass(frozen=True)
@@ -433,6 +540,7 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         kind = resource.get("resourceType")
         status = resource.get("status") if isinstance(resource.get("status"), str) else None
         if kind == "MedicationStatement":
+            resource = scrub(resource)
             patient = patient_of(resource.get("subject"))
             if patient and status not in SKIPPED_STATEMENTS and is_ldn(resource):
                 statements.append((patient, dose_phases(resource), *_provenance(resource)))
@@ -440,8 +548,11 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         if kind != "Observation" or status in SKIPPED_OBSERVATIONS:
             continue
         info = _score_of(resource.get("code"), index)
+        if info is None:
+            continue
+        resource = scrub(resource)
         patient = patient_of(resource.get("subject"))
-        if info is None or patient is None:
+        if patient is None:
             continue
         collected = found.setdefault(patient.key, _Collected(patient))
         day = day_of(resource.get("effectiveDateTime")) or day_of(
@@ -459,10 +570,16 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         if key in collected.seen:  # the same Observation read twice (a folder holding copies)
             continue
         collected.seen.add(key)
-        value, absent = _value(resource)
+        value, absent = _value(resource, info)
         wrong_type = isinstance(value, bool) if info.numeric else isinstance(value, Fraction)
         if wrong_type:
             value, absent = None, "value of the wrong type"
+        elif isinstance(value, Fraction) and info.outside(value):
+            absent = f"{number_text(value)} is outside {info.range_text}"
+            value = None
+            collected.warnings.append(f"{info.label} on {day}: {absent}; read as no value")
+        elif value is None and absent == OUT_OF_RANGE:
+            collected.warnings.append(f"{info.label} on {day}: {absent}; read as no value")
         band = None
         if isinstance(value, Fraction) and info.bands is not None:
             band = info.bands.band_for(value)
@@ -574,16 +691,42 @@ class FollowUp:
 
     @property
     def flags(self) -> tuple[tuple[Series, Point], ...]:
-        """Every raised flag, by day: a flag's Observation exists only when it is raised, so
-        each one with a value counts, whatever the other scores of that visit."""
+        """Every raised flag, by day, whatever the other scores of that visit."""
         raised = [
             (series, point)
             for series in self.series
             if series.info.flag
             for point in series.points
-            if point.value is not None
+            if series.info.raised(point)
         ]
         return tuple(sorted(raised, key=lambda pair: pair[1].day))
+
+    def flag_unknown(self, series: Series, day: date) -> str | None:
+        """Why a flag is unknown at a visit (never a negative): its item was not answered (a
+        gap), or the visit has the flag's instrument but no flag Observation. None: known, or
+        the instrument was not given that visit."""
+        point = series.at(day)
+        if point is not None:
+            return None if point.value is not None else f"not answered ({point.absent})"
+        others = (self.series_for(code) for code in series.info.companions)
+        if any(other is not None and other.at(day) is not None for other in others):
+            return (
+                "no Observation of the item: not answered, or sent by a version that wrote "
+                "one only when raised; read the response"
+            )
+        return None
+
+    @property
+    def unknown_flags(self) -> tuple[tuple[Series, date, str], ...]:
+        """Every visit where a flag's item is unknown (not answered), by day."""
+        found = [
+            (series, visit.day, why)
+            for series in self.series
+            if series.info.flag
+            for visit in self.visits
+            if (why := self.flag_unknown(series, visit.day)) is not None
+        ]
+        return tuple(sorted(found, key=lambda triple: triple[1]))
 
     @property
     def baseline_rule(self) -> str:
@@ -769,6 +912,7 @@ def follow_up(
         raise InvalidInput([Issue("error", "not-found", message, None, "no-scores")])
     chosen = sorted(found.values(), key=lambda c: (c.patient.label, c.patient.key))
     if patient is not None:
+        patient = scrub(patient)
         chosen = [c for c in chosen if c.patient.matches(patient)]
         if not chosen:
             names = ", ".join(sorted(c.patient.label for c in found.values()))

@@ -6,8 +6,9 @@ headings, tables with captions and header cells, a text alternative for every ch
 say what they mean in words (colour only repeats it), and text contrast above 7:1.
 
 What it shows comes from the declarations (see `core.py`): the scores with a `report_label`,
-each with its rule; raised flags (scores declared with emit="when-computed", the PHQ-9 item 9)
-open the page, have their own column in the visits table and in the index, whatever the totals.
+each with its rule; flags (scores declared with an alert, the PHQ-9 item 9) open the page when
+raised or not answered, and have their own column in the visits table and in the index,
+whatever the totals: raised, not raised (answered 0), or not answered (never read as a no).
 """
 
 from __future__ import annotations
@@ -160,24 +161,34 @@ def _result(series: Series, point: Point | None) -> str:
 
 
 RAISED = '<span class="flag bad">Flag raised</span>'
+UNKNOWN = '<span class="flag bad">Not answered</span>'
 
 
-def _flag_cell(point: Point | None, series: Series) -> str:
-    """A flag's cell in the visits table: raised, with its value, or not raised (no
-    Observation: a flag exists only when raised)."""
+def _flag_cell(report: FollowUp, visit: date, series: Series) -> str:
+    """A flag's cell in the visits table: raised with its value, not raised (answered 0), not
+    answered (said, never read as not raised), or not recorded (the instrument not given)."""
+    point = series.at(visit)
+    unknown = report.flag_unknown(series, visit)
+    if unknown is not None:
+        return (
+            f'<td class="text flagged">{UNKNOWN} <span class="why">({escape(unknown)})</span></td>'
+        )
     if point is None:
-        hidden = '<span class="visually-hidden">no flag</span>'
+        hidden = '<span class="visually-hidden">not recorded</span>'
         return f'<td class="text"><span aria-hidden="true">&mdash;</span>{hidden}</td>'
     if not isinstance(point.value, Fraction):
         return f'<td class="text">{_value(point, series)}</td>'
     late = ' <span class="why">(preliminary)</span>' if point.preliminary else ""
-    return f'<td class="text flagged">{RAISED} {_number(point.value)}{late}</td>'
+    if series.info.raised(point):
+        return f'<td class="text flagged">{RAISED} {_number(point.value)}{late}</td>'
+    return f'<td class="text">not raised (answered {_number(point.value)}){late}</td>'
 
 
 def _flags(report: FollowUp) -> str:
-    """Raised flags, at the top of the page whatever the totals: each visit that raised one."""
-    flags = report.flags
-    if not flags:
+    """Raised flags, and flags whose item was not answered, at the top of the page whatever the
+    totals: each visit that raised one or left it unknown."""
+    flags, unknown = report.flags, report.unknown_flags
+    if not flags and not unknown:
         return ""
     items = []
     for series, point in flags:
@@ -185,12 +196,18 @@ def _flags(report: FollowUp) -> str:
         status = ", preliminary" if point.preliminary else ""
         items.append(
             f"<li><strong>{escape(series.label)}</strong>: raised on {_day(point.day)} "
-            f"(value {shown}{status}). {escape(series.info.score.code.display)}.</li>"
+            f"(value {shown}{status}). {escape(series.info.score.alert or series.info.score.code.display)}.</li>"
+        )
+    for series, day, why in unknown:
+        items.append(
+            f"<li><strong>{escape(series.label)}</strong>: <strong>not answered</strong> on "
+            f"{_day(day)} ({escape(why)}). Not a negative: ask the question again.</li>"
         )
     return (
         '<section class="alert" aria-labelledby="flags">\n'
         '<h2 id="flags">Flag for clinician review</h2>\n'
-        "<p>Raised by an answer on its own, whatever the totals:</p>\n"
+        "<p>Raised by an answer on its own, whatever the totals, or unknown because the "
+        "question was not answered:</p>\n"
         "<ul>\n" + "\n".join(items) + "\n</ul>\n</section>"
     )
 
@@ -295,7 +312,8 @@ def _values(report: FollowUp) -> str:
     # flags first, so a raised one is seen before the totals
     shown = sorted(report.series, key=lambda series: not series.info.flag)
     flagged = (
-        "; a flag has an Observation only when it is raised"
+        "; a flag is raised, not raised (its item answered 0) or not answered, never read as "
+        "not raised"
         if any(series.info.flag for series in shown)
         else ""
     )
@@ -306,7 +324,7 @@ def _values(report: FollowUp) -> str:
         for series in shown:
             point = series.at(visit.day)
             if series.info.flag:
-                cells.append(_flag_cell(point, series))
+                cells.append(_flag_cell(report, visit.day, series))
                 continue
             base = report.baselines.get(series.code)
             text = _value(point, series)
@@ -483,8 +501,12 @@ def index_html(reports: Sequence[FollowUp], hrefs: Sequence[str]) -> str:
         raised: dict[str, date] = {}
         for series, point in report.flags:
             raised[series.label] = point.day
+        unknown: dict[str, date] = {}
+        for series, day, _ in report.unknown_flags:
+            unknown[series.label] = day
         alerts = "<br>".join(
-            f"{RAISED} {escape(label)}, last on {_day(day)}" for label, day in raised.items()
+            [f"{RAISED} {escape(label)}, last on {_day(day)}" for label, day in raised.items()]
+            + [f"{UNKNOWN} {escape(label)}, last on {_day(day)}" for label, day in unknown.items()]
         )
         alert_cell = '<td class="flagged">' if alerts else "<td>"
         rows.append(
