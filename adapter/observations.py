@@ -45,7 +45,8 @@ class _Static:
     """The score's code, the last part of its Observation's id."""
     whole: bool
     """An integer score: its value goes on the wire as a whole number."""
-    code: dict[str, Any]
+    code: dict[bool, dict[str, Any]]
+    """Observation.code by `reported`: the text says a total typed from a sheet is one."""
     methods: dict[bool, dict[str, Any]]
     interpretations: dict[int, list[dict[str, Any]]]
     """By the band's id(): bands are declared once, and a Band's hash (its bounds) is slow."""
@@ -81,7 +82,16 @@ def _static(score: Score, instrument: Instrument, settings: Settings) -> _Static
         for band in scheme.bands
     }
     codings = [coding(code, settings) for code in (score.code, *score.codings)]
-    code = {"coding": codings, "text": score.label or score.code.display}
+    label = score.label or score.code.display
+    code = {
+        reported: {
+            "coding": codings,
+            "text": f"{label}, as reported by the source (not computed from items)"
+            if reported
+            else label,
+        }
+        for reported in (False, True)
+    }
     answers: dict[int, dict[str, Any]] = {}
     if score.answer_item is not None:
         item = instrument.item_index[score.answer_item]
@@ -125,7 +135,7 @@ def build_observations(
             "identifier": [identifier(oid, settings)],
             "status": status,
             "category": [SURVEY],
-            "code": static.code,
+            "code": static.code[reported],
             "subject": subject_reference,
             "effectiveDateTime": authored,
         }

@@ -20,6 +20,12 @@ DIFFICULTY = tuple(
         (3, "LA6574-3", "Extremely difficult"),
     )
 )
+DIFFICULTY_CODE = Code(
+    "69722-7",
+    "How difficult have these made it for you to do your work, take care of things at home, or "
+    "get along with other people",
+    LOINC,
+)
 DIFFICULTY_QUESTION = (
     "If you checked off any problems, how difficult have these problems made it for you to do "
     "your work, take care of things at home, or get along with other people?"
@@ -67,12 +73,7 @@ ITEMS = (
         link_id="phq9-difficulty",
         text=DIFFICULTY_QUESTION,
         type="choice",
-        code=Code(
-            "69722-7",
-            "How difficult have these made it for you to do your work, take care of things at "
-            "home, or get along with other people",
-            LOINC,
-        ),
+        code=DIFFICULTY_CODE,
         options=DIFFICULTY,
         control="radio-button",
         required=False,
@@ -96,6 +97,7 @@ TOTAL_SCORE = Score(
     code=Code(
         "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]", LOINC
     ),
+    label="PHQ-9 total score",
     value_type="integer",
     formula=Sum(LINK_IDS, "PHQ-9 total"),
     method=(
@@ -107,8 +109,8 @@ TOTAL_SCORE = Score(
     high=27,
     report_label="PHQ-9 total",
     report_rank=52,
-    report_change="band-transition",
-    chart_panel="b",
+    report_change="phq9-change",
+    chart_panel="c",
     chart_topic="PHQ-9",
 )
 

@@ -200,6 +200,8 @@ class Point:
     """How a change Observation names it in derivedFrom (by identifier where it has one)."""
     status: str = "final"
     band: Band | None = None
+    reported: bool = False
+    """A total typed from a sheet (Observation.method `reported`), not computed from items."""
 
     @property
     def number(self) -> Fraction | None:
@@ -520,6 +522,16 @@ class _Collected:
         self.notes.extend(text for text in texts if text not in self.notes)
 
 
+def _is_reported(method: Any, settings: Settings) -> bool:
+    """Observation.method says `reported` (the project's code): a total typed from a sheet."""
+    codings = method.get("coding") if isinstance(method, Mapping) else None
+    return any(
+        isinstance(item, Mapping)
+        and (item.get("system"), item.get("code")) == (settings.codesystem_url, "reported")
+        for item in (codings if isinstance(codings, list) else [])
+    )
+
+
 def _score_of(code: Any, index: Mapping[tuple[str, str], ScoreInfo]) -> ScoreInfo | None:
     codings = code.get("coding") if isinstance(code, Mapping) else None
     for item in codings if isinstance(codings, list) else []:
@@ -583,7 +595,8 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         band = None
         if isinstance(value, Fraction) and info.bands is not None:
             band = info.bands.band_for(value)
-        point = Point(day, value, absent, key, reference, status or "final", band)
+        reported = _is_reported(resource.get("method"), settings)
+        point = Point(day, value, absent, key, reference, status or "final", band, reported)
         collected.points.setdefault(info.code, {}).setdefault(day, []).append(point)
         notes, test_data = _provenance(resource)
         collected.note(notes)
@@ -651,6 +664,20 @@ class Change:
     rule: ResponderRule
     category: str | None
     explanation: str
+    extras: tuple[str, ...] = ()
+    """Further results beside the category: response, remission, the band transition."""
+
+    @property
+    def direction(self) -> Literal["better", "worse"] | None:
+        """Better or worse when the rule's result says the change is important (v3 B / W);
+        None for no important change. The results beside it (a band moved while the points
+        did not) never decide it; without a result of the rule, the band transition does."""
+        decisive = self.category if self.category is not None else next(iter(self.extras), None)
+        if decisive in codes.IMPROVED:
+            return "better"
+        if decisive in codes.WORSENED:
+            return "worse"
+        return None
 
     @property
     def improvement(self) -> Fraction | None:
@@ -685,6 +712,12 @@ class FollowUp:
     """What the report left out of the input, and why."""
     test_data: bool = False
     """Some of the patient's resources are tagged as test data (meta.security HTEST)."""
+    cautions: tuple[str, ...] = ()
+    """What the reader must weigh: a baseline older than the window before the baseline day."""
+
+    def stale(self, code: str) -> str | None:
+        """The caution about a score's baseline, if it is older than the window."""
+        return next((text for text in self.cautions if text.startswith(f"{code}:")), None)
 
     def series_for(self, code: str) -> Series | None:
         return next((series for series in self.series if series.code == code), None)
@@ -752,55 +785,88 @@ def _pick(points: list[Point], label: str, warnings: list[str]) -> Point:
     return chosen
 
 
-def classify(
-    rule: ResponderRule, series: Series, baseline: Point, follow_up: Point
-) -> tuple[Fraction, Fraction | None, str | None, str]:
-    """(change, percent, category, explanation) for two values of a score."""
+Classified = tuple[Fraction, Fraction | None, str | None, str, tuple[str, ...]]
+
+
+def band_step(series: Series, baseline: Point, follow_up: Point) -> tuple[str, str] | None:
+    """(category, words) of the move between the two values' severity bands, or None."""
+    bands = series.info.bands
+    start, end = baseline.band, follow_up.band
+    if bands is None or start is None or end is None:
+        return None
+    order = [band.code for band in bands.bands]
+    step = order.index(end.code) - order.index(start.code)
+    category = (
+        codes.BAND_IMPROVED
+        if step < 0
+        else codes.BAND_WORSENED
+        if step > 0
+        else codes.BAND_UNCHANGED
+    )
+    moved = "improved" if step < 0 else "worsened" if step > 0 else "unchanged"
+    return category, f"{start.display.lower()} to {end.display.lower()} ({moved}; {bands.name})"
+
+
+def _percent_category(
+    rule: ResponderRule, change: Fraction, percent: Fraction, words: str
+) -> tuple[str, str]:
+    """A percent rule's category, both ways: a fall against `thresholds`, a rise against
+    `worse_thresholds` (the same benchmarks upward)."""
+    size = abs(percent)
+    moved = "reduced" if change < 0 else "increased"
+    shown = f"{moved} by {percent_text(size, False)}% ({words})"
+    for threshold, category in rule.thresholds if change < 0 else rule.worse_thresholds:
+        if size >= threshold:
+            return category, f"{shown}: at least {threshold}% ({rule.name})"
+    least = rule.thresholds[-1][0]
+    if change == 0:
+        shown = f"no change ({words})"
+    return codes.NOT_IMPORTANT, f"{shown}: below the {least}% of {rule.name}, either way"
+
+
+def classify(rule: ResponderRule, series: Series, baseline: Point, follow_up: Point) -> Classified:
+    """(change, percent, category, explanation, extras) for two values of a score; a score with
+    bands compared by another rule shows its band transition beside that rule's result."""
     before, after = baseline.number, follow_up.number
     assert before is not None and after is not None
     change = after - before
     percent = change / before * 100 if before > 0 else None
     words = f"{number_text(before)} to {number_text(after)}"
+    banded = band_step(series, baseline, follow_up)
     if rule.kind == "band-transition":
-        bands = series.info.bands
-        start, end = baseline.band, follow_up.band
-        if bands is None or start is None or end is None:
-            return change, percent, None, f"{words}: no band for one of the values"
-        order = [band.code for band in bands.bands]
-        step = order.index(end.code) - order.index(start.code)
-        category = (
-            codes.BAND_IMPROVED
-            if step < 0
-            else codes.BAND_WORSENED
-            if step > 0
-            else codes.BAND_UNCHANGED
-        )
-        moved = "improved" if step < 0 else "worsened" if step > 0 else "unchanged"
-        text = f"{start.display.lower()} to {end.display.lower()} ({moved}; {bands.name})"
-        return change, percent, category, text
+        if banded is None:
+            return change, percent, None, f"{words}: no band for one of the values", ()
+        return change, percent, banded[0], banded[1], ()
+    extras = (banded[0],) if banded else ()
+    beside = f"; band: {banded[1]}" if banded else ""
     if rule.kind == "change-only":
-        return change, percent, None, f"{words}; {rule.summary}"
-    if change > 0:
-        rise = f" ({percent_text(percent)}%)" if percent is not None else ""
-        return change, percent, codes.WORSENED, f"worse than baseline: {words}{rise}"
+        return change, percent, None, f"{words}; {rule.summary}{beside}", extras
+    if rule.kind == "points-change":
+        assert rule.points is not None
+        if change <= -rule.points:
+            category, said = codes.POINTS_IMPROVED, f"fell by {number_text(-change)} points"
+        elif change >= rule.points:
+            category, said = codes.POINTS_WORSENED, f"rose by {number_text(change)} points"
+        else:
+            category, said = codes.POINTS_UNCHANGED, f"changed by {number_text(change)} points"
+        parts = [f"{said} ({words}): the individual change is {number_text(rule.points)} points"]
+        found: list[str] = []
+        if rule.response is not None and percent is not None and -percent >= rule.response:
+            found.append(codes.RESPONSE)
+            parts.append(f"response (a fall of {percent_text(-percent, False)}%)")
+        if rule.remission_below is not None and after < rule.remission_below:
+            found.append(codes.REMISSION)
+            parts.append(f"remission (below {number_text(rule.remission_below)})")
+        text = "; ".join(parts) + beside
+        return change, percent, category, text, (*found, *extras)
     if percent is None:
         text = (
             f"{words}: the baseline is 0, so the percent change is undefined and the "
-            f"{rule.name} rule (a percent threshold) cannot be applied"
+            f"{rule.name} rule (a percent threshold) cannot be applied{beside}"
         )
-        return change, percent, None, text
-    reduction = -percent
-    for threshold, category in rule.thresholds:
-        if reduction >= threshold:
-            text = (
-                f"reduced by {percent_text(reduction, False)}% ({words}): at least "
-                f"{threshold}% ({rule.name})"
-            )
-            return change, percent, category, text
-    least = rule.thresholds[-1][0]
-    moved = "no change" if change == 0 else f"reduced by {percent_text(reduction, False)}%"
-    text = f"{moved} ({words}): below the {least}% of {rule.name}"
-    return change, percent, codes.NOT_IMPORTANT, text
+        return change, percent, None, text, extras
+    category, text = _percent_category(rule, change, percent, words)
+    return change, percent, category, text + beside, extras
 
 
 def _baseline_day(
@@ -862,10 +928,24 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
                 text = f"no value at this visit ({point.absent}): no change computed"
                 changes.append(Change(item, point.day, base, point, None, None, rule, None, text))
             else:
-                change, percent, category, text = classify(rule, item, base, point)
+                change, percent, category, text, extras = classify(rule, item, base, point)
                 changes.append(
-                    Change(item, point.day, base, point, change, percent, rule, category, text)
-                )
+                    Change(
+                        item, point.day, base, point, change, percent, rule, category, text,
+                        extras,
+                    )
+                )  # fmt: skip
+    cautions = []
+    window = settings.baseline_max_days
+    for item in series:
+        base = baselines.get(item.code)
+        if window and day is not None and base is not None and (day - base.day).days > window:
+            cautions.append(
+                f"{item.code}: the baseline of {item.label} is from {base.day}, "
+                f"{(day - base.day).days} days before {day} (more than the {window} days "
+                "allowed, FMS_FHIR_BASELINE_MAX_DAYS): it may not describe the patient when "
+                "treatment began"
+            )
     return FollowUp(
         patient=collected.patient,
         series=tuple(series),
@@ -879,6 +959,7 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
         notes=tuple(collected.notes),
         warnings=tuple(warnings),
         test_data=collected.test_data,
+        cautions=tuple(cautions),
     )
 
 
