@@ -471,8 +471,9 @@ def chart(report: FollowUp, fmt: Format = "png", panel: str | None = None) -> by
     its scores)."""
     panels = chart_data(report)
     if panel is not None:
+        drawn = ", ".join(p.panel for p in panels)
         panels = tuple(p for p in panels if p.panel == panel)
         if not panels:
-            message = f"unknown panel {panel!r}; known: {', '.join(PANEL_KEYS)}"
+            message = f"no panel {panel!r} for this patient; panels: {drawn}"
             raise InvalidInput([Issue("error", "value", message, "panel", "invalid-value")])
     return draw(panels, fmt)
