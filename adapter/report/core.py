@@ -4,7 +4,8 @@ Pure: resources in, plain values out, no I/O and no FHIR building (that is `obse
 What is shown comes from the declarations: every score of `mappings/` with a `report_label`,
 recognized by Observation.code, in `report_rank` order, with the bands of its band scheme and
 the change rule it names (`report_change`, defined in `rules.py`). A shown score declared with
-emit="when-computed" is a flag: its Observation exists only when it is raised.
+an `alert` is a flag (the PHQ-9 item 9): raised, not raised, or not answered at each visit,
+never read as not raised when unknown.
 
 Numbers are exact fractions inside, so a threshold is met or not on the exact value (100 -> 70
 is a 30% reduction, not 29.999...); rounding happens only for display and output.
