@@ -461,6 +461,16 @@ OPTIONS: tuple[Option, ...] = (
         "`fiqr-total=salaffi-2020` (see docs/instruments.md)",
     ),
     Option(
+        "FMS_FHIR_BASELINE_MAX_DAYS",
+        "core",
+        "baseline_max_days",
+        Whole(0, 3650, zero="never warn"),
+        "the follow-up report warns when a score's baseline value is older than this many days "
+        "before the baseline day (the LDN start): the default 30 covers the instruments' recall "
+        "periods (7 days to 2 weeks) and the time to start the drug; a project choice, not a "
+        "published rule (docs/report.md)",
+    ),
+    Option(
         "FMS_FHIR_MAX_CONCURRENT",
         "service",
         "max_concurrent",

@@ -170,6 +170,19 @@ class Score:
     """"always": one Observation per response, with a dataAbsentReason when the value cannot be
     computed. "when-computed": an Observation only when the formula gives a value, so a flag
     (a formula that gives no value unless its condition holds) exists exactly when it is raised."""
+    label: str | None = None
+    """The project's own name of the score, Observation.code.text (a LOINC coding keeps LOINC's
+    display, whose "[Reported]" names the LOINC method, not how the value came to be); None:
+    the code's display."""
+    codings: tuple[Code, ...] = ()
+    """Further codings of the same concept on Observation.code (the PHQ-9 item 9 Observation is
+    also coded with its LOINC item code)."""
+    answer_item: str | None = None
+    """The value goes on the wire as this item's answer coding (valueCodeableConcept, a LOINC
+    answer), not as a number; the score's number is the answer's score."""
+    alert: str | None = None
+    """When the score's band is `positive`, a FHIR Flag with this text is emitted beside the
+    Observation, for a clinical system to route (see docs/instruments.md)."""
     # How the follow-up report (adapter/report) shows the score: it has no list of its own.
     report_label: str | None = None
     """The report's short label (tables, summary, flags); None: the report leaves it out. A shown

@@ -13,12 +13,12 @@ from functools import cache
 from typing import Any
 
 from adapter.ids import identifier, ids_under
-from adapter.instrument import Code, Instrument, Score
+from adapter.instrument import Instrument, Score
 from adapter.links import Links
 from adapter.model import Subject
 from adapter.scoring import ScoreResult, wire_value
 from adapter.settings import SCORE_UNIT, Settings
-from adapter.terminology import coding, method_code
+from adapter.terminology import coding, interpretation_codings, method_code
 
 SURVEY = {
     "coding": [
@@ -45,10 +45,13 @@ class _Static:
     """The score's code, the last part of its Observation's id."""
     whole: bool
     """An integer score: its value goes on the wire as a whole number."""
-    code: dict[str, Any]
+    code: dict[bool, dict[str, Any]]
+    """Observation.code by `reported`: the text says a total typed from a sheet is one."""
     methods: dict[bool, dict[str, Any]]
     interpretations: dict[int, list[dict[str, Any]]]
     """By the band's id(): bands are declared once, and a Band's hash (its bounds) is slow."""
+    answers: dict[int, dict[str, Any]]
+    """A score sent as its item's answer (`Score.answer_item`): score -> valueCodeableConcept."""
 
 
 @cache
@@ -71,15 +74,34 @@ def _static(score: Score, instrument: Instrument, settings: Settings) -> _Static
     interpretations = {
         id(band): [
             {
-                "coding": [coding(Code(band.code, band.display), settings)],
+                "coding": interpretation_codings(band.code, band.display, settings),
                 "text": f"{band.display} ({scheme.name})",
             }
         ]
         for scheme in score.schemes
         for band in scheme.bands
     }
-    code = {"coding": [coding(score.code, settings)], "text": score.code.display}
-    return _Static(score.code.code, score.value_type == "integer", code, methods, interpretations)
+    codings = [coding(code, settings) for code in (score.code, *score.codings)]
+    label = score.label or score.code.display
+    code = {
+        reported: {
+            "coding": codings,
+            "text": f"{label}, as reported by the source (not computed from items)"
+            if reported
+            else label,
+        }
+        for reported in (False, True)
+    }
+    answers: dict[int, dict[str, Any]] = {}
+    if score.answer_item is not None:
+        item = instrument.item_index[score.answer_item]
+        answers = {
+            option.score: {"coding": [coding(option.code, settings)], "text": option.code.display}
+            for option in item.options
+        }
+    return _Static(
+        score.code.code, score.value_type == "integer", code, methods, interpretations, answers
+    )
 
 
 def build_observations(
@@ -113,7 +135,7 @@ def build_observations(
             "identifier": [identifier(oid, settings)],
             "status": status,
             "category": [SURVEY],
-            "code": static.code,
+            "code": static.code[reported],
             "subject": subject_reference,
             "effectiveDateTime": authored,
         }
@@ -124,6 +146,8 @@ def build_observations(
             }
         elif raw.__class__ is bool:
             observation["valueBoolean"] = raw
+        elif static.answers and int(raw) in static.answers:
+            observation["valueCodeableConcept"] = static.answers[int(raw)]
         else:
             value = int(raw) if static.whole else wire_value(score, raw)
             observation["valueQuantity"] = {"value": value, **SCORE_UNIT}
@@ -137,4 +161,37 @@ def build_observations(
             if members:
                 observation["hasMember"] = [links.to("Observation", member) for member in members]
         observations.append(observation)
+        if score.alert and band is not None and band.code == "positive":
+            observations.append(
+                flag_resource(score, observation, made(f"{static.name}-flag"), links)
+            )
     return observations
+
+
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+FLAG_DETAIL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
+FLAG_STATUS = {"entered-in-error": "entered-in-error"}
+"""Flag.status from the Observation's status: active, unless the response was withdrawn."""
+
+
+def flag_resource(
+    score: Score, observation: dict[str, Any], fid: str, links: Links
+) -> dict[str, Any]:
+    """A FHIR Flag beside a raised flag Observation (`Score.alert`): what a clinical system
+    routes to a worklist or shows on opening the record. It stays `active` until a clinician
+    sets it `inactive` after review; `flag-detail` points to the Observation with the answer."""
+    return {
+        "resourceType": "Flag",
+        "id": fid,
+        "identifier": [identifier(fid, links.settings)],
+        "extension": [
+            {"url": FLAG_DETAIL, "valueReference": links.to("Observation", observation["id"])}
+        ],
+        "status": FLAG_STATUS.get(observation["status"], "active"),
+        "category": [
+            {"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}
+        ],
+        "code": {"coding": observation["code"]["coding"], "text": score.alert},
+        "subject": observation["subject"],
+        "period": {"start": observation["effectiveDateTime"]},
+    }

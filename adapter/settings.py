@@ -57,6 +57,9 @@ class Settings:
     refused here, so a configured-but-empty secret can never mean 'no authentication'."""
     band_schemes: tuple[tuple[str, str], ...] = ()
     """(score code, scheme id) pairs: a published band scheme chosen instead of the default."""
+    baseline_max_days: int = 30
+    """The report warns when a score's baseline value is older than this many days before the
+    baseline day (the LDN start); 0: never."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canonical_base", self.canonical_base.rstrip("/"))

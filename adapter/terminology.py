@@ -77,6 +77,27 @@ def bands() -> dict[str, str]:
     return found
 
 
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+"""HL7 v3 ObservationInterpretation, the code system of R4's Observation.interpretation."""
+
+POSITIVE = Code("POS", "Positive", V3_INTERPRETATION)
+NEGATIVE = Code("NEG", "Negative", V3_INTERPRETATION)
+BETTER = Code("B", "Better", V3_INTERPRETATION)
+WORSE = Code("W", "Worse", V3_INTERPRETATION)
+
+STANDARD_BANDS = {"positive": POSITIVE, "negative": NEGATIVE}
+"""Band codes with a standard code of the same meaning: the interpretation carries both (the
+project's band, as the contract names it, and the v3 code a clinical system understands)."""
+
+
+def interpretation_codings(band: str, display: str, settings: Settings) -> list[dict[str, Any]]:
+    """The codings of a band's interpretation: the project's band code, then the standard one."""
+    codings = [coding(Code(band, display), settings)]
+    if band in STANDARD_BANDS:
+        codings.append(coding(STANDARD_BANDS[band], settings))
+    return codings
+
+
 def band_code(code: str) -> Code:
     return Code(code, (bands() | BANDS)[code])
 

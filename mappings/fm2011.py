@@ -13,7 +13,12 @@ from adapter.instrument import Code, Instrument, Score
 from mappings import fm2016, sss, wpi
 
 CRITERIA = Score(
-    code=Code("acr2011-criteria", "ACR 2010/2011 fibromyalgia criteria met (self-report)"),
+    code=Code("acr2011-criteria", "ACR 2010/2011 fibromyalgia survey criteria met (self-report)"),
+    label=(
+        "ACR 2010/2011 fibromyalgia survey criteria met (self-report): the survey's rule only; "
+        "the 2010 condition that no other disorder explains the pain is not assessed by the "
+        "survey, so this is not a diagnosis (Wolfe 2010, 2011)"
+    ),
     value_type="boolean",
     formula=AcrCriteria(
         wpi=wpi.WPI_SCORE.formula,
@@ -29,7 +34,7 @@ CRITERIA = Score(
         "the pain is not assessed; valid for research, not for diagnosing an individual"
     ),
     members=("wpi-score", "sss-score"),
-    report_label="ACR 2010/2011 criteria (self-report)",
+    report_label="ACR 2010/2011 survey criteria (self-report)",
     report_rank=85,
 )
 

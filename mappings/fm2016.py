@@ -49,7 +49,12 @@ FS_SCORE = Score(
 )
 
 CRITERIA = Score(
-    code=Code("acr2016-criteria", "ACR 2016 fibromyalgia criteria met (self-report)"),
+    code=Code("acr2016-criteria", "ACR 2016 fibromyalgia survey criteria met (self-report)"),
+    label=(
+        "ACR 2016 fibromyalgia survey criteria met (self-report): the survey's rule only; a "
+        "clinician's evaluation, including of other disorders, is not part of the survey, so "
+        "this is not a diagnosis (Wolfe 2016)"
+    ),
     value_type="boolean",
     formula=AcrCriteria(
         wpi=wpi.WPI_SCORE.formula,
@@ -62,11 +67,12 @@ CRITERIA = Score(
     ),
     method=(
         "ACR 2016 revised criteria, self-report (Wolfe 2016): (WPI >= 7 and SSS >= 5, or WPI 4-6 "
-        "and SSS >= 9) and generalized pain in >= 4 of 5 regions and symptoms >= 3 months; "
-        "valid for research, not for diagnosing an individual"
+        "and SSS >= 9) and generalized pain in >= 4 of 5 regions and symptoms >= 3 months: "
+        "survey criteria met; the self-report survey is valid for research, not for diagnosing "
+        "an individual, and a clinician's evaluation (other disorders included) is not assessed"
     ),
     members=("wpi-score", "sss-score", "gp-regions"),
-    report_label="ACR 2016 criteria (self-report)",
+    report_label="ACR 2016 survey criteria (self-report)",
     report_rank=80,
 )
 

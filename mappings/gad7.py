@@ -6,7 +6,7 @@ Items carry their LOINC codes (panel 69737-5) and the LOINC answers of PHQ-4 (LL
 from adapter.formulas import Sum
 from adapter.instrument import LOINC, Band, BandScheme, Code, Instrument, Item, Score
 from mappings.phq4 import PFIZER_COPYRIGHT, QUESTION, frequency_item
-from mappings.phq9 import DIFFICULTY, DIFFICULTY_QUESTION
+from mappings.phq9 import DIFFICULTY, DIFFICULTY_CODE, DIFFICULTY_QUESTION
 
 # (linkId, LOINC item code, published wording), in the order of the form. Item 6 is 69689-8:
 # the contract's 69689-0 fails the LOINC check digit, and the LOINC GAD-7 form uses 69689-8.
@@ -26,13 +26,14 @@ ITEMS = (
         frequency_item(link_id, loinc, text, f"{number}.")
         for number, (link_id, loinc, text) in enumerate(QUESTIONS, start=1)
     ),
-    # No LOINC code could be confirmed for the GAD-7 difficulty question (the contract's 69726-8
-    # was not found in LOINC material), so it has the project's own code.
+    # The published GAD-7 form ends with the PHQ-9's difficulty question, word for word, with the
+    # same answers (LL359-1): LOINC codes that question 69722-7, whatever form asks it (the
+    # contract's 69726-8 was not found in LOINC material).
     Item(
         link_id="gad7-difficulty",
         text=DIFFICULTY_QUESTION,
         type="choice",
-        code=Code("gad7-difficulty", "GAD-7: difficulty the problems caused (not scored)"),
+        code=DIFFICULTY_CODE,
         options=DIFFICULTY,
         control="radio-button",
         required=False,
@@ -54,6 +55,7 @@ TOTAL_SCORE = Score(
     code=Code(
         "70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]", LOINC
     ),
+    label="GAD-7 total score",
     value_type="integer",
     formula=Sum(LINK_IDS, "GAD-7 total"),
     method=(
@@ -65,8 +67,8 @@ TOTAL_SCORE = Score(
     high=21,
     report_label="GAD-7 total",
     report_rank=54,
-    report_change="band-transition",
-    chart_panel="b",
+    report_change="gad7-change",
+    chart_panel="c",
     chart_topic="GAD-7",
 )
 

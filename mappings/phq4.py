@@ -81,6 +81,7 @@ DEPRESSION_SCORE = Score(
     code=Code(
         "55758-7", "Patient Health Questionnaire 2 item (PHQ-2) total score [Reported]", LOINC
     ),
+    label="PHQ-4 depression subscale (PHQ-2) score",
     value_type="integer",
     formula=Sum(DEPRESSION, "PHQ-4 depression subscale"),
     method="PHQ-2 = interest + down, 0-6; both items needed (Kroenke 2009)",
@@ -90,6 +91,7 @@ DEPRESSION_SCORE = Score(
 )
 TOTAL_SCORE = Score(
     code=Code("70272-0", "Patient Health Questionnaire-4 (PHQ-4) total score [Reported]", LOINC),
+    label="PHQ-4 total score",
     value_type="integer",
     formula=Sum(ANXIETY + DEPRESSION, "PHQ-4 total"),
     method="PHQ-4 total = sum of the 4 items, 0-12; all items needed (Kroenke 2009)",

@@ -1,11 +1,12 @@
 """PHQ-9 depression scale, last 2 weeks (docs/instruments.md, `phq9`).
 
 Items carry their LOINC codes (panel 44249-1) and the LOINC answers of PHQ-4 (LL358-3). Item 9
-(thoughts of death or self-harm) is surfaced on its own: any answer above 0 gives a flag
-Observation, whatever the total, so a clinician's worklist can find it.
+(thoughts of death or self-harm) is surfaced on its own, whatever the total: an Observation
+coded with LOINC 44260-8 and its LOINC answer for every response (positive above 0, negative at
+0, a dataAbsentReason when unanswered), and a FHIR Flag when it is above 0.
 """
 
-from adapter.formulas import Flag, Sum
+from adapter.formulas import ItemValue, Sum
 from adapter.instrument import LOINC, AnswerOption, Band, BandScheme, Code, Instrument, Item, Score
 from mappings.phq4 import PFIZER_COPYRIGHT, QUESTION, frequency_item
 
@@ -18,6 +19,12 @@ DIFFICULTY = tuple(
         (2, "LA6575-0", "Very difficult"),
         (3, "LA6574-3", "Extremely difficult"),
     )
+)
+DIFFICULTY_CODE = Code(
+    "69722-7",
+    "How difficult have these made it for you to do your work, take care of things at home, or "
+    "get along with other people",
+    LOINC,
 )
 DIFFICULTY_QUESTION = (
     "If you checked off any problems, how difficult have these problems made it for you to do "
@@ -66,12 +73,7 @@ ITEMS = (
         link_id="phq9-difficulty",
         text=DIFFICULTY_QUESTION,
         type="choice",
-        code=Code(
-            "69722-7",
-            "How difficult have these made it for you to do your work, take care of things at "
-            "home, or get along with other people",
-            LOINC,
-        ),
+        code=DIFFICULTY_CODE,
         options=DIFFICULTY,
         control="radio-button",
         required=False,
@@ -95,6 +97,7 @@ TOTAL_SCORE = Score(
     code=Code(
         "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]", LOINC
     ),
+    label="PHQ-9 total score",
     value_type="integer",
     formula=Sum(LINK_IDS, "PHQ-9 total"),
     method=(
@@ -106,33 +109,48 @@ TOTAL_SCORE = Score(
     high=27,
     report_label="PHQ-9 total",
     report_rank=52,
-    report_change="band-transition",
-    chart_panel="b",
+    report_change="phq9-change",
+    chart_panel="c",
     chart_topic="PHQ-9",
 )
 
+# LOINC's long common name of 44260-8, as LOINC writes it (the US Core PHQ-9 item example).
+ITEM_9 = Code(
+    "44260-8",
+    "Thoughts that you would be better off dead, or of hurting yourself in some way in last 2 "
+    "weeks [Reported.PHQ]",
+    LOINC,
+)
+
 SELF_HARM_FLAG = Score(
-    code=Code(
-        "phq9-q9-flag",
-        "PHQ-9 item 9 above 0: thoughts of death or of self-harm, for clinician review",
-    ),
+    code=Code("phq9-q9-flag", "PHQ-9 item 9: thoughts of death or of self-harm (the flag)"),
+    codings=(ITEM_9,),
+    label="PHQ-9 item 9, thoughts of death or self-harm",
     value_type="integer",
-    formula=Flag(SELF_HARM, 0, "PHQ-9 item 9 flag"),
+    formula=ItemValue(SELF_HARM),
     method=(
-        "PHQ-9 item 9 (thoughts that you would be better off dead, or of hurting yourself) "
-        "answered above 0 (several days or more): the item's score, 1-3, whatever the total. "
-        "No Observation when the item is 0 or unanswered."
+        "PHQ-9 item 9 (thoughts that you would be better off dead, or of hurting yourself) as "
+        "answered, with its LOINC answer: above 0 (several days or more) raises the flag, "
+        "whatever the total; 0 is an explicit negative; unanswered is not a negative and is "
+        "sent with a dataAbsentReason"
     ),
     bands=BandScheme(
-        "PHQ-9 item 9 answered above 0: for clinician review, whatever the total",
-        (Band("positive", "Positive", 1, None),),
+        "PHQ-9 item 9: positive when answered above 0 (for clinician review, whatever the "
+        "total), negative when answered 0",
+        (Band("negative", "Negative", 0, 1), Band("positive", "Positive", 1, None)),
     ),
-    low=1,
+    low=0,
     high=3,
-    emit="when-computed",
-    # A flag (emit="when-computed"): the report lists it at the top whenever it is raised.
+    answer_item=SELF_HARM,
+    alert=(
+        "PHQ-9 item 9 answered above 0 (thoughts of death or of self-harm): a clinician "
+        "reviews it and assesses suicide risk following the clinic's protocol"
+    ),
+    # A flag: the report lists it at the top whenever it is raised, and says when it is
+    # unanswered; never compared with a baseline.
     report_label="PHQ-9 item 9 (self-harm thoughts)",
     report_rank=53,
+    report_change="none",
 )
 
 INSTRUMENT = Instrument(

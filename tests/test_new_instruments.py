@@ -1,8 +1,9 @@
 """What the YAML cases of phq9, gad7, pgic and fm2011 cannot say.
 
-The PHQ-9 item 9 flag is an Observation that exists only when item 9 is above 0, whatever the
-total (a worklist finds it by its code); fm2011 and fm2016 judge the same answers by different
-rules where the 2010/2011 and 2016 criteria differ.
+The PHQ-9 item 9 has an Observation for every response (LOINC 44260-8 with its LOINC answer):
+positive above 0, whatever the total, with a FHIR Flag beside it; negative at 0; a
+dataAbsentReason when unanswered. fm2011 and fm2016 judge the same answers by different rules
+where the 2010/2011 and 2016 criteria differ.
 """
 
 from __future__ import annotations
@@ -42,79 +43,144 @@ def observations(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def flags(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Flag"]
+
+
 def all_zero(**changes: int) -> dict[str, int]:
     return {link_id: 0 for link_id in PHQ9_ITEMS} | changes
 
 
-# --- PHQ-9 item 9 -------------------------------------------------------------------------------
+V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+ITEM_9 = "44260-8"
 
 
-def test_a_total_of_0_has_no_flag_observation_at_all():
+def codes_of(concept: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(c["system"], c["code"]) for c in concept["coding"]}
+
+
+# --- PHQ-9 item 9 (issue: an unanswered item 9 read as "no flag") -------------------------------
+# Item 9 has an Observation for every PHQ-9 response, coded with LOINC 44260-8 and its LOINC
+# answer: answered 0 is an explicit negative, above 0 raises the flag (POS) and a FHIR Flag,
+# unanswered carries a dataAbsentReason and is never a negative.
+
+
+def test_item_9_answered_0_is_an_explicit_negative():
     bundle = api.convert(phq9("P0", **all_zero()), SETTINGS).bundle
     assert_valid_fhir(bundle)
     found = observations(bundle)
-    assert set(found) == {TOTAL}  # no flag, not even one with a dataAbsentReason
-    assert found[TOTAL]["valueQuantity"]["value"] == 0
+    assert set(found) == {TOTAL, FLAG}
     assert found[TOTAL]["interpretation"][0]["coding"][0]["code"] == "minimal"
+    item = found[FLAG]
+    assert ("http://loinc.org", ITEM_9) in codes_of(item["code"])
+    assert item["valueCodeableConcept"]["coding"][0]["code"] == "LA6568-5"  # Not at all
+    assert codes_of(item["interpretation"][0]) == {
+        (SETTINGS.codesystem_url, "negative"),
+        (V3, "NEG"),
+    }
+    assert not flags(bundle)
 
 
-def test_item_9_above_0_is_flagged_whatever_the_total():
-    bundle = api.convert(phq9("P1", **all_zero(**{"phq9-q9": 1})), SETTINGS).bundle
+@pytest.mark.parametrize(("q9", "answer"), [(1, "LA6569-3"), (2, "LA6570-1"), (3, "LA6571-9")])
+def test_item_9_above_0_is_flagged_whatever_the_total(q9, answer):
+    bundle = api.convert(phq9("P1", **all_zero(**{"phq9-q9": q9})), SETTINGS).bundle
     assert_valid_fhir(bundle)
     found = observations(bundle)
-    assert set(found) == {TOTAL, FLAG}
-    assert found[TOTAL]["valueQuantity"]["value"] == 1
-    assert found[TOTAL]["interpretation"][0]["coding"][0]["code"] == "minimal"
-    flag = found[FLAG]
-    assert flag["code"]["coding"][0]["system"] == SETTINGS.codesystem_url
-    assert flag["valueQuantity"]["value"] == 1
-    assert flag["interpretation"][0]["coding"][0]["code"] == "positive"
-    assert "dataAbsentReason" not in flag
-    assert flag["derivedFrom"] == found[TOTAL]["derivedFrom"]
+    assert found[TOTAL]["valueQuantity"]["value"] == q9
+    item = found[FLAG]
+    assert item["code"]["coding"][1] == {
+        "system": "http://loinc.org",
+        "code": ITEM_9,
+        "display": "Thoughts that you would be better off dead, or of hurting yourself in some "
+        "way in last 2 weeks [Reported.PHQ]",
+    }
+    assert item["code"]["text"] == "PHQ-9 item 9, thoughts of death or self-harm"
+    assert item["valueCodeableConcept"]["coding"][0] == {
+        "system": "http://loinc.org",
+        "code": answer,
+        "display": {1: "Several days", 2: "More than half the days", 3: "Nearly every day"}[q9],
+    }
+    assert codes_of(item["interpretation"][0]) == {
+        (SETTINGS.codesystem_url, "positive"),
+        (V3, "POS"),
+    }
+    assert "dataAbsentReason" not in item and "valueQuantity" not in item
+    assert item["derivedFrom"] == found[TOTAL]["derivedFrom"]
+    (flag,) = flags(bundle)
+    assert flag["status"] == "active" and flag["subject"] == item["subject"]
+    assert flag["code"]["coding"] == item["code"]["coding"]
+    assert "suicide risk" in flag["code"]["text"]
+    assert flag["period"] == {"start": "2025-04-10"}
+    detail = flag["extension"][0]
+    assert detail["url"] == "http://hl7.org/fhir/StructureDefinition/flag-detail"
+    urls = {e["fullUrl"]: e["resource"]["id"] for e in bundle["entry"]}
+    assert urls[detail["valueReference"]["reference"]] == item["id"]
 
 
 def test_item_9_alone_is_flagged_while_the_total_is_not_computed():
     bundle = api.convert(phq9("P2", **{"phq9-q9": 2}), SETTINGS).bundle
     found = observations(bundle)
     assert "valueQuantity" not in found[TOTAL] and "dataAbsentReason" in found[TOTAL]
-    assert found[FLAG]["valueQuantity"]["value"] == 2
+    assert found[FLAG]["valueCodeableConcept"]["coding"][0]["code"] == "LA6570-1"
+    assert len(flags(bundle)) == 1
 
 
-def test_item_9_unanswered_gives_no_flag():
+def test_item_9_unanswered_is_said_and_never_a_negative():
     answers = {link_id: 1 for link_id in PHQ9_ITEMS[:-1]}
-    found = observations(api.convert(phq9("P3", **answers), SETTINGS).bundle)
-    assert set(found) == {TOTAL} and "dataAbsentReason" in found[TOTAL]
+    bundle = api.convert(phq9("P3", **answers), SETTINGS).bundle
+    assert_valid_fhir(bundle)
+    found = observations(bundle)
+    assert "dataAbsentReason" in found[TOTAL]
+    item = found[FLAG]
+    assert "interpretation" not in item and "valueCodeableConcept" not in item
+    assert item["dataAbsentReason"]["coding"][0]["code"] == "unknown"
+    assert "phq9-q9 is unanswered" in item["dataAbsentReason"]["text"]
+    assert not flags(bundle)
 
 
-@pytest.mark.parametrize("q9", [0, 1, 3])
-def test_extract_gives_the_flag_exactly_when_convert_does(q9):
-    converted = api.convert(phq9("P4", **all_zero(**{"phq9-q9": q9})), SETTINGS).bundle
+@pytest.mark.parametrize("q9", [0, 1, 3, None])
+def test_extract_gives_item_9_and_the_flag_exactly_as_convert_does(q9):
+    answers = all_zero(**{"phq9-q9": q9}) if q9 is not None else all_zero()
+    if q9 is None:
+        del answers["phq9-q9"]
+    converted = api.convert(phq9("P4", **answers), SETTINGS).bundle
     response = converted["entry"][0]["resource"]
     extracted = api.extract(response, SETTINGS).bundle
     ours = {code: o["id"] for code, o in observations(converted).items()}
     assert {code: o["id"] for code, o in observations(extracted).items()} == ours
-    assert (FLAG in ours) is (q9 > 0)
+    assert [f["id"] for f in flags(extracted)] == [f["id"] for f in flags(converted)]
+    assert len(flags(converted)) == (1 if q9 else 0)
 
 
-def test_the_flag_is_no_member_of_the_total():
+def test_item_9_is_no_member_of_the_total():
     found = observations(api.convert(phq9("P5", **all_zero(**{"phq9-q9": 3})), SETTINGS).bundle)
     assert "hasMember" not in found[TOTAL] and "hasMember" not in found[FLAG]
 
 
 @pytest.mark.slow
-def test_a_worklist_finds_the_flags_by_code_on_a_fhir_server(fhir_server):
+def test_a_worklist_finds_the_raised_flags_on_a_fhir_server(fhir_server):
     documents = [
         phq9("W-flagged", **all_zero(**{"phq9-q9": 1})),
         phq9("W-none", **all_zero()),
         phq9("W-partial", **{"phq9-q9": 2, "phq9-q1": 3}),
+        phq9("W-unanswered", **{link_id: 1 for link_id in PHQ9_ITEMS[:-1]}),
     ]
     for document in documents:
         fhir_server.post_bundle(api.convert(document, SETTINGS).bundle)
-    found = fhir_server.search("Observation", {"code": f"{SETTINGS.codesystem_url}|{FLAG}"})
+    raised = ",".join(f"http://loinc.org|{code}" for code in ("LA6569-3", "LA6570-1", "LA6571-9"))
+    found = fhir_server.search(
+        "Observation", {"code": f"http://loinc.org|{ITEM_9}", "value-concept": raised}
+    )
     subjects = sorted(o["subject"]["identifier"]["value"] for o in found)
     assert subjects == ["W-flagged", "W-partial"]
+    stored = fhir_server.search("Flag", {})
+    assert sorted(f["subject"]["identifier"]["value"] for f in stored) == subjects
+    absent = fhir_server.search(
+        "Observation", {"code": f"http://loinc.org|{ITEM_9}", "data-absent-reason": "unknown"}
+    )
+    assert [o["subject"]["identifier"]["value"] for o in absent] == ["W-unanswered"]
     totals = fhir_server.search("Observation", {"code": f"http://loinc.org|{TOTAL}"})
-    assert len(totals) == 3
+    assert len(totals) == 4
 
 
 def test_the_flag_has_a_calculated_item_in_the_questionnaire():
@@ -153,7 +219,7 @@ def test_new_band_codes_are_in_the_codesystem():
     concepts = {c["code"]: c["display"] for c in codesystem(SETTINGS)["concept"]}
     assert concepts["minimal"] == "Minimal"
     assert concepts["moderately-severe"] == "Moderately severe"
-    for code in (FLAG, "pgic", "pgic-score", "acr2011-criteria", "gad7-difficulty"):
+    for code in (FLAG, "pgic", "pgic-score", "acr2011-criteria"):
         assert code in concepts
 
 

@@ -125,19 +125,42 @@ def test_the_example_literature_numbers_of_instruments_md():
 @pytest.mark.parametrize(
     ("code", "before", "after", "category"),
     [
-        ("pain-mean", 100, 70, report_codes.MODERATE),  # exactly 30%: met, exact arithmetic
-        ("pain-mean", 100, 71, report_codes.NOT_IMPORTANT),
+        # IMMPACT both ways (issue: a 10-29% fall was "no important change", any rise "worse"):
+        # at 10%, 30% and 50%, and just below each, as falls and as rises.
         ("pain-mean", 100, 50, report_codes.SUBSTANTIAL),  # exactly 50%
+        ("pain-mean", 100, 51, report_codes.MODERATE),  # 49%
+        ("pain-mean", 100, 70, report_codes.MODERATE),  # exactly 30%: met, exact arithmetic
+        ("pain-mean", 100, 71, report_codes.MINIMAL),  # 29%
+        ("pain-mean", 100, 76, report_codes.MINIMAL),  # 24%, the issue's example
+        ("pain-mean", 100, 90, report_codes.MINIMAL),  # exactly 10%
+        ("pain-mean", 100, 91, report_codes.NOT_IMPORTANT),  # 9%
         ("pain-max", 10, 7, report_codes.MODERATE),
         ("pain-max", 60, 60, report_codes.NOT_IMPORTANT),
+        ("pain-mean", 40, 60, report_codes.SUBSTANTIAL_WORSE),  # exactly +50%
+        ("pain-mean", 50, 74, report_codes.MODERATE_WORSE),  # +48%
+        ("pain-mean", 50, 65, report_codes.MODERATE_WORSE),  # exactly +30%
+        ("pain-mean", 50, 64, report_codes.MINIMAL_WORSE),  # +28%
+        ("pain-mean", 50, 55, report_codes.MINIMAL_WORSE),  # exactly +10%
+        ("pain-mean", 50, 54, report_codes.NOT_IMPORTANT),  # +8%
+        ("pain-mean", 50, 51, report_codes.NOT_IMPORTANT),  # +2%: the issue's 50 -> 51
         ("fiqr-total", 50, 43, report_codes.IMPORTANT),  # exactly 14%
         ("fiqr-total", 50, 43.01, report_codes.NOT_IMPORTANT),
         ("fiqr-total", 33.33, 28.66, report_codes.IMPORTANT),  # 14.01%
+        ("fiqr-total", 50, 57, report_codes.IMPORTANT_WORSE),  # exactly +14%
+        ("fiqr-total", 50, 56.99, report_codes.NOT_IMPORTANT),
         ("70272-0", 9, 8, report_codes.BAND_IMPROVED),  # severe -> moderate
         ("70272-0", 8, 6, report_codes.BAND_UNCHANGED),  # moderate -> moderate
         ("70272-0", 2, 3, report_codes.BAND_WORSENED),  # normal -> mild
         ("fs-score", 26, 19, report_codes.BAND_IMPROVED),  # very severe -> severe
         ("sss-score", 9, 2, None),  # no rule: change only
+        # PHQ-9: 5-point individual change (Lowe 2004); GAD-7: 4 points (Toussaint 2020)
+        ("44261-6", 15, 10, report_codes.POINTS_IMPROVED),
+        ("44261-6", 15, 11, report_codes.POINTS_UNCHANGED),
+        ("44261-6", 10, 15, report_codes.POINTS_WORSENED),
+        ("44261-6", 10, 14, report_codes.POINTS_UNCHANGED),
+        ("70274-6", 12, 8, report_codes.POINTS_IMPROVED),
+        ("70274-6", 12, 9, report_codes.POINTS_UNCHANGED),
+        ("70274-6", 8, 12, report_codes.POINTS_WORSENED),
     ],
 )
 def test_responder_categories_at_and_around_the_thresholds(code, before, after, category):
@@ -146,17 +169,63 @@ def test_responder_categories_at_and_around_the_thresholds(code, before, after, 
     assert change.category == category
     assert change.change == Fraction(str(after)) - Fraction(str(before))
     assert change.rule is rule_for(code)
+    expected = (
+        "better" if category in report_codes.IMPROVED
+        else "worse" if category in report_codes.WORSENED
+        else None
+    )  # fmt: skip
+    assert change.direction == expected
 
 
-def test_worsening_is_worsening_a_negative_improvement():
+@pytest.mark.parametrize(
+    ("before", "after", "extras"),
+    [
+        (20, 10, (report_codes.RESPONSE, report_codes.BAND_IMPROVED)),  # exactly 50%
+        (20, 11, (report_codes.BAND_IMPROVED,)),  # 45%: no response
+        (12, 4, (report_codes.RESPONSE, report_codes.REMISSION, report_codes.BAND_IMPROVED)),
+        (9, 5, (report_codes.BAND_UNCHANGED,)),  # 5 is no remission (below 5)
+        (6, 4, (report_codes.REMISSION, report_codes.BAND_IMPROVED)),  # 33%: remission only
+    ],
+)
+def test_phq9_response_remission_and_band_beside_the_5_points(before, after, extras):
+    report = one([obs("44261-6", "2024-01-01", before), obs("44261-6", "2024-06-01", after)])
+    (change,) = changes_of(report, "44261-6")
+    assert change.extras == extras
+    (resource,) = change_observations(report, SETTINGS)
+    found = [c["coding"][0]["code"] for c in resource["interpretation"]]
+    assert found[-len(extras) :] == list(extras)
+    assert_valid_fhir(resource)
+
+
+def test_the_fiqr_shows_its_band_transition_beside_the_14_percent_rule():
+    """Issue: severe -> mild, a 48% fall, read only as "minimal important improvement"."""
+    report = one([obs("fiqr-total", "2024-01-01", 72.5), obs("fiqr-total", "2024-06-01", 37.5)])
+    (change,) = changes_of(report, "fiqr-total")
+    assert change.category == report_codes.IMPORTANT
+    assert change.extras == (report_codes.BAND_IMPROVED,)
+    assert "severe to mild" in change.explanation and "original FIQ" in change.explanation
+    assert "Minimal important" not in dict(REPORT_CODES)[report_codes.IMPORTANT]
+    html = render_report(
+        [obs("fiqr-total", "2024-01-01", 72.5), obs("fiqr-total", "2024-06-01", 37.5)], SETTINGS
+    )
+    assert "Improved to a lower severity band" in html and "original FIQ" in html
+
+
+def test_worsening_is_graded_like_improvement_a_negative_improvement():
     report = one([obs("pain-mean", "2024-01-01", 40), obs("pain-mean", "2024-03-01", 60)])
     (change,) = changes_of(report, "pain-mean")
     assert change.change == 20 and change.improvement == -20 and change.percent == 50
-    assert change.category == report_codes.WORSENED
-    assert "worse than baseline" in change.explanation
+    assert change.category == report_codes.SUBSTANTIAL_WORSE
+    assert "increased by 50.0%" in change.explanation
     (resource,) = change_observations(report, SETTINGS)
     assert resource["valueQuantity"]["value"] == 20
-    assert resource["interpretation"][0]["coding"][0]["code"] == "worsened"
+    interpretation = [c["coding"][0] for c in resource["interpretation"]]
+    assert interpretation[0]["code"] == "substantial-worsening"
+    assert interpretation[1] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+        "code": "W",
+        "display": "Worse",
+    }
 
 
 def test_a_baseline_of_zero_has_no_percent_and_says_why():
@@ -171,8 +240,10 @@ def test_a_baseline_of_zero_has_no_percent_and_says_why():
     (mean,) = changes_of(report, "pain-mean")
     assert mean.change == 0 and mean.percent is None and mean.category is None
     assert "baseline is 0" in mean.explanation and "undefined" in mean.explanation
-    (peak,) = changes_of(report, "pain-max")  # a rise from 0 is still worse, without a percent
-    assert peak.percent is None and peak.category == report_codes.WORSENED
+    # a rise from 0 has no percent, so IMMPACT cannot grade it: no category (the old "worse
+    # than baseline" for any rise was the issue's bug); the change itself is still shown
+    (peak,) = changes_of(report, "pain-max")
+    assert peak.percent is None and peak.category is None and peak.change == 20
     resources = {
         r["component"][0]["valueCodeableConcept"]["coding"][0]["code"]: r
         for r in change_observations(report, SETTINGS)
@@ -501,8 +572,8 @@ def test_chart_data_is_the_two_panels_of_the_case_report(case_report):
     assert [v for _, v in panel_b.lines[1].points] == [7, 7, 7, 5]
     assert panel_a.ylim == (0.0, 100.0) and panel_b.ylim == (0.0, 12.0)
     assert [(g.value, g.label) for g in panel_a.guides] == [
-        (39.0, "FIQR total: moderate \u2265 39"),
-        (59.0, "FIQR total: severe \u2265 59"),
+        (39.0, "FIQR: moderate \u2265 39"),
+        (59.0, "FIQR: severe \u2265 59"),
     ]
     assert [g.value for g in panel_b.guides] == [3.0, 6.0, 9.0]
     phases = panel_a.phases
@@ -593,7 +664,7 @@ def test_the_html_report_is_self_contained_and_accessible(case_dir):
     ):
         assert text in html, text
     for flag in (
-        "Minimal important improvement",
+        "A fall of 14% or more",
         "Moderate improvement",
         "Substantial improvement",
         "Improved to a lower severity band",
@@ -613,7 +684,7 @@ def test_a_report_of_other_data_has_no_example_note_but_shows_the_notes_it_carri
     )
     assert "Invented for the example" not in html
     assert "Data provenance" in html and "Dose from the pharmacy record." in html
-    assert "Worse than baseline" in html and "+20" in html
+    assert "Minimal worsening" in html and "+20" in html
     tagged = obs("pain-mean", "2024-01-01", 50)
     tagged["meta"] = {
         "security": [

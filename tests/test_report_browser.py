@@ -54,7 +54,8 @@ def test_the_case_report_in_a_browser(browser, reports):
         fiqr = rows["FIQR total"]
         assert fiqr[1].startswith("72.5") and fiqr[2].startswith("37.5")
         assert fiqr[3] == "\u221235" and fiqr[4] == "\u221248.3\u00a0%"
-        assert "Minimal important improvement" in fiqr[5] and "original FIQ" in fiqr[5]
+        assert "A fall of 14% or more" in fiqr[5] and "original FIQ" in fiqr[5]
+        assert "Improved to a lower severity band" in fiqr[5]  # the band beside the 14%
         peak = rows["Pain, maximum"]
         assert peak[1].startswith("90") and peak[2] == "55" and peak[4] == "\u221238.9\u00a0%"
         assert "Moderate improvement" in peak[5]

@@ -9,6 +9,7 @@ test, not in `mappings/`, is picked up by the report from its `report_label` alo
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -70,28 +71,38 @@ def test_the_new_instruments_scores_are_in_the_report(report):
         assert code in codes, code
     labels = {series.code: series.label for series in report.series}
     assert labels[PHQ9] == "PHQ-9 total" and labels[GAD7] == "GAD-7 total"
-    assert labels[PGIC] == "PGIC" and labels[ACR2011] == "ACR 2010/2011 criteria (self-report)"
+    assert labels[PGIC] == "PGIC"
+    assert labels[ACR2011] == "ACR 2010/2011 survey criteria (self-report)"
     assert report.series_for(ACR2011).points[0].value is True
     assert report.baseline_day == date(2024, 1, 15)
 
 
-def test_phq9_and_gad7_totals_get_a_band_transition(report):
+def test_phq9_and_gad7_totals_get_their_individual_change_with_response_remission_and_band(
+    report,
+):
+    """Issue: band transitions only. PHQ-9: 5 points (Lowe 2004), GAD-7: 4 (Toussaint 2020),
+    response (a fall of 50% or more) and remission (below 5) beside the band transition."""
     (phq,) = changes_of(report, PHQ9)
     assert (phq.baseline.number, phq.follow_up.number) == (12, 1)
     assert (phq.band_from.code, phq.band_to.code) == ("moderate", "minimal")
-    assert phq.category == report_codes.BAND_IMPROVED and phq.rule.code == "band-transition"
-    assert "Kroenke 2001" in phq.explanation
+    assert phq.category == report_codes.POINTS_IMPROVED and phq.rule.code == "phq9-change"
+    assert phq.extras == (report_codes.RESPONSE, report_codes.REMISSION, report_codes.BAND_IMPROVED)
+    assert "Kroenke 2001" in phq.explanation and "5 points" in phq.explanation
     (gad,) = changes_of(report, GAD7)
     assert (gad.baseline.number, gad.follow_up.number) == (11, 4)
     assert (gad.band_from.code, gad.band_to.code) == ("moderate", "minimal")
-    assert gad.category == report_codes.BAND_IMPROVED and "Spitzer 2006" in gad.explanation
+    assert gad.category == report_codes.POINTS_IMPROVED and "Spitzer 2006" in gad.explanation
+    assert gad.extras == (report_codes.RESPONSE, report_codes.REMISSION, report_codes.BAND_IMPROVED)
     resources = change_observations(report, SETTINGS)
     compared = [r["component"][0]["valueCodeableConcept"]["coding"][0]["code"] for r in resources]
     assert sorted(compared) == sorted([PHQ9, GAD7])  # nothing for the PGIC, the flag, the criteria
     for resource in resources:
         assert_valid_fhir(resource)
-        assert resource["method"]["coding"][0]["code"] == "band-transition"
-        assert resource["interpretation"][0]["coding"][0]["code"] == "band-improved"
+        assert resource["method"]["coding"][0]["code"] in ("phq9-change", "gad7-change")
+        found = [c["coding"][0]["code"] for c in resource["interpretation"]]
+        assert found == ["individual-improvement", "B", "response", "remission-below-5"] + [
+            "band-improved"
+        ]
 
 
 def test_the_pgic_is_shown_per_visit_with_its_responder_result_and_no_change(report):
@@ -137,22 +148,73 @@ def test_no_flag_no_alert():
     assert "Flag raised" not in index_html([report], ["calm.html"])
 
 
-def test_phq9_and_gad7_are_charted_in_panel_b_without_the_phq4(report):
-    _, panel_b = chart_data(report)
-    assert [line.code for line in panel_b.lines] == ["sss-score", PHQ9, GAD7]
-    assert [line.label for line in panel_b.lines] == [
-        "SSS (0-12)",
-        "PHQ-9 total (0-27)",
-        "GAD-7 total (0-21)",
-    ]
-    assert panel_b.title == "(b) Symptom severity (SSS), PHQ-9 and GAD-7"
-    assert panel_b.ylim == (0.0, 27.0) and panel_b.ylabel == "Score (0-27)"
-    assert len({(line.style.colour, line.style.marker) for line in panel_b.lines}) == 3
-    guides = {guide.value: guide.label for guide in panel_b.guides}
+def test_phq9_and_gad7_have_their_own_panel_c_with_the_item_9_flag_marked(report):
+    """Issue: seven guide lines crowded panel (b); one panel per scale family."""
+    _, panel_b, panel_c = chart_data(report)
+    assert [line.code for line in panel_b.lines] == ["sss-score"]
+    assert [line.code for line in panel_c.lines] == [PHQ9, GAD7]
+    assert [line.label for line in panel_c.lines] == ["PHQ-9 total (0-27)", "GAD-7 total (0-21)"]
+    assert panel_c.title == "(c) PHQ-9 and GAD-7"
+    assert panel_c.ylim == (0.0, 27.0) and panel_c.ylabel == "Score (0-27)"
+    assert len({(line.style.colour, line.style.marker) for line in panel_c.lines}) == 2
+    guides = {guide.value: guide.label for guide in panel_c.guides}
     assert sorted(guides) == [5.0, 10.0, 15.0, 20.0]  # shared thresholds share one guide
-    assert guides[15.0] == "PHQ-9 total: moderately severe, GAD-7 total: severe \u2265 15"
-    (phq,) = [line for line in panel_b.lines if line.code == PHQ9]
+    assert guides[15.0] == "PHQ-9: moderately severe, GAD-7: severe \u2265 15"
+    (phq,) = [line for line in panel_c.lines if line.code == PHQ9]
     assert phq.points == ((date(2024, 1, 10), 12.0), (date(2024, 6, 10), 1.0))
+    assert [(m.day, m.label) for m in panel_c.marks] == [
+        (date(2024, 6, 10), "PHQ-9 item 9 raised (1)")
+    ]
+    assert "PHQ-9 item 9 raised (1) on 2024-06-10" in panel_c.alt
+
+
+def _phq9_visits(*item9: int | None) -> list[dict[str, Any]]:
+    """One PHQ-9 a month from 2024-01-10, items 1-8 at 1, item 9 as given (None: unanswered)."""
+    resources = []
+    for month, value in enumerate(item9, start=1):
+        answers = phq9(1, 1, 1, 1, 1, 1, 1, 1)
+        if value is not None:
+            answers["phq9-q9"] = value
+        else:
+            answers.pop("phq9-q9", None)
+        day = f"2024-{month:02d}-10"
+        sent = document("phq9", "ITEM9-1", day, answers)
+        sent["status"] = "completed" if value is not None else "stopped"  # item 9 skipped
+        bundle = api.convert(sent, SETTINGS).bundle
+        resources += [entry["resource"] for entry in bundle["entry"]]
+    return resources
+
+
+def test_item_9_answered_0_above_0_and_unanswered_in_the_report_table_chart_and_index():
+    """Issue: an unanswered item 9 read as "no flag", a negative; now it is said everywhere."""
+    resources = _phq9_visits(0, 2, None)
+    (report,) = follow_up(resources, SETTINGS)
+    series = report.series_for(FLAG)
+    assert [p.number for p in series.points] == [0, 2, None]
+    assert [(s.code, p.day) for s, p in report.flags] == [(FLAG, date(2024, 2, 10))]
+    (unknown,) = report.unknown_flags
+    assert unknown[1] == date(2024, 3, 10) and "not answered" in unknown[2]
+    html = render_report(resources, SETTINGS)
+    alert = html[html.index('<section class="alert"') : html.index("</section>")]
+    assert "raised on" in alert and "<strong>not answered</strong> on" in alert
+    values = html[html.index('<h2 id="values">') :]
+    assert "not raised (answered 0)" in values
+    assert '<span class="flag bad">Flag raised</span> 2' in values
+    assert '<span class="flag bad">Not answered</span>' in values
+    index = index_html([report], ["p.html"])
+    assert "Flag raised" in index and "Not answered" in index
+    marks = [m.label for data in chart_data(report) for m in data.marks]
+    assert marks == ["PHQ-9 item 9 raised (2)", "PHQ-9 item 9 not answered"]
+
+
+def test_an_older_output_without_the_item_9_observation_is_not_read_as_negative():
+    """Outputs before this version sent the item 9 Observation only when raised: a visit with a
+    PHQ-9 total and no item 9 Observation is unknown, never 'not raised'."""
+    resources = [r for r in _phq9_visits(0) if "phq9-q9-flag" not in json.dumps(r.get("code", {}))]
+    (report,) = follow_up(resources, SETTINGS)
+    assert report.series_for(FLAG) is None
+    html = render_report(resources, SETTINGS)
+    assert "not raised" not in html
 
 
 @pytest.mark.slow

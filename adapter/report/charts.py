@@ -1,8 +1,9 @@
 """The two panels of the case report's figures, per patient: data first, drawing apart.
 
 Panel (a), as the case report's figure 2: FIQR total with maximum and mean pain (all 0-100).
-Panel (b), as its figure 3: SSS with the PHQ-4 total (both 0-12), and the PHQ-9 and GAD-7
-totals of the patients who have them.
+Panel (b), as its figure 3: SSS with the PHQ-4 total (both 0-12). Panel (c), only for the
+patients who have them: the PHQ-9 and GAD-7 totals, with the PHQ-9 item 9 marked where it is
+raised or not answered. One panel per scale family, so band guides do not crowd each other.
 
 Which score goes in which panel is declared on the score (`Score.chart_panel`, with its legend
 `chart_label` and its name in the title `chart_topic`); this module declares only the panels'
@@ -41,6 +42,7 @@ BLACK, BLUE, VERMILLION, GREEN = "#000000", "#0072B2", "#D55E00", "#009E73"
 ORANGE, PURPLE = "#E69F00", "#CC79A7"
 GUIDE_COLOUR = "#8c8c8c"
 PHASE_COLOUR = "#7f7f7f"
+FLAG_COLOUR = "#7a1600"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Panel:
     beyond the last. A score keeps its style whichever of the others a patient has."""
     empty_high: int
     """The y-axis of the panel when none of its scores was recorded (it says so)."""
+    optional: bool = False
+    """Drawn only for a patient who has one of its scores (the case report has two panels)."""
 
 
 # The case report's layout: (a) FIQR black squares, maximum pain blue circles, mean pain
@@ -83,6 +87,18 @@ PANELS: dict[str, Panel] = {
             Style(ORANGE, "P", ":"),
         ),
         12,
+    ),
+    # One panel per scale family: the PHQ-9 and GAD-7 (0-27, 0-21) share their thresholds 5, 10
+    # and 15, and would crowd panel (b) with seven guide lines.
+    "c": Panel(
+        (
+            Style(PURPLE, "D", "-"),
+            Style(GREEN, "^", "--"),
+            Style(BLACK, "v", ":"),
+            Style(ORANGE, "P", "-."),
+        ),
+        27,
+        optional=True,
     ),
 }
 PANEL_KEYS = tuple(PANELS)
@@ -122,6 +138,14 @@ class Guide:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A flag at a visit, written above the plot: raised, or not answered (never left out)."""
+
+    day: date
+    label: str
+
+
+@dataclass(frozen=True)
 class ChartData:
     panel: str
     title: str
@@ -135,6 +159,8 @@ class ChartData:
     """The LDN phases in words (the figure caption of the HTML report)."""
     alt: str
     """A text alternative: what the panel shows, with first and last values."""
+    marks: tuple[Mark, ...] = ()
+    """Flags of the panel's instrument: raised, or not answered."""
 
 
 def panel_scores(key: str) -> tuple[Score, ...]:
@@ -187,11 +213,19 @@ def _guides(report: FollowUp, codes: Sequence[str], low: float) -> tuple[Guide, 
         for band in bands.bands:
             if band.low is not None and band.low > low:
                 shown = named.setdefault(Fraction(band.low), [])
-                shown.append(f"{series.label}: {band.display.lower()}")
+                shown.append(f"{series.label.removesuffix(' total')}: {band.display.lower()}")
     return tuple(
         Guide(float(value), f"{', '.join(labels)} \u2265 {number_text(value)}")
         for value, labels in named.items()
     )
+
+
+def shifted(day: date, days: int) -> date:
+    """`day` moved by `days`, held within the calendar (year 1 to 9999)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def _xlim(report: FollowUp) -> tuple[date, date]:
@@ -199,8 +233,8 @@ def _xlim(report: FollowUp) -> tuple[date, date]:
     days += [phase.start for phase in report.phases]
     days += [phase.end for phase in report.phases if phase.end is not None]
     first, last = min(days), max(days)
-    pad = timedelta(days=max(14, (last - first).days // 30))
-    return first - pad, last + pad
+    pad = max(14, (last - first).days // 30)
+    return shifted(first, -pad), shifted(last, pad)
 
 
 def _alt(title: str, lines: Sequence[Line], report: FollowUp) -> str:
@@ -230,7 +264,7 @@ def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
     doses = sorted({phase.dose_mg for phase in report.phases if phase.dose_mg is not None})
     shades = []
     for phase in report.phases:
-        end = phase.end + timedelta(days=1) if phase.end else xlim[1]
+        end = min(shifted(phase.end, 1), xlim[1]) if phase.end else xlim[1]
         rank = doses.index(phase.dose_mg) + 1 if phase.dose_mg in doses else 1
         alpha = round(0.08 + 0.22 * rank / max(len(doses), 1), 3)
         wide = (end - phase.start).days / span >= LABELLED_PHASE
@@ -263,10 +297,16 @@ def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
                 lines.append(_line(series, line_label(score), style))
                 drawn.append(score)
                 high = max(high, score.high or 0)
+        if panel.optional and not lines:
+            continue
         high = high or panel.empty_high
         codes = [score.code.code for score in drawn]
         title = _title(key, drawn or wanted)
         ylabel = f"Score (0-{high})"
+        marks = _marks(report, codes)
+        alt = _alt(title, lines, report)
+        if marks:
+            alt = alt[:-1] + "; " + "; ".join(f"{m.label} on {m.day}" for m in marks) + "."
         panels.append(
             ChartData(
                 panel=key,
@@ -278,25 +318,44 @@ def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
                 phases=tuple(shades),
                 guides=_guides(report, codes, 0),
                 caption=caption,
-                alt=_alt(title, lines, report),
+                alt=alt,
+                marks=marks,
             )
         )
     return tuple(panels)
+
+
+def _marks(report: FollowUp, codes: Sequence[str]) -> tuple[Mark, ...]:
+    """The flags whose instrument the panel plots: raised, or not answered, at each visit."""
+    marks = []
+    for series in report.series:
+        if not series.info.flag or not set(series.info.companions) & set(codes):
+            continue
+        short = series.label.split(" (")[0]
+        for point in series.points:
+            if series.info.raised(point):
+                marks.append(Mark(point.day, f"{short} raised ({number_text(point.number)})"))  # type: ignore[arg-type]  # raised: a number
+        for flagged, day, _ in report.unknown_flags:
+            if flagged is series:
+                marks.append(Mark(day, f"{short} not answered"))
+    return tuple(sorted(marks, key=lambda mark: mark.day))
 
 
 def _month_ticks(xlim: tuple[date, date]) -> list[date]:
     """First days of months, about six to eight of them across the axis."""
     first, last = xlim
     months = (last.year - first.year) * 12 + last.month - first.month + 1
-    step = next(n for n in (1, 2, 3, 4, 6, 12, 24, 60, 120) if months / n <= 8)
+    steps = (1, 2, 3, 4, 6, 12, 24, 60, 120, 240, 600, 1200, 2400, 6000, 12000, 24000)
+    step = next(n for n in steps if months / n <= 8)
     ticks = []
-    year, month = first.year, first.month
-    while date(year, month, 1) <= last:
-        if date(year, month, 1) >= first and (month - 1) % step == 0:
-            ticks.append(date(year, month, 1))
-        month += 1
-        if month == 13:
-            year, month = year + 1, 1
+    # the first month on the step (January-aligned from yearly steps), then every step months
+    index = first.year * 12 + first.month - 1
+    index += -index % step
+    while index <= last.year * 12 + last.month - 1:
+        tick = date(index // 12, index % 12 + 1, 1) if index >= 12 else None
+        if tick is not None and first <= tick <= last:
+            ticks.append(tick)
+        index += step
     return ticks
 
 
@@ -330,6 +389,12 @@ def _draw_panel(ax: Any, data: ChartData) -> None:
         if shade.legend not in legends:
             legends.add(shade.legend)
             handles.append(Patch(color=PHASE_COLOUR, alpha=shade.alpha, lw=0, label=shade.legend))
+    for mark in data.marks:
+        ax.axvline(mark.day, color=FLAG_COLOUR, lw=1.2, ls="-", zorder=2)
+        ax.text(
+            mark.day, high + headroom * 0.9, mark.label, rotation=90, ha="right", va="top",
+            fontsize=8, color=FLAG_COLOUR, zorder=3,
+        )  # fmt: skip
     if not data.lines:
         ax.text(0.5, 0.5, "no values recorded", transform=ax.transAxes, ha="center", fontsize=11)
     ax.set_xlim(data.xlim[0], data.xlim[1])
@@ -338,7 +403,7 @@ def _draw_panel(ax: Any, data: ChartData) -> None:
     ax.set_ylabel(data.ylabel, fontsize=10)
     ax.set_xlabel("Date of visit", fontsize=10)
     ticks = _month_ticks(data.xlim)
-    ax.set_xticks(ticks, labels=[f"{day:%b}\n{day:%Y}" for day in ticks])
+    ax.set_xticks(ticks, labels=[f"{day:%b}\n{day.year:04d}" for day in ticks])
     ax.tick_params(labelsize=9)
     ax.grid(axis="y", color="#e6e6e6", lw=0.6, zorder=0)
     ax.spines["top"].set_visible(False)
@@ -351,9 +416,11 @@ def _draw_panel(ax: Any, data: ChartData) -> None:
     else:
         ax.spines["right"].set_visible(False)
     if handles:
+        # anchored at the plot's left edge (centred, a legend wider than a narrow plot was cut
+        # at the figure's left edge); the guides' labels leave room on the right
         ax.legend(
-            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.24), ncol=3,
-            fontsize=8.5, frameon=False,
+            handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.24), ncol=min(3, len(handles)),
+            fontsize=8.5, frameon=False, borderaxespad=0.0,
         )  # fmt: skip
 
 
@@ -400,11 +467,13 @@ def draw(panels: Sequence[ChartData], fmt: Format = "png") -> bytes:
 
 
 def chart(report: FollowUp, fmt: Format = "png", panel: str | None = None) -> bytes:
-    """One patient's chart: both panels, or panel "a" or "b" alone."""
+    """One patient's chart: every panel, or one alone ("a", "b", or "c" when the patient has
+    its scores)."""
     panels = chart_data(report)
     if panel is not None:
+        drawn = ", ".join(p.panel for p in panels)
         panels = tuple(p for p in panels if p.panel == panel)
         if not panels:
-            message = f"unknown panel {panel!r}; known: {', '.join(PANEL_KEYS)}"
+            message = f"no panel {panel!r} for this patient; panels: {drawn}"
             raise InvalidInput([Issue("error", "value", message, "panel", "invalid-value")])
     return draw(panels, fmt)

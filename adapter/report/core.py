@@ -4,7 +4,8 @@ Pure: resources in, plain values out, no I/O and no FHIR building (that is `obse
 What is shown comes from the declarations: every score of `mappings/` with a `report_label`,
 recognized by Observation.code, in `report_rank` order, with the bands of its band scheme and
 the change rule it names (`report_change`, defined in `rules.py`). A shown score declared with
-emit="when-computed" is a flag: its Observation exists only when it is raised.
+an `alert` is a flag (the PHQ-9 item 9): raised, not raised, or not answered at each visit,
+never read as not raised when unknown.
 
 Numbers are exact fractions inside, so a threshold is met or not on the exact value (100 -> 70
 is a 30% reduction, not 29.999...); rounding happens only for display and output.
@@ -29,7 +30,7 @@ from typing import Any, Literal
 from adapter import registry
 from adapter import report_codes as codes
 from adapter.ids import resource_id
-from adapter.instrument import Band, BandScheme, Score
+from adapter.instrument import Band, BandScheme, Instrument, Score
 from adapter.links import Links
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
@@ -61,19 +62,37 @@ BaselineSource = Literal["named", "ldn-start", "first-value"]
 # --- values --------------------------------------------------------------------------------
 
 
+LARGEST = 10**15
+"""No score, dose or timing the report reads is this large: a number at or beyond it is out of
+range (read as no value, with a warning), so arithmetic on it never runs away."""
+PLACES = 12
+"""Numbers are read to this many decimal places (a score has two at most)."""
+
+
 def exact(value: Any) -> Fraction | None:
     """A JSON number as an exact fraction of its written digits (72.5 is 145/2), or None.
 
-    Parsers give an int, a float or a Decimal (`adapter.jsonio.loads` keeps decimals exact)."""
-    if isinstance(value, Decimal):
-        return Fraction(value) if value.is_finite() else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    Parsers give an int, a float or a Decimal (`adapter.jsonio.loads` keeps decimals exact).
+    None also for a number outside +-LARGEST (1e308, 1e4300, 9e9999999999: turning those into
+    fractions would take a worker's memory and time); digits beyond PLACES are rounded."""
+    if isinstance(value, bool):
         return None
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        return Fraction(Decimal(repr(value)))
+        value = Decimal(repr(value))
+    if isinstance(value, int):
+        return Fraction(value) if -LARGEST < value < LARGEST else None
+    if not isinstance(value, Decimal) or not value.is_finite() or value.adjusted() >= 15:
+        return None
+    if value.as_tuple().exponent < -PLACES:  # type: ignore[operator]  # an int: value is finite
+        value = value.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_UP)
     return Fraction(value)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number of any size (what `exact` may still refuse as out of range)."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def rounded(value: Fraction, places: int = 2) -> Decimal:
@@ -137,6 +156,23 @@ def patient_of(subject: Any) -> Patient | None:
     return None
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 half with no partner (JSON may escape one, "\\ud800"): no UTF-8 page, file name or
+JSON output can hold it."""
+
+
+def scrub(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD, the replacement
+    character (the same object when it holds none)."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value) if LONE_SURROGATE.search(value) else value
+    if isinstance(value, Mapping):
+        return {key: scrub(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return value
+
+
 def _list(value: Any) -> list[Any]:
     """A JSON array, or nothing: input of any shape is read without an exception."""
     return value if isinstance(value, list) else []
@@ -165,6 +201,8 @@ class Point:
     """How a change Observation names it in derivedFrom (by identifier where it has one)."""
     status: str = "final"
     band: Band | None = None
+    reported: bool = False
+    """A total typed from a sheet (Observation.method `reported`), not computed from items."""
 
     @property
     def number(self) -> Fraction | None:
@@ -186,22 +224,68 @@ class ScoreInfo:
     rule: ResponderRule
     """The change rule the score declares (or its default)."""
 
+    answers: Mapping[tuple[Any, Any], int] = field(default_factory=dict)
+    """(system, code) -> score of the coded answers its Observation may carry as its value."""
+    companions: tuple[str, ...] = ()
+    """The other shown scores of its instrument: a visit with one of them and without this
+    flag's Observation had the instrument, yet nothing says what the flag's item was."""
+
     @property
     def numeric(self) -> bool:
         return self.score.value_type != "boolean"
 
     @property
+    def range_text(self) -> str:
+        low, high = self.score.low, self.score.high
+        return f"the score's range {low}-{high}" if high is not None else "the score's range"
+
+    def outside(self, value: Fraction) -> bool:
+        """Outside the score's declared range: not a value of this score."""
+        low, high = self.score.low, self.score.high
+        return (low is not None and value < low) or (high is not None and value > high)
+
+    @property
     def flag(self) -> bool:
-        """A flag: its Observation exists only when raised (emit="when-computed")."""
-        return self.score.emit == "when-computed"
+        """A flag: a score declared with an alert (its Observation holds the item's answer for
+        every response), or one whose Observation exists only when raised (emit="when-computed",
+        as the PHQ-9 item 9 flag was first sent)."""
+        return self.score.alert is not None or self.score.emit == "when-computed"
+
+    def raised(self, point: Point) -> bool:
+        """A flag's point that raises it: a value in the `positive` band (any value, for a flag
+        whose Observation exists only when raised)."""
+        if point.value is None:
+            return False
+        if self.score.emit == "when-computed":
+            return True
+        return point.band is not None and point.band.code == "positive"
+
+
+def _instrument_of(score: Score) -> Instrument | None:
+    return next(
+        (i for i in registry.instruments().values() if any(s is score for s in i.scores)), None
+    )
 
 
 def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
-    """(system, code) -> the shown score, from the registry's declarations."""
+    """(system, code) -> the shown score, from the registry's declarations; a score with
+    further codings (`Score.codings`) is found by each of them."""
     index: dict[tuple[str, str], ScoreInfo] = {}
     for score in shown_scores():
         system = score.code.system or settings.codesystem_url
         bands = score.scheme(settings.schemes.get(score.code.code))
+        instrument = _instrument_of(score)
+        answers: dict[tuple[Any, Any], int] = {}
+        companions: tuple[str, ...] = ()
+        if instrument is not None:
+            if score.answer_item is not None:
+                item = instrument.item_index[score.answer_item]
+                answers = {(o.code.system, o.code.code): o.score for o in item.options}
+            companions = tuple(
+                other.code.code
+                for other in instrument.scores
+                if other is not score and other.report_label
+            )
         info = ScoreInfo(
             score.code.code,
             score.report_label or score.code.code,
@@ -209,8 +293,12 @@ def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
             coding(score.code, settings),
             bands,
             rule_of(score),
+            answers,
+            companions,
         )
         index.setdefault((system, score.code.code), info)
+        for other in score.codings:
+            index.setdefault((other.system or settings.codesystem_url, other.code), info)
     return index
 
 
@@ -238,15 +326,26 @@ def _observation_reference(
     return None, None
 
 
-def _value(resource: Mapping[str, Any]) -> tuple[Fraction | bool | None, str | None]:
+OUT_OF_RANGE = "a number out of range"
+
+
+def _value(
+    resource: Mapping[str, Any], info: ScoreInfo
+) -> tuple[Fraction | bool | None, str | None]:
+    """(value, reason it is absent): a number, a yes/no, a coded answer's score, or a gap."""
     if "valueBoolean" in resource and isinstance(resource["valueBoolean"], bool):
         return resource["valueBoolean"], None
     quantity = resource.get("valueQuantity")
-    number = exact(quantity.get("value")) if isinstance(quantity, Mapping) else None
-    if number is None:
-        number = exact(resource.get("valueInteger"))
-    if number is not None:
+    raw = quantity.get("value") if isinstance(quantity, Mapping) else None
+    raw = raw if is_number(raw) else resource.get("valueInteger")
+    if is_number(raw):
+        number = exact(raw)
+        if number is None:
+            return None, OUT_OF_RANGE
         return number, None
+    answer = _answer_score(resource.get("valueCodeableConcept"), info)
+    if answer is not None:
+        return answer, None
     reason = resource.get("dataAbsentReason")
     if isinstance(reason, Mapping):
         text = reason.get("text")
@@ -257,6 +356,17 @@ def _value(resource: Mapping[str, Any]) -> tuple[Fraction | bool | None, str | N
             text = first.get("display") or first.get("code") or "data absent"
         return None, str(text)
     return None, "no value"
+
+
+def _answer_score(concept: Any, info: ScoreInfo) -> Fraction | None:
+    """The score of a coded answer (the PHQ-9 item 9 Observation carries the LOINC answer)."""
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    for item in codings if isinstance(codings, list) else []:
+        if isinstance(item, Mapping):
+            found = info.answers.get((item.get("system"), item.get("code")))
+            if found is not None:
+                return Fraction(found)
+    return None
 
 
 @dataclass(frozen=True)
@@ -413,6 +523,16 @@ class _Collected:
         self.notes.extend(text for text in texts if text not in self.notes)
 
 
+def _is_reported(method: Any, settings: Settings) -> bool:
+    """Observation.method says `reported` (the project's code): a total typed from a sheet."""
+    codings = method.get("coding") if isinstance(method, Mapping) else None
+    return any(
+        isinstance(item, Mapping)
+        and (item.get("system"), item.get("code")) == (settings.codesystem_url, "reported")
+        for item in (codings if isinstance(codings, list) else [])
+    )
+
+
 def _score_of(code: Any, index: Mapping[tuple[str, str], ScoreInfo]) -> ScoreInfo | None:
     codings = code.get("coding") if isinstance(code, Mapping) else None
     for item in codings if isinstance(codings, list) else []:
@@ -433,6 +553,7 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         kind = resource.get("resourceType")
         status = resource.get("status") if isinstance(resource.get("status"), str) else None
         if kind == "MedicationStatement":
+            resource = scrub(resource)
             patient = patient_of(resource.get("subject"))
             if patient and status not in SKIPPED_STATEMENTS and is_ldn(resource):
                 statements.append((patient, dose_phases(resource), *_provenance(resource)))
@@ -440,8 +561,11 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         if kind != "Observation" or status in SKIPPED_OBSERVATIONS:
             continue
         info = _score_of(resource.get("code"), index)
+        if info is None:
+            continue
+        resource = scrub(resource)
         patient = patient_of(resource.get("subject"))
-        if info is None or patient is None:
+        if patient is None:
             continue
         collected = found.setdefault(patient.key, _Collected(patient))
         day = day_of(resource.get("effectiveDateTime")) or day_of(
@@ -459,14 +583,21 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         if key in collected.seen:  # the same Observation read twice (a folder holding copies)
             continue
         collected.seen.add(key)
-        value, absent = _value(resource)
+        value, absent = _value(resource, info)
         wrong_type = isinstance(value, bool) if info.numeric else isinstance(value, Fraction)
         if wrong_type:
             value, absent = None, "value of the wrong type"
+        elif isinstance(value, Fraction) and info.outside(value):
+            absent = f"{number_text(value)} is outside {info.range_text}"
+            value = None
+            collected.warnings.append(f"{info.label} on {day}: {absent}; read as no value")
+        elif value is None and absent == OUT_OF_RANGE:
+            collected.warnings.append(f"{info.label} on {day}: {absent}; read as no value")
         band = None
         if isinstance(value, Fraction) and info.bands is not None:
             band = info.bands.band_for(value)
-        point = Point(day, value, absent, key, reference, status or "final", band)
+        reported = _is_reported(resource.get("method"), settings)
+        point = Point(day, value, absent, key, reference, status or "final", band, reported)
         collected.points.setdefault(info.code, {}).setdefault(day, []).append(point)
         notes, test_data = _provenance(resource)
         collected.note(notes)
@@ -534,6 +665,20 @@ class Change:
     rule: ResponderRule
     category: str | None
     explanation: str
+    extras: tuple[str, ...] = ()
+    """Further results beside the category: response, remission, the band transition."""
+
+    @property
+    def direction(self) -> Literal["better", "worse"] | None:
+        """Better or worse when the rule's result says the change is important (v3 B / W);
+        None for no important change. The results beside it (a band moved while the points
+        did not) never decide it; without a result of the rule, the band transition does."""
+        decisive = self.category if self.category is not None else next(iter(self.extras), None)
+        if decisive in codes.IMPROVED:
+            return "better"
+        if decisive in codes.WORSENED:
+            return "worse"
+        return None
 
     @property
     def improvement(self) -> Fraction | None:
@@ -568,22 +713,54 @@ class FollowUp:
     """What the report left out of the input, and why."""
     test_data: bool = False
     """Some of the patient's resources are tagged as test data (meta.security HTEST)."""
+    cautions: tuple[str, ...] = ()
+    """What the reader must weigh: a baseline older than the window before the baseline day."""
+
+    def stale(self, code: str) -> str | None:
+        """The caution about a score's baseline, if it is older than the window."""
+        return next((text for text in self.cautions if text.startswith(f"{code}:")), None)
 
     def series_for(self, code: str) -> Series | None:
         return next((series for series in self.series if series.code == code), None)
 
     @property
     def flags(self) -> tuple[tuple[Series, Point], ...]:
-        """Every raised flag, by day: a flag's Observation exists only when it is raised, so
-        each one with a value counts, whatever the other scores of that visit."""
+        """Every raised flag, by day, whatever the other scores of that visit."""
         raised = [
             (series, point)
             for series in self.series
             if series.info.flag
             for point in series.points
-            if point.value is not None
+            if series.info.raised(point)
         ]
         return tuple(sorted(raised, key=lambda pair: pair[1].day))
+
+    def flag_unknown(self, series: Series, day: date) -> str | None:
+        """Why a flag is unknown at a visit (never a negative): its item was not answered (a
+        gap), or the visit has the flag's instrument but no flag Observation. None: known, or
+        the instrument was not given that visit."""
+        point = series.at(day)
+        if point is not None:
+            return None if point.value is not None else f"not answered ({point.absent})"
+        others = (self.series_for(code) for code in series.info.companions)
+        if any(other is not None and other.at(day) is not None for other in others):
+            return (
+                "no Observation of the item: not answered, or sent by a version that wrote "
+                "one only when raised; read the response"
+            )
+        return None
+
+    @property
+    def unknown_flags(self) -> tuple[tuple[Series, date, str], ...]:
+        """Every visit where a flag's item is unknown (not answered), by day."""
+        found = [
+            (series, visit.day, why)
+            for series in self.series
+            if series.info.flag
+            for visit in self.visits
+            if (why := self.flag_unknown(series, visit.day)) is not None
+        ]
+        return tuple(sorted(found, key=lambda triple: triple[1]))
 
     @property
     def baseline_rule(self) -> str:
@@ -609,55 +786,88 @@ def _pick(points: list[Point], label: str, warnings: list[str]) -> Point:
     return chosen
 
 
-def classify(
-    rule: ResponderRule, series: Series, baseline: Point, follow_up: Point
-) -> tuple[Fraction, Fraction | None, str | None, str]:
-    """(change, percent, category, explanation) for two values of a score."""
+Classified = tuple[Fraction, Fraction | None, str | None, str, tuple[str, ...]]
+
+
+def band_step(series: Series, baseline: Point, follow_up: Point) -> tuple[str, str] | None:
+    """(category, words) of the move between the two values' severity bands, or None."""
+    bands = series.info.bands
+    start, end = baseline.band, follow_up.band
+    if bands is None or start is None or end is None:
+        return None
+    order = [band.code for band in bands.bands]
+    step = order.index(end.code) - order.index(start.code)
+    category = (
+        codes.BAND_IMPROVED
+        if step < 0
+        else codes.BAND_WORSENED
+        if step > 0
+        else codes.BAND_UNCHANGED
+    )
+    moved = "improved" if step < 0 else "worsened" if step > 0 else "unchanged"
+    return category, f"{start.display.lower()} to {end.display.lower()} ({moved}; {bands.name})"
+
+
+def _percent_category(
+    rule: ResponderRule, change: Fraction, percent: Fraction, words: str
+) -> tuple[str, str]:
+    """A percent rule's category, both ways: a fall against `thresholds`, a rise against
+    `worse_thresholds` (the same benchmarks upward)."""
+    size = abs(percent)
+    moved = "reduced" if change < 0 else "increased"
+    shown = f"{moved} by {percent_text(size, False)}% ({words})"
+    for threshold, category in rule.thresholds if change < 0 else rule.worse_thresholds:
+        if size >= threshold:
+            return category, f"{shown}: at least {threshold}% ({rule.name})"
+    least = rule.thresholds[-1][0]
+    if change == 0:
+        shown = f"no change ({words})"
+    return codes.NOT_IMPORTANT, f"{shown}: below the {least}% of {rule.name}, either way"
+
+
+def classify(rule: ResponderRule, series: Series, baseline: Point, follow_up: Point) -> Classified:
+    """(change, percent, category, explanation, extras) for two values of a score; a score with
+    bands compared by another rule shows its band transition beside that rule's result."""
     before, after = baseline.number, follow_up.number
     assert before is not None and after is not None
     change = after - before
     percent = change / before * 100 if before > 0 else None
     words = f"{number_text(before)} to {number_text(after)}"
+    banded = band_step(series, baseline, follow_up)
     if rule.kind == "band-transition":
-        bands = series.info.bands
-        start, end = baseline.band, follow_up.band
-        if bands is None or start is None or end is None:
-            return change, percent, None, f"{words}: no band for one of the values"
-        order = [band.code for band in bands.bands]
-        step = order.index(end.code) - order.index(start.code)
-        category = (
-            codes.BAND_IMPROVED
-            if step < 0
-            else codes.BAND_WORSENED
-            if step > 0
-            else codes.BAND_UNCHANGED
-        )
-        moved = "improved" if step < 0 else "worsened" if step > 0 else "unchanged"
-        text = f"{start.display.lower()} to {end.display.lower()} ({moved}; {bands.name})"
-        return change, percent, category, text
+        if banded is None:
+            return change, percent, None, f"{words}: no band for one of the values", ()
+        return change, percent, banded[0], banded[1], ()
+    extras = (banded[0],) if banded else ()
+    beside = f"; band: {banded[1]}" if banded else ""
     if rule.kind == "change-only":
-        return change, percent, None, f"{words}; {rule.summary}"
-    if change > 0:
-        rise = f" ({percent_text(percent)}%)" if percent is not None else ""
-        return change, percent, codes.WORSENED, f"worse than baseline: {words}{rise}"
+        return change, percent, None, f"{words}; {rule.summary}{beside}", extras
+    if rule.kind == "points-change":
+        assert rule.points is not None
+        if change <= -rule.points:
+            category, said = codes.POINTS_IMPROVED, f"fell by {number_text(-change)} points"
+        elif change >= rule.points:
+            category, said = codes.POINTS_WORSENED, f"rose by {number_text(change)} points"
+        else:
+            category, said = codes.POINTS_UNCHANGED, f"changed by {number_text(change)} points"
+        parts = [f"{said} ({words}): the individual change is {number_text(rule.points)} points"]
+        found: list[str] = []
+        if rule.response is not None and percent is not None and -percent >= rule.response:
+            found.append(codes.RESPONSE)
+            parts.append(f"response (a fall of {percent_text(-percent, False)}%)")
+        if rule.remission_below is not None and after < rule.remission_below:
+            found.append(codes.REMISSION)
+            parts.append(f"remission (below {number_text(rule.remission_below)})")
+        text = "; ".join(parts) + beside
+        return change, percent, category, text, (*found, *extras)
     if percent is None:
         text = (
             f"{words}: the baseline is 0, so the percent change is undefined and the "
-            f"{rule.name} rule (a percent threshold) cannot be applied"
+            f"{rule.name} rule (a percent threshold) cannot be applied{beside}"
         )
-        return change, percent, None, text
-    reduction = -percent
-    for threshold, category in rule.thresholds:
-        if reduction >= threshold:
-            text = (
-                f"reduced by {percent_text(reduction, False)}% ({words}): at least "
-                f"{threshold}% ({rule.name})"
-            )
-            return change, percent, category, text
-    least = rule.thresholds[-1][0]
-    moved = "no change" if change == 0 else f"reduced by {percent_text(reduction, False)}%"
-    text = f"{moved} ({words}): below the {least}% of {rule.name}"
-    return change, percent, codes.NOT_IMPORTANT, text
+        return change, percent, None, text, extras
+    category, text = _percent_category(rule, change, percent, words)
+    return change, percent, category, text + beside, extras
 
 
 def _baseline_day(
@@ -719,10 +929,24 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
                 text = f"no value at this visit ({point.absent}): no change computed"
                 changes.append(Change(item, point.day, base, point, None, None, rule, None, text))
             else:
-                change, percent, category, text = classify(rule, item, base, point)
+                change, percent, category, text, extras = classify(rule, item, base, point)
                 changes.append(
-                    Change(item, point.day, base, point, change, percent, rule, category, text)
-                )
+                    Change(
+                        item, point.day, base, point, change, percent, rule, category, text,
+                        extras,
+                    )
+                )  # fmt: skip
+    cautions = []
+    window = settings.baseline_max_days
+    for item in series:
+        base = baselines.get(item.code)
+        if window and day is not None and base is not None and (day - base.day).days > window:
+            cautions.append(
+                f"{item.code}: the baseline of {item.label} is from {base.day}, "
+                f"{(day - base.day).days} days before {day} (more than the {window} days "
+                "allowed, FMS_FHIR_BASELINE_MAX_DAYS): it may not describe the patient when "
+                "treatment began"
+            )
     return FollowUp(
         patient=collected.patient,
         series=tuple(series),
@@ -736,6 +960,7 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
         notes=tuple(collected.notes),
         warnings=tuple(warnings),
         test_data=collected.test_data,
+        cautions=tuple(cautions),
     )
 
 
@@ -769,6 +994,7 @@ def follow_up(
         raise InvalidInput([Issue("error", "not-found", message, None, "no-scores")])
     chosen = sorted(found.values(), key=lambda c: (c.patient.label, c.patient.key))
     if patient is not None:
+        patient = scrub(patient)
         chosen = [c for c in chosen if c.patient.matches(patient)]
         if not chosen:
             names = ", ".join(sorted(c.patient.label for c in found.values()))

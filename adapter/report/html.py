@@ -6,8 +6,9 @@ headings, tables with captions and header cells, a text alternative for every ch
 say what they mean in words (colour only repeats it), and text contrast above 7:1.
 
 What it shows comes from the declarations (see `core.py`): the scores with a `report_label`,
-each with its rule; raised flags (scores declared with emit="when-computed", the PHQ-9 item 9)
-open the page, have their own column in the visits table and in the index, whatever the totals.
+each with its rule; flags (scores declared with an alert, the PHQ-9 item 9) open the page when
+raised or not answered, and have their own column in the visits table and in the index,
+whatever the totals: raised, not raised (answered 0), or not answered (never read as a no).
 """
 
 from __future__ import annotations
@@ -33,18 +34,9 @@ from adapter.report.core import (
 from adapter.report.rules import CHANGE_ONLY, RULES, ResponderRule
 
 DISPLAYS = dict(codes.REPORT_CODES)
-TONE = {
-    codes.SUBSTANTIAL: "good",
-    codes.MODERATE: "good",
-    codes.IMPORTANT: "good",
-    codes.BAND_IMPROVED: "good",
-    codes.NOT_IMPORTANT: "neutral",
-    codes.BAND_UNCHANGED: "neutral",
-    codes.WORSENED: "bad",
-    codes.BAND_WORSENED: "bad",
-    codes.RESPONDER: "good",
-    codes.NOT_RESPONDER: "neutral",
-}
+TONE = {code: "good" for code in codes.IMPROVED} | {code: "bad" for code in codes.WORSENED}
+TONE |= {codes.REMISSION: "good", codes.RESPONDER: "good"}
+"""Importantly better reads green, importantly worse red, everything else neutral grey."""
 
 
 STYLE = """
@@ -125,13 +117,18 @@ def _value(point: Point | None, series: Series) -> str:
     if point.value is None:
         return f'<span class="absent">no value</span> <span class="why">({escape(point.absent or "")})</span>'
     if isinstance(point.value, bool):
-        text = "met" if point.value else "not met"
+        # the self-report criteria: a survey result, never a diagnosis (docs/instruments.md)
+        text = "survey criteria met" if point.value else "survey criteria not met"
     else:
         text = _number(point.value)
         if point.band is not None:
             text += f' <span class="band">{escape(point.band.display.lower())}</span>'
     if point.preliminary:
         text += ' <span class="why">(preliminary)</span>'
+    if point.reported:
+        text += (
+            ' <span class="tag" title="a total typed from a sheet, not computed">reported</span>'
+        )
     return text
 
 
@@ -144,11 +141,14 @@ def _on_ldn(days: int | None) -> str:
     return f"day {days} ({number_text(months, 1)} months)"
 
 
+def _badge(code: str) -> str:
+    return f'<span class="flag {TONE.get(code, "neutral")}">{escape(DISPLAYS[code])}</span>'
+
+
 def _flag(change: Change) -> str:
-    if change.category is None:
-        return ""
-    tone = TONE.get(change.category, "neutral")
-    return f'<span class="flag {tone}">{escape(DISPLAYS[change.category])}</span>'
+    """The rule's result, then the results beside it (response, remission, band transition)."""
+    found = [code for code in (change.category, *change.extras) if code is not None]
+    return " ".join(_badge(code) for code in found)
 
 
 def _result(series: Series, point: Point | None) -> str:
@@ -160,24 +160,34 @@ def _result(series: Series, point: Point | None) -> str:
 
 
 RAISED = '<span class="flag bad">Flag raised</span>'
+UNKNOWN = '<span class="flag bad">Not answered</span>'
 
 
-def _flag_cell(point: Point | None, series: Series) -> str:
-    """A flag's cell in the visits table: raised, with its value, or not raised (no
-    Observation: a flag exists only when raised)."""
+def _flag_cell(report: FollowUp, visit: date, series: Series) -> str:
+    """A flag's cell in the visits table: raised with its value, not raised (answered 0), not
+    answered (said, never read as not raised), or not recorded (the instrument not given)."""
+    point = series.at(visit)
+    unknown = report.flag_unknown(series, visit)
+    if unknown is not None:
+        return (
+            f'<td class="text flagged">{UNKNOWN} <span class="why">({escape(unknown)})</span></td>'
+        )
     if point is None:
-        hidden = '<span class="visually-hidden">no flag</span>'
+        hidden = '<span class="visually-hidden">not recorded</span>'
         return f'<td class="text"><span aria-hidden="true">&mdash;</span>{hidden}</td>'
     if not isinstance(point.value, Fraction):
         return f'<td class="text">{_value(point, series)}</td>'
     late = ' <span class="why">(preliminary)</span>' if point.preliminary else ""
-    return f'<td class="text flagged">{RAISED} {_number(point.value)}{late}</td>'
+    if series.info.raised(point):
+        return f'<td class="text flagged">{RAISED} {_number(point.value)}{late}</td>'
+    return f'<td class="text">not raised (answered {_number(point.value)}){late}</td>'
 
 
 def _flags(report: FollowUp) -> str:
-    """Raised flags, at the top of the page whatever the totals: each visit that raised one."""
-    flags = report.flags
-    if not flags:
+    """Raised flags, and flags whose item was not answered, at the top of the page whatever the
+    totals: each visit that raised one or left it unknown."""
+    flags, unknown = report.flags, report.unknown_flags
+    if not flags and not unknown:
         return ""
     items = []
     for series, point in flags:
@@ -185,12 +195,18 @@ def _flags(report: FollowUp) -> str:
         status = ", preliminary" if point.preliminary else ""
         items.append(
             f"<li><strong>{escape(series.label)}</strong>: raised on {_day(point.day)} "
-            f"(value {shown}{status}). {escape(series.info.score.code.display)}.</li>"
+            f"(value {shown}{status}). {escape(series.info.score.alert or series.info.score.code.display)}.</li>"
+        )
+    for series, day, why in unknown:
+        items.append(
+            f"<li><strong>{escape(series.label)}</strong>: <strong>not answered</strong> on "
+            f"{_day(day)} ({escape(why)}). Not a negative: ask the question again.</li>"
         )
     return (
         '<section class="alert" aria-labelledby="flags">\n'
         '<h2 id="flags">Flag for clinician review</h2>\n'
-        "<p>Raised by an answer on its own, whatever the totals:</p>\n"
+        "<p>Raised by an answer on its own, whatever the totals, or unknown because the "
+        "question was not answered:</p>\n"
         "<ul>\n" + "\n".join(items) + "\n</ul>\n</section>"
     )
 
@@ -232,6 +248,8 @@ def _summary(report: FollowUp) -> str:
     else:
         facts.append(("LDN", "no LDN MedicationStatement in the data"))
     facts.append(("Baseline", escape(report.baseline_rule)))
+    for caution in report.cautions:
+        facts.append(("Old baseline", escape(caution.split(": ", 1)[1])))
     rows = "\n".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
     latest: dict[str, Change] = {}
     for change in report.changes:
@@ -259,7 +277,8 @@ def _summary(report: FollowUp) -> str:
             items.append(
                 f"<li>{escape(series.label)}: {_value(newest, series)} on {_day(newest.day)}"
                 f"{' ' + result if result else ''} <span class='why'>"
-                f"({escape(series.info.rule.name)}: no change from baseline)</span></li>"
+                f"({escape(series.info.rule.name)}: the patient's own rating of change since "
+                "treatment began, read as it is, not compared with a baseline)</span></li>"
             )
     listed = (
         '<h3 id="latest">Latest change of each score</h3>\n<ul aria-labelledby="latest">\n'
@@ -295,7 +314,8 @@ def _values(report: FollowUp) -> str:
     # flags first, so a raised one is seen before the totals
     shown = sorted(report.series, key=lambda series: not series.info.flag)
     flagged = (
-        "; a flag has an Observation only when it is raised"
+        "; a flag is raised, not raised (its item answered 0) or not answered, never read as "
+        "not raised"
         if any(series.info.flag for series in shown)
         else ""
     )
@@ -306,7 +326,7 @@ def _values(report: FollowUp) -> str:
         for series in shown:
             point = series.at(visit.day)
             if series.info.flag:
-                cells.append(_flag_cell(point, series))
+                cells.append(_flag_cell(report, visit.day, series))
                 continue
             base = report.baselines.get(series.code)
             text = _value(point, series)
@@ -419,12 +439,7 @@ def _footer(report: FollowUp) -> str:
             )
             text += "."
         items.append(f'<li id="rule-{escape(rule.code)}">{text}</li>')
-    methods = "\n".join(
-        f"<li><strong>{escape(s.label)}</strong>: {escape(s.info.score.method)}"
-        + (f". Bands: {escape(s.info.bands.name)}" if s.info.bands else "")
-        + ".</li>"
-        for s in report.series
-    )
+    methods = "\n".join(_method(series) for series in report.series)
     return (
         '<footer aria-labelledby="rules">\n<h2 id="rules">Scoring rules and sources</h2>\n'
         f"<p><strong>Baseline</strong>: {escape(report.baseline_rule)}; each score's baseline "
@@ -443,6 +458,26 @@ def _footer(report: FollowUp) -> str:
         "3). Generated by fms-fhir from FHIR score Observations and LDN MedicationStatements; "
         "the same results are available as change Observations.</p>\n</footer>"
     )
+
+
+def _method(series: Series) -> str:
+    """How a score's values came to be: the formula for computed values; for totals typed from
+    a sheet (method `reported`) only that, since no formula ran on them."""
+    valued = [point for point in series.points if point.value is not None]
+    reported = [point for point in valued if point.reported]
+    bands = f" Bands: {escape(series.info.bands.name)}." if series.info.bands else ""
+    label = f"<li><strong>{escape(series.label)}</strong>: "
+    typed = (
+        "typed as a total from a sheet (Observation.method <code>reported</code>), not computed "
+        "by fms-fhir: no item formula applies to it"
+    )
+    if valued and len(reported) == len(valued):
+        return f"{label}every value is {typed}.{bands}</li>"
+    text = f"{label}{escape(series.info.score.method)}."
+    if reported:
+        days = ", ".join(str(point.day) for point in reported)
+        text += f" The values of {days} are {typed}."
+    return f"{text}{bands}</li>"
 
 
 def report_html(report: FollowUp, index_href: str | None = None) -> str:
@@ -483,8 +518,12 @@ def index_html(reports: Sequence[FollowUp], hrefs: Sequence[str]) -> str:
         raised: dict[str, date] = {}
         for series, point in report.flags:
             raised[series.label] = point.day
+        unknown: dict[str, date] = {}
+        for series, day, _ in report.unknown_flags:
+            unknown[series.label] = day
         alerts = "<br>".join(
-            f"{RAISED} {escape(label)}, last on {_day(day)}" for label, day in raised.items()
+            [f"{RAISED} {escape(label)}, last on {_day(day)}" for label, day in raised.items()]
+            + [f"{UNKNOWN} {escape(label)}, last on {_day(day)}" for label, day in unknown.items()]
         )
         alert_cell = '<td class="flagged">' if alerts else "<td>"
         rows.append(

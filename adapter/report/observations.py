@@ -10,7 +10,11 @@
   `follow-up-band`; effectivePeriod from the baseline day to the follow-up day.
 - derivedFrom: the two score Observations, by their identifier (a logical reference that stays
   true whatever id a server gave them), else `Observation/<id>`.
-- method: the responder rule, coded; interpretation: the category it gives, when it gives one.
+- method: the responder rule, coded; interpretation: the category it gives, when it gives one,
+  then the standard direction (v3 ObservationInterpretation `B` better, `W` worse) when the
+  result says the change is important, then the results beside it (response, remission, the
+  band transition).
+- note: why there is no percent (baseline 0), and a baseline older than the window.
 - id and identifier: a uuid5 of (patient, score, the two Observations compared), so a second run
   over the same data gives the same resources and a retried post creates nothing twice.
 """
@@ -28,7 +32,7 @@ from adapter.instrument import Code
 from adapter.observations import DATA_ABSENT_SYSTEM, SURVEY
 from adapter.report.core import Change, FollowUp, number_text, percent_text, rounded
 from adapter.settings import SCORE_UNIT, Settings
-from adapter.terminology import band_code, coding
+from adapter.terminology import BETTER, WORSE, band_code, coding
 
 UCUM = "http://unitsofmeasure.org"
 PERCENT_UNIT = {"unit": "%", "system": UCUM, "code": "%"}
@@ -132,11 +136,22 @@ def change_observation(report: FollowUp, change: Change, settings: Settings) -> 
         "effectivePeriod": {"start": base.day.isoformat(), "end": follow.day.isoformat()},
         "valueQuantity": _score_quantity(change.change),
     }
+    interpretations = []
     if change.category is not None:
-        observation["interpretation"] = [concept(change.category, settings, change.explanation)]
+        interpretations.append(concept(change.category, settings, change.explanation))
+    if change.direction is not None:
+        standard = BETTER if change.direction == "better" else WORSE
+        interpretations.append({"coding": [coding(standard, settings)]})
+    interpretations += [concept(extra, settings) for extra in change.extras]
+    if interpretations:
+        observation["interpretation"] = interpretations
     observation["method"] = concept(rule.code, settings, method_text)
-    if change.percent is None:
-        observation["note"] = [{"text": change.explanation}]
+    notes = [change.explanation] if change.percent is None else []
+    stale = report.stale(change.series.code)
+    if stale is not None:
+        notes.append(stale.split(": ", 1)[1])
+    if notes:
+        observation["note"] = [{"text": text} for text in notes]
     references = [ref for ref in (base.reference, follow.reference) if ref is not None]
     if references:
         observation["derivedFrom"] = references

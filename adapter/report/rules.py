@@ -6,7 +6,9 @@ score code); a score that names none gets band transition when it has bands, els
 only; flags and yes/no results get no change.
 
 Percent rules compare the reduction from baseline, (baseline - follow-up) / baseline x 100, with
-their thresholds (largest first); band rules compare the severity bands of the score's own band
+their thresholds (largest first), and a rise with the same thresholds upward; points rules
+compare the change in points with the score's individual change, with response and remission
+beside it; every compared score with bands also shows its band transition; band rules compare the severity bands of the score's own band
 scheme in `mappings/` (not re-declared here); per-visit rules read each visit's band alone (a
 score that is itself a change, the PGIC) and compute no change from baseline.
 """
@@ -22,7 +24,9 @@ from adapter import registry
 from adapter import report_codes as codes
 from adapter.instrument import Score
 
-RuleKind = Literal["percent-reduction", "band-transition", "change-only", "per-visit", "none"]
+RuleKind = Literal[
+    "percent-reduction", "points-change", "band-transition", "change-only", "per-visit", "none"
+]
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,20 @@ class ResponderRule:
     caveat: str = ""
     per_band: tuple[tuple[str, str], ...] = ()
     """Per-visit rules: (band code of the score's scheme, category)."""
+    worse_thresholds: tuple[tuple[Fraction, str], ...] = ()
+    """Percent rules: (least rise in percent, category), largest first: the same benchmarks
+    applied to worsening, so a rise of 1 from 50 is no more "worse" than a fall of 1 is better."""
+    points: Fraction | None = None
+    """Points rules: the least individual change, in score points, either way."""
+    response: Fraction | None = None
+    """Points rules: the least fall, in percent, that is a response."""
+    remission_below: Fraction | None = None
+    """Points rules: a follow-up below this is a remission."""
 
     @property
     def compares(self) -> bool:
         """Whether the rule compares follow-ups with a baseline (a change from baseline)."""
-        return self.kind in ("percent-reduction", "band-transition", "change-only")
+        return self.kind in ("percent-reduction", "points-change", "band-transition", "change-only")
 
     def category_of(self, band_code: str | None) -> str | None:
         """Per-visit rules: the category of a visit's band; None for other rules."""
@@ -52,25 +65,46 @@ class ResponderRule:
 IMMPACT = ResponderRule(
     code=codes.IMMPACT,
     kind="percent-reduction",
-    thresholds=((Fraction(50), codes.SUBSTANTIAL), (Fraction(30), codes.MODERATE)),
+    thresholds=(
+        (Fraction(50), codes.SUBSTANTIAL),
+        (Fraction(30), codes.MODERATE),
+        (Fraction(10), codes.MINIMAL),
+    ),
+    worse_thresholds=(
+        (Fraction(50), codes.SUBSTANTIAL_WORSE),
+        (Fraction(30), codes.MODERATE_WORSE),
+        (Fraction(10), codes.MINIMAL_WORSE),
+    ),
     name="IMMPACT, Dworkin 2008",
     summary=(
-        "a reduction in pain intensity of 30% or more is moderately important, 50% or more "
-        "substantial (percent thresholds do not depend on the scale, so they apply to 0-100 "
-        "ratings)"
+        "a change in pain intensity of 10% to 20% is minimally important (the project takes "
+        "10%, the lower end, as the threshold), 30% or more moderately important, 50% or more "
+        "substantial; the same thresholds are applied to a rise (worsening), so a rise below "
+        "10% is no important change (percent thresholds do not depend on the scale, so they "
+        "apply to 0-100 ratings)"
     ),
     source=(
         "Dworkin RH, Turk DC, Wyrwich KW, et al. Interpreting the clinical importance of "
         "treatment outcomes in chronic pain clinical trials: IMMPACT recommendations. "
         "J Pain 2008;9(2):105-121"
     ),
+    caveat=(
+        "IMMPACT defines the benchmarks for reductions; applying them to a rise is the "
+        "project's symmetric reading"
+    ),
 )
 FIQ_MCID = ResponderRule(
     code=codes.FIQ_MCID,
     kind="percent-reduction",
     thresholds=((Fraction(14), codes.IMPORTANT),),
-    name="minimal important change of the original FIQ, Bennett 2009",
-    summary="a reduction of 14% or more is the minimal clinically important improvement",
+    worse_thresholds=((Fraction(14), codes.IMPORTANT_WORSE),),
+    name="14% change, derived for the original FIQ (Bennett 2009)",
+    summary=(
+        "a fall of 14% or more is the minimal clinically important difference estimated for "
+        "the original FIQ; it marks a change at least that large, not how large it is (a fall "
+        "from severe to mild is shown by the band transition beside it); a rise of 14% or more "
+        "is read the same way upward"
+    ),
     source=(
         "Bennett RM, Bushmakin AG, Cappelleri JC, et al. Minimal clinically important "
         "difference in the fibromyalgia impact questionnaire. J Rheumatol "
@@ -79,6 +113,51 @@ FIQ_MCID = ResponderRule(
     caveat=(
         "derived for the original FIQ (pooled from three pregabalin trials); no FIQR-specific "
         "value was found, so applying it to the FIQR is an extrapolation"
+    ),
+)
+PHQ9_CHANGE = ResponderRule(
+    code=codes.PHQ9_CHANGE,
+    kind="points-change",
+    thresholds=(),
+    points=Fraction(5),
+    response=Fraction(50),
+    remission_below=Fraction(5),
+    name="PHQ-9 individual change, response and remission",
+    summary=(
+        "a change of 5 points or more either way is an individual (reliable) change, the "
+        "minimal clinically important difference for individual change (Lowe 2004); beside "
+        "it: response, a fall of 50% or more, and remission, a follow-up below 5 (Kroenke & "
+        "Spitzer 2002), and the band transition"
+    ),
+    source=(
+        "Lowe B, Unutzer J, Callahan CM, Perkins AJ, Kroenke K. Monitoring depression "
+        "treatment outcomes with the Patient Health Questionnaire-9. Med Care "
+        "2004;42(12):1194-1201; Kroenke K, Spitzer RL. The PHQ-9: a new depression diagnostic "
+        "and severity measure. Psychiatr Ann 2002;32(9):509-515"
+    ),
+)
+GAD7_CHANGE = ResponderRule(
+    code=codes.GAD7_CHANGE,
+    kind="points-change",
+    thresholds=(),
+    points=Fraction(4),
+    response=Fraction(50),
+    remission_below=Fraction(5),
+    name="GAD-7 individual change, response and remission",
+    summary=(
+        "a change of 4 points or more either way is the GAD-7's minimal clinically important "
+        "difference (Toussaint 2020; the 5 points of Lowe 2004 were derived for the PHQ-9); "
+        "beside it: response, a fall of 50% or more, and remission, a follow-up below 5 (the "
+        "minimal band of Spitzer 2006), read as for the PHQ-9, and the band transition"
+    ),
+    source=(
+        "Toussaint A, Husing P, Gumz A, et al. Sensitivity to change and minimal clinically "
+        "important difference of the 7-item Generalized Anxiety Disorder Questionnaire "
+        "(GAD-7). J Affect Disord 2020;265:395-401"
+    ),
+    caveat=(
+        "response and remission are the PHQ-9's definitions carried over to the GAD-7 (no "
+        "GAD-7-specific definition was read)"
     ),
 )
 BAND_TRANSITION = ResponderRule(
@@ -111,7 +190,9 @@ PGIC_RESPONDER = ResponderRule(
     per_band=(("positive", codes.RESPONDER), ("negative", codes.NOT_RESPONDER)),
 )
 
-RULES: tuple[ResponderRule, ...] = (IMMPACT, FIQ_MCID, BAND_TRANSITION, PGIC_RESPONDER)
+RULES: tuple[ResponderRule, ...] = (
+    IMMPACT, FIQ_MCID, PHQ9_CHANGE, GAD7_CHANGE, BAND_TRANSITION, PGIC_RESPONDER
+)  # fmt: skip
 """The rules that give a result (a category, or a band per visit), each with its source."""
 
 CHANGE_ONLY = ResponderRule(
