@@ -262,29 +262,6 @@ class RegionCount:
 
 
 @dataclass(frozen=True)
-class Flag:
-    """The score of one item when it is above `above`; no value otherwise. Declared on a Score
-    with `emit="when-computed"`, its Observation exists exactly when the flag is raised."""
-
-    link_id: str
-    above: int
-    label: str
-
-    def evaluate(self, answers: Answers, items: Mapping[str, Item]) -> ScoreValue | Missing:
-        value = answers.get(self.link_id)
-        if value is None:
-            return Missing(f"{self.label} not assessed: {self.link_id} is unanswered")
-        score = item_score(value)
-        if score <= self.above:
-            return Missing(f"{self.label} not raised: {self.link_id} is {score}")
-        return score
-
-    def fhirpath(self, items: Mapping[str, Item]) -> str:
-        values = answer_values([self.link_id]) + score_mapping(items[self.link_id])
-        return f"{values}.where($this > {self.above})"
-
-
-@dataclass(frozen=True)
 class SeverityRule:
     """One way to meet the severity condition of the ACR criteria: `wpi_low` <= WPI (<=
     `wpi_high` unless None) and SSS >= `sss_low`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from adapter.instrument import Score
 from adapter.resources import Converted
 
 
@@ -28,7 +29,7 @@ def score_rows(converted: Iterable[Converted]) -> list[tuple[str, ...]]:
                     response.authored,
                     response.instrument.id,
                     result.code,
-                    result.score.code.display,
+                    _short_label(result.score),
                     shown,
                     result.band.display if result.band else "",
                 )
@@ -45,3 +46,11 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def _short_label(score: Score) -> str:
+    """The project's own name of the score (a LOINC display's "[Reported]" names LOINC's method,
+    not how the value came to be), without the explanation a label may carry after a colon."""
+    if score.label:
+        return score.label.partition(": ")[0]
+    return score.code.display
