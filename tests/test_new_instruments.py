@@ -146,9 +146,11 @@ def test_extract_gives_item_9_and_the_flag_exactly_as_convert_does(q9):
     converted = api.convert(phq9("P4", **answers), SETTINGS).bundle
     response = converted["entry"][0]["resource"]
     extracted = api.extract(response, SETTINGS).bundle
-    ours = {code: o["id"] for code, o in observations(converted).items()}
-    assert {code: o["id"] for code, o in observations(extracted).items()} == ours
-    assert [f["id"] for f in flags(extracted)] == [f["id"] for f in flags(converted)]
+    ours = {code: o["identifier"] for code, o in observations(converted).items()}
+    assert {code: o["identifier"] for code, o in observations(extracted).items()} == ours
+    assert [f["identifier"] for f in flags(extracted)] == [
+        f["identifier"] for f in flags(converted)
+    ]
     assert len(flags(converted)) == (1 if q9 else 0)
 
 
