@@ -192,9 +192,17 @@ def extract(
     if validated.response is None or any(i.is_error for i in issues):
         raise InvalidInput(issues)
     links = links_for(bundle_type, settings)
-    converted = score_resources(validated.response, links, _derived_from(resource))
+    derived_from = _derived_from(resource)
+    converted = score_resources(validated.response, links, derived_from)
     result = bundle(converted.resources, settings, bundle_type)
     warnings = [i for i in issues if i.severity == "warning"]
+    if derived_from is None:
+        message = (
+            "the response has neither an id nor an identifier, so the score Observations "
+            "cannot name it in derivedFrom; send the response as the server stores it (with "
+            "its id), or give it an identifier"
+        )
+        warnings.append(Issue("warning", "incomplete", message, "id", "no-derived-from"))
     return ExtractResult(checked(result, settings), converted, warnings)
 
 
