@@ -279,12 +279,13 @@ def convert_sheet(
     """
     from adapter.sheets.output import FolderSink, MemorySink
     from adapter.sheets.pipeline import convert_sheet as run
-    from adapter.sheets.request import bounded, open_sink, resolve_contract
+    from adapter.sheets.request import bounded, open_since, open_sink, resolve_contract
 
     contract = resolve_contract(request, settings)
     limited = bounded(request.options, settings)
+    since = open_since(request, limited)
     sink = open_sink(destination, request.options, limited)
-    report = run(request.stream, request.name, contract, sink, limited, progress)
+    report = run(request.stream, request.name, contract, sink, limited, progress, since)
     bundles = sink.bundles() if isinstance(sink, MemorySink) else []
     held = sink.output if isinstance(sink, FolderSink) and sink.hold else None
     return SheetResult(report, bundles, held)
