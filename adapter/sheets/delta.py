@@ -179,12 +179,14 @@ class Previous:
     known: dict[str, Known] = field(default_factory=dict)
     per_visit: Counter[Visit] = field(default_factory=Counter)
     """Resources of each visit that were not withdrawn already."""
+    visits: dict[Visit, Visit] = field(default_factory=dict)
+    """Each visit once: the resources of a visit share it."""
 
     def add(self, relative_resource: Mapping[str, Any]) -> None:
         rid = relative_resource.get("id")
         if not isinstance(rid, str):
             return
-        visit = visit_of(relative_resource)
+        visit = self.visits.setdefault(visit_of(relative_resource), visit_of(relative_resource))
         gone = relative_resource.get("status") == WITHDRAWN
         old = self.known.get(rid)
         if old is not None and not old.withdrawn:
