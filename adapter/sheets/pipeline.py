@@ -54,7 +54,7 @@ class SheetReport:
     rejected: list[RowIssues] = field(default_factory=list)
     warnings: list[RowIssues] = field(default_factory=list)
     warnings_total: int = 0
-    since: Delta | None = None
+    since: SinceReport | None = None
     """With `--since`: what changed since the previous output."""
 
     def to_json(self) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class SheetReport:
 
 
 @dataclass
-class Delta:
+class SinceReport:
     """What a `--since` run found: each converted row's state, the withdrawn visits, and the
     resources by state (a patient's MedicationStatements count among the resources)."""
 
@@ -251,7 +251,7 @@ def convert_sheet(
     `since`: write only what changed since a previous output (`adapter.sheets.since`)."""
     report = SheetReport(name, sink.format, settings)
     if since is not None:
-        report.since = Delta(str(since.folder))
+        report.since = SinceReport(str(since.folder))
     visits: dict[str, Visits] = {}
     shared: dict[Decimal, Decimal] = {}
     try:
