@@ -11,6 +11,10 @@ conditional create (`ifNoneExist`) would keep the first version forever.
 The resource carries no `id`: R4 lets a server refuse an update-as-create with a client id
 (Medplum does). The entry's fullUrl is the `urn:uuid:` placeholder other entries of a
 transaction refer to; the server resolves it to the id it finds or gives.
+
+A Flag is the exception: once on the server it is the clinicians' (they review it and set it
+`inactive`), so it is a conditional create that a re-run never undoes; only its withdrawal
+(`entered-in-error`, a corrected answer that no longer raises it) is an update.
 """
 
 from __future__ import annotations
@@ -31,16 +35,21 @@ FORMATS: tuple[Format, ...] = ("transaction", "patient", "ndjson")
 """Layouts of a sheet's output: a Bundle per visit, a Bundle per patient, or Bulk Data NDJSON."""
 
 
+CREATED_ONCE = frozenset({"Flag"})
+"""Resources the server's users take over once created: conditional create (see the module)."""
+
+
 def entry(resource: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """A conditional update on the identifier; the body without `id` (see the module)."""
     rid = resource["id"]
     kind = resource["resourceType"]
     body = {key: value for key, value in resource.items() if key != "id"}
-    return {
-        "fullUrl": full_url(rid),
-        "resource": body,
-        "request": {"method": "PUT", "url": f"{kind}?{identifier_search(rid, settings)}"},
-    }
+    search = identifier_search(rid, settings)
+    if kind in CREATED_ONCE and resource.get("status") != "entered-in-error":
+        request = {"method": "POST", "url": kind, "ifNoneExist": search}
+    else:
+        request = {"method": "PUT", "url": f"{kind}?{search}"}
+    return {"fullUrl": full_url(rid), "resource": body, "request": request}
 
 
 def entry_id(entry: dict[str, Any]) -> str | None:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter import api
+from adapter.bundle import bundle
 from adapter.cli import main
 from adapter.links import links_for
 from adapter.medication import daily_dose_mg
@@ -120,6 +121,25 @@ def test_no_entry_carries_a_client_id_and_every_one_is_a_conditional_update():
             "url": f"{entry['resource']['resourceType']}?identifier="
             f"{SETTINGS.identifier_system}|{rid}",
         }
+
+
+PHQ9 = {
+    "instrument": "phq9",
+    "subject": {"identifier": {"system": "urn:example:mrn", "value": "L9"}},
+    "authored": "2025-04-10",
+    "answers": {f"phq9-q{n}": 1 for n in range(1, 10)},
+}
+
+
+def test_a_flag_is_created_once_and_only_its_withdrawal_is_an_update():
+    entries = api.convert(PHQ9, SETTINGS).bundle["entry"]
+    (flag,) = [e for e in entries if e["resource"]["resourceType"] == "Flag"]
+    rid = flag["fullUrl"].removeprefix("urn:uuid:")
+    search = f"identifier={SETTINGS.identifier_system}|{rid}"
+    assert flag["request"] == {"method": "POST", "url": "Flag", "ifNoneExist": search}
+    assert "id" not in flag["resource"]
+    withdrawn = bundle([{**flag["resource"], "id": rid, "status": "entered-in-error"}], SETTINGS)
+    assert withdrawn["entry"][0]["request"] == {"method": "PUT", "url": f"Flag?{search}"}
 
 
 # --- the comparison itself (pure) ---------------------------------------------------------------

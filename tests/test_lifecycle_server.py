@@ -212,3 +212,25 @@ def test_an_amended_response_through_extract_corrects_the_scores(fhir_server, tm
         "phq4-anxiety": ("corrected", 3),
     }
     assert_all_references_resolve(fhir_server)
+
+
+def test_a_flag_a_clinician_reviewed_stays_reviewed_when_the_visit_is_posted_again(
+    fhir_server, tmp_path
+):
+    phq9 = {
+        "instrument": "phq9",
+        "subject": {"identifier": {"system": "urn:example:mrn", "value": "FLAG-1"}},
+        "authored": "2025-04-10",
+        "answers": {f"phq9-q{n}": 1 for n in range(1, 10)},
+    }
+    bundle = _call(_client(tmp_path), "/$convert", phq9)
+    answer = fhir_server.post_bundle(bundle, transactions=False)
+    assert all(s.startswith("2") for s in statuses(answer))
+    (flag,) = fhir_server.all("Flag")
+    status, _ = fhir_server.request("PUT", f"Flag/{flag['id']}", {**flag, "status": "inactive"})
+    assert status == 200
+    reviewed = state(fhir_server)
+    fhir_server.post_bundle(bundle, transactions=False)  # a retry, or a re-run
+    assert state(fhir_server) == reviewed
+    (flag,) = fhir_server.all("Flag")
+    assert flag["status"] == "inactive"
