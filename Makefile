@@ -30,9 +30,14 @@ $(JS_STAMP): | $(STAMP)
 		&& touch $@ || echo "npm install failed: the fhirpath.js and FHIR server tests will be skipped"; \
 	else echo "npm not found: the fhirpath.js and FHIR server tests will be skipped"; fi
 
+# The example patient has one identifier in every file (the answers documents name its system;
+# the sheet's template column does not, so it is named here): the same visit, the same ids.
+EXAMPLE_PATIENT_SYSTEM := urn:example:mrn
+
 demo: $(STAMP)
 	$(BIN)/fms-fhir convert examples/baseline-visit.json --out build/baseline-bundle.json --table
 	$(BIN)/fms-fhir convert-sheet examples/case-report-followup.xlsx --out build/case-report \
+		--patient-system $(EXAMPLE_PATIENT_SYSTEM) \
 		--report build/case-report-report.json --test-data "$(EXAMPLE_NOTE)"
 	$(BIN)/fms-fhir report build/case-report --out build/report
 	@echo "the follow-up report: build/report/index.html"

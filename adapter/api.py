@@ -192,9 +192,17 @@ def extract(
     if validated.response is None or any(i.is_error for i in issues):
         raise InvalidInput(issues)
     links = links_for(bundle_type, settings)
-    converted = score_resources(validated.response, links, _derived_from(resource))
+    derived_from = _derived_from(resource)
+    converted = score_resources(validated.response, links, derived_from)
     result = bundle(converted.resources, settings, bundle_type)
     warnings = [i for i in issues if i.severity == "warning"]
+    if derived_from is None:
+        message = (
+            "the response has neither an id nor an identifier, so the score Observations "
+            "cannot name it in derivedFrom; send the response as the server stores it (with "
+            "its id), or give it an identifier"
+        )
+        warnings.append(Issue("warning", "incomplete", message, "id", "no-derived-from"))
     return ExtractResult(checked(result, settings), converted, warnings)
 
 
@@ -271,12 +279,13 @@ def convert_sheet(
     """
     from adapter.sheets.output import FolderSink, MemorySink
     from adapter.sheets.pipeline import convert_sheet as run
-    from adapter.sheets.request import bounded, open_sink, resolve_contract
+    from adapter.sheets.request import bounded, open_since, open_sink, resolve_contract
 
     contract = resolve_contract(request, settings)
     limited = bounded(request.options, settings)
+    since = open_since(request, limited)
     sink = open_sink(destination, request.options, limited)
-    report = run(request.stream, request.name, contract, sink, limited, progress)
+    report = run(request.stream, request.name, contract, sink, limited, progress, since)
     bundles = sink.bundles() if isinstance(sink, MemorySink) else []
     held = sink.output if isinstance(sink, FolderSink) and sink.hold else None
     return SheetResult(report, bundles, held)

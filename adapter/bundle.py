@@ -1,10 +1,20 @@
-"""Resources -> transaction or batch Bundle that a real server stores, and re-stores on a retry
-without a duplicate.
+"""Resources -> transaction or batch Bundle that a server applies as "create if absent, update
+if changed, nothing if equal".
 
-Responses and scores are facts of one visit: conditional create (`ifNoneExist` on the
-identifier). A regimen grows as phases are added, so a MedicationStatement is a conditional
-update (`PUT MedicationStatement?identifier=...`), and carries no `id`: R4 lets a server refuse
-an update-as-create with a client id (Medplum does).
+Every entry is a conditional update on the resource's identifier
+(`PUT <Type>?identifier=<system>|<id>`): the first post creates the resource, a correction (a
+re-exported sheet, an `amended` response, a longer regimen) replaces it with one new version
+under the same server id, and a retry of the same content changes nothing (HAPI, Medplum and
+Azure keep the current version when an update changes nothing; see docs/lifecycle.md). A
+conditional create (`ifNoneExist`) would keep the first version forever.
+
+The resource carries no `id`: R4 lets a server refuse an update-as-create with a client id
+(Medplum does). The entry's fullUrl is the `urn:uuid:` placeholder other entries of a
+transaction refer to; the server resolves it to the id it finds or gives.
+
+A Flag is the exception: once on the server it is the clinicians' (they review it and set it
+`inactive`), so it is a conditional create that a re-run never undoes; only its withdrawal
+(`entered-in-error`, a corrected answer that no longer raises it) is an update.
 """
 
 from __future__ import annotations
@@ -23,25 +33,34 @@ BUNDLE_TYPES: tuple[BundleType, ...] = ("transaction", "batch")
 Format = Literal["transaction", "patient", "ndjson"]
 FORMATS: tuple[Format, ...] = ("transaction", "patient", "ndjson")
 """Layouts of a sheet's output: a Bundle per visit, a Bundle per patient, or Bulk Data NDJSON."""
-UPDATED_TYPES = frozenset({"MedicationStatement"})
+
+
+CREATED_ONCE = frozenset({"Flag"})
+"""Resources the server's users take over once created: conditional create (see the module)."""
 
 
 def entry(resource: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """A conditional update on the identifier; the body without `id` (see the module)."""
     rid = resource["id"]
     kind = resource["resourceType"]
+    body = {key: value for key, value in resource.items() if key != "id"}
     search = identifier_search(rid, settings)
-    if kind in UPDATED_TYPES:
-        body = {key: value for key, value in resource.items() if key != "id"}
-        return {
-            "fullUrl": full_url(rid),
-            "resource": body,
-            "request": {"method": "PUT", "url": f"{kind}?{search}"},
-        }
-    return {
-        "fullUrl": full_url(rid),
-        "resource": resource,
-        "request": {"method": "POST", "url": kind, "ifNoneExist": search},
-    }
+    if kind in CREATED_ONCE and resource.get("status") != "entered-in-error":
+        request = {"method": "POST", "url": kind, "ifNoneExist": search}
+    else:
+        request = {"method": "PUT", "url": f"{kind}?{search}"}
+    return {"fullUrl": full_url(rid), "resource": body, "request": request}
+
+
+def entry_id(entry: dict[str, Any]) -> str | None:
+    """The deterministic id of an entry's resource (its fullUrl carries it; older outputs also
+    kept it in the resource)."""
+    full = entry.get("fullUrl")
+    if isinstance(full, str) and full.startswith("urn:uuid:"):
+        return full.removeprefix("urn:uuid:")
+    resource = entry.get("resource")
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    return rid if isinstance(rid, str) else None
 
 
 def bundle_id(bundle_type: str, resource_ids: Iterable[str]) -> str:

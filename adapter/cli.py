@@ -295,6 +295,15 @@ def regimen(regimen_path: str, out: str | None) -> None:
     metavar="NOTE",
     help="Example or synthetic sheet: tag every resource as test data (HTEST), NOTE saying what is invented.",
 )
+@click.option(
+    "--since",
+    "since",
+    metavar="PREVIOUS_OUT",
+    help=(
+        "The --out folder of an earlier run: write only what changed since (new and changed "
+        "resources, a withdrawn visit's resources marked entered-in-error)."
+    ),
+)
 @BUNDLE_TYPE_OPTION
 def convert_sheet(
     sheet_path: str,
@@ -304,12 +313,17 @@ def convert_sheet(
     report_path: str | None,
     patient_system: str | None,
     test_data: str | None,
+    since: str | None,
     bundle_type: BundleType,
 ) -> None:
     """Legacy spreadsheet (CSV, XLSX) -> FHIR, every row converted or rejected with its reasons.
 
     Exit 0 when every row converted, 3 when some rows were rejected (the rest is written),
     1 when the file or the contract cannot be used (nothing written).
+
+    With --since PREVIOUS_OUT, the output holds only what a server needs to catch up with the
+    sheet (docs/lifecycle.md); the row report says which rows are new, changed, unchanged and
+    which visits were withdrawn.
     """
     from adapter.sheets.request import (
         CLI_PLACES,
@@ -325,8 +339,9 @@ def convert_sheet(
         bundle_type=bundle_type,
         patient_system=patient_system,
         test_data=test_data,
+        since=since,
     )
-    inputs = (sheet_path, contract_path or "")
+    inputs = (sheet_path, contract_path or "", since or "")
     try:
         contract = (
             ContractFile(_read_bytes(contract_path, settings.max_input_bytes), contract_path)

@@ -46,6 +46,9 @@ class Regimen:
     asserted: date
     note: str | None = None
     test_data: str | None = None
+    cut: str | None = None
+    """Why the dose history ends where it does when the source contradicts a longer one (a
+    sheet row with a dose was rejected): said in the last dosage's text and in a note."""
 
 
 def expand_titration(
@@ -200,6 +203,9 @@ def regimen_from_document(document: Any) -> tuple[Regimen, list[Issue]]:
     else:
         phases = [Phase(p["dose_mg"], p["start"], p["end"]) for p in data["phases"]]
         issues.extend(phase_issues(phases))
+    if data["reason"] is not None and not data["reason"]:
+        message = "'reason' holds no coding; give at least one, or leave it out (fibromyalgia)"
+        issues.append(Issue("error", "required", message, "reason", "empty-reason"))
     if any(issue.is_error for issue in issues):
         raise InvalidInput(issues)
     reasons = (
@@ -244,27 +250,35 @@ def _mg_quantity(dose: Decimal) -> dict[str, Any]:
     return {"value": _quantity(dose), "unit": "mg", "system": UCUM, "code": "mg"}
 
 
-def _dosage(sequence: int, phase: Phase, regimen: Regimen, settings: Settings) -> dict[str, Any]:
+def _dosage(
+    sequence: int, phase: Phase, regimen: Regimen, settings: Settings, last: bool
+) -> dict[str, Any]:
+    """A daily oral dose as R4 writes one: `doseQuantity` with a once-daily timing.
+
+    `Dosage.doseAndRate.rate[x]` is the speed of administration (an infusion's mL/h); an LDN
+    dose is a whole dose once a day, so it is a dose and a timing, whatever the source says of
+    the time of day (a sheet's dose column says nothing: no `when` is claimed then).
+    """
     span = f"from {phase.start}" + (f" to {phase.end}" if phase.end else ", ongoing")
-    repeat: dict[str, Any] = {"boundsPeriod": _period(phase)}
+    repeat: dict[str, Any] = {
+        "boundsPeriod": _period(phase),
+        "frequency": 1,
+        "period": 1,
+        "periodUnit": "d",
+    }
     dosage: dict[str, Any] = {"sequence": sequence}
     if regimen.timing is None:
-        # Only the amount per day is known: a rate (mg per 1 d), no frequency or time claimed.
-        dosage["text"] = f"{_mg(phase.dose_mg)} mg per day, {span}"
-        dosage["timing"] = {"repeat": repeat}
-        rate = {"value": 1, "unit": "d", "system": UCUM, "code": "d"}
-        dosage["doseAndRate"] = [
-            {"rateRatio": {"numerator": _mg_quantity(phase.dose_mg), "denominator": rate}}
-        ]
+        dosage["text"] = f"{_mg(phase.dose_mg)} mg once a day, {span}"
     else:
         when, words = ldn.TIMINGS[regimen.timing]
-        repeat |= {"frequency": 1, "period": 1, "periodUnit": "d"}
         if when:
             repeat["when"] = [when]
         form = f" ({ldn.FORMS[regimen.form]})" if regimen.form else ""
         dosage["text"] = f"{_mg(phase.dose_mg)} mg by mouth {words}{form}, {span}"
-        dosage["timing"] = {"repeat": repeat}
-        dosage["doseAndRate"] = [{"doseQuantity": _mg_quantity(phase.dose_mg)}]
+    if last and regimen.cut is not None:
+        dosage["text"] += f"; {regimen.cut}"
+    dosage["timing"] = {"repeat": repeat}
+    dosage["doseAndRate"] = [{"doseQuantity": _mg_quantity(phase.dose_mg)}]
     if regimen.form is not None:
         dosage["route"] = {"coding": [coding(ldn.ORAL_ROUTE, settings)], "text": "oral"}
     return dosage
@@ -313,9 +327,11 @@ def build_medication_statement(regimen: Regimen, settings: Settings) -> dict[str
             }
         ],
         "dosage": [
-            _dosage(n, phase, regimen, settings) for n, phase in enumerate(regimen.phases, 1)
+            _dosage(n, phase, regimen, settings, n == len(regimen.phases))
+            for n, phase in enumerate(regimen.phases, 1)
         ],
     }
-    if regimen.note:
-        resource["note"] = [{"text": regimen.note}]
+    notes = [text for text in (regimen.note, regimen.cut) if text]
+    if notes:
+        resource["note"] = [{"text": text} for text in notes]
     return mark_test_data(resource, regimen.test_data)

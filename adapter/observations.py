@@ -32,7 +32,10 @@ SURVEY = {
 DATA_ABSENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 OBSERVATION_STATUS = {
     "completed": "final",
-    "amended": "amended",
+    # R4 ObservationStatus: `corrected` is the `amended` that fixes an error in a result. Scores
+    # of an amended response are recomputed from corrected answers: they are corrected, not
+    # final again (docs/lifecycle.md).
+    "amended": "corrected",
     "entered-in-error": "entered-in-error",
     "in-progress": "preliminary",
     "stopped": "preliminary",

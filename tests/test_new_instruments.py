@@ -113,8 +113,8 @@ def test_item_9_above_0_is_flagged_whatever_the_total(q9, answer):
     assert flag["period"] == {"start": "2025-04-10"}
     detail = flag["extension"][0]
     assert detail["url"] == "http://hl7.org/fhir/StructureDefinition/flag-detail"
-    urls = {e["fullUrl"]: e["resource"]["id"] for e in bundle["entry"]}
-    assert urls[detail["valueReference"]["reference"]] == item["id"]
+    urls = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}  # a PUT body has no id
+    assert urls[detail["valueReference"]["reference"]] == item
 
 
 def test_item_9_alone_is_flagged_while_the_total_is_not_computed():
@@ -146,9 +146,11 @@ def test_extract_gives_item_9_and_the_flag_exactly_as_convert_does(q9):
     converted = api.convert(phq9("P4", **answers), SETTINGS).bundle
     response = converted["entry"][0]["resource"]
     extracted = api.extract(response, SETTINGS).bundle
-    ours = {code: o["id"] for code, o in observations(converted).items()}
-    assert {code: o["id"] for code, o in observations(extracted).items()} == ours
-    assert [f["id"] for f in flags(extracted)] == [f["id"] for f in flags(converted)]
+    ours = {code: o["identifier"] for code, o in observations(converted).items()}
+    assert {code: o["identifier"] for code, o in observations(extracted).items()} == ours
+    assert [f["identifier"] for f in flags(extracted)] == [
+        f["identifier"] for f in flags(converted)
+    ]
     assert len(flags(converted)) == (1 if q9 else 0)
 
 

@@ -70,7 +70,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
 
 def _observations(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
-        e["resource"]["id"]: {k: e["resource"].get(k) for k in COMPARED}
+        e["fullUrl"]: {k: e["resource"].get(k) for k in COMPARED}
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "Observation"
     }
@@ -106,7 +106,7 @@ def test_two_subjects_that_join_alike_get_different_ids():
         {**base, "subject": {"identifier": {"system": "urn:example:mrn|P", "value": "1"}}},
         SETTINGS,
     )
-    ids = lambda result: {e["resource"]["id"] for e in result.bundle["entry"]}  # noqa: E731
+    ids = lambda result: {e["fullUrl"] for e in result.bundle["entry"]}  # noqa: E731
     assert ids(one).isdisjoint(ids(two))
 
 

@@ -77,9 +77,9 @@ def test_identifiers_survive_placeholder_rewriting(fhir_server):
     bundle = api.convert(BASELINE[2], SETTINGS).bundle
     fhir_server.post_bundle(bundle)
     for entry in bundle["entry"]:
-        stored = fhir_server.search(
-            entry["resource"]["resourceType"], entry["request"]["ifNoneExist"]
-        )
+        kind, search = entry["request"]["url"].split("?")  # the conditional update's search
+        assert kind == entry["resource"]["resourceType"]
+        stored = fhir_server.search(kind, search)
         assert len(stored) == 1
         ours = identifier(entry["fullUrl"].removeprefix("urn:uuid:"), SETTINGS)
         assert stored[0]["identifier"] == [ours] or stored[0]["identifier"] == ours

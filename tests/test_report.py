@@ -527,11 +527,12 @@ def test_the_change_bundle_is_deterministic_and_every_local_code_resolves(case_d
     again = change_bundle(load_resources(case_dir, SETTINGS), SETTINGS.with_(strict=True))
     assert first == again and first["type"] == "transaction"
     assert_valid_fhir(first)
-    for entry in first["entry"]:
-        assert (
-            entry["request"]["ifNoneExist"]
-            == f"identifier={SETTINGS.identifier_system}|{entry['resource']['id']}"
-        )
+    for entry in first["entry"]:  # a conditional update on the identifier (docs/lifecycle.md)
+        rid = entry["fullUrl"].removeprefix("urn:uuid:")
+        assert entry["request"] == {
+            "method": "PUT",
+            "url": f"Observation?identifier={SETTINGS.identifier_system}|{rid}",
+        }
     batch = change_bundle(load_resources(case_dir, SETTINGS), SETTINGS, bundle_type="batch")
     assert batch["type"] == "batch" and len(batch["entry"]) == 5
     concepts = {c["code"]: c["display"] for c in codesystem(SETTINGS)["concept"]}

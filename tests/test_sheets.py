@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from adapter.cli import main
+from adapter.medication import UCUM as UCUM_SYSTEM
 from adapter.medication import daily_dose_mg
 from adapter.outcome import InvalidInput
 from adapter.sheets.contract import (
@@ -491,7 +492,7 @@ def test_dose_history_becomes_phases_and_courses():
     found = courses(
         [(d, None if v is None else __import__("decimal").Decimal(str(v))) for d, v in history]
     )
-    (first, first_asserted), (second, second_asserted) = found
+    (first, first_asserted), (second, second_asserted) = [(c.phases, c.asserted) for c in found]
     assert [(str(p.dose_mg), p.start.isoformat(), p.end and p.end.isoformat()) for p in first] == [
         ("1.5", "2024-01-15", "2024-01-28"),
         ("3.0", "2024-01-29", "2024-02-11"),
@@ -623,10 +624,11 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
         ]
         for entry in report.to_json()["rejected"]
     }
+    cut = ("dose-history-cut", 'row {}, column C "ldn_dose_mg"')
     assert rejected == {
-        3: [("dose-implausible", 'row 3, column C "ldn_dose_mg"')],
-        4: [("dose-too-precise", 'row 4, column C "ldn_dose_mg"')],
-        5: [("dose-not-positive", 'row 5, column C "ldn_dose_mg"')],
+        3: [("dose-implausible", 'row 3, column C "ldn_dose_mg"'), (cut[0], cut[1].format(3))],
+        4: [("dose-too-precise", 'row 4, column C "ldn_dose_mg"'), (cut[0], cut[1].format(4))],
+        5: [("dose-not-positive", 'row 5, column C "ldn_dose_mg"'), (cut[0], cut[1].format(5))],
     }
     warned = [
         i["details"]["coding"][0]["code"]
@@ -634,11 +636,18 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
         for i in w["outcome"]["issue"]
     ]
     assert "not-low-dose" in warned
-    (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
-    doses = [float(daily_dose_mg(d)) for d in statement["dosage"]]
-    assert doses == [1.5, 4.125, 6.5]
-    assert [d["timing"]["repeat"]["boundsPeriod"] for d in statement["dosage"]] == [
-        {"start": "2024-01-10", "end": "2024-05-09"},
+    # A rejected dose is not a stretched dose (issue 19): 1.5 mg is known at 2024-01-10 only;
+    # the rows after it with doses were rejected, so the next course starts at 2024-05-10.
+    first, second = sorted(
+        (r for r in resources(out) if r["resourceType"] == "MedicationStatement"),
+        key=lambda r: r["effectivePeriod"]["start"],
+    )
+    assert first["status"] == "unknown"
+    assert first["effectivePeriod"] == {"start": "2024-01-10", "end": "2024-01-10"}
+    assert "row 3 (2024-02-10) gives a dose but was rejected" in first["note"][-1]["text"]
+    doses = [float(daily_dose_mg(d)) for d in second["dosage"]]
+    assert doses == [4.125, 6.5]
+    assert [d["timing"]["repeat"]["boundsPeriod"] for d in second["dosage"]] == [
         {"start": "2024-05-10", "end": "2024-06-09"},
         {"start": "2024-06-10", "end": "2024-07-09"},
     ]
@@ -710,7 +719,13 @@ def test_a_dose_column_states_only_what_the_sheet_holds(tmp_path):
     assert "capsule" not in text and "bedtime" not in text and '"HS"' not in text
     assert "route" not in statement["dosage"][0]
     assert statement["medicationCodeableConcept"]["text"] == "Low-dose naltrexone (LDN)"
-    assert statement["dosage"][0]["doseAndRate"][0]["rateRatio"]["denominator"]["code"] == "d"
+    # A daily oral dose is a dose and a once-daily timing (issue 21), not a rate.
+    assert statement["dosage"][0]["doseAndRate"] == [
+        {"doseQuantity": {"value": 4.5, "unit": "mg", "system": UCUM_SYSTEM, "code": "mg"}}
+    ]
+    repeat = statement["dosage"][0]["timing"]["repeat"]
+    assert (repeat["frequency"], repeat["period"], repeat["periodUnit"]) == (1, 1, "d")
+    assert "when" not in repeat
     said = contract_from_data(
         {
             "patient": {"column": "patient_id"},

@@ -294,7 +294,7 @@ def test_extraction_gives_the_same_observations_as_convert():
     resource, *converted = response_resources(case.response(), links).resources
     extracted = api.extract(resource, SETTINGS).bundle
     for ours, theirs in zip(converted, [e["resource"] for e in extracted["entry"]], strict=True):
-        assert ours["id"] == theirs["id"]
+        assert ours["identifier"] == theirs["identifier"]  # the id is in it (no id in a PUT)
         assert ours.get("valueQuantity") == theirs.get("valueQuantity")
 
 

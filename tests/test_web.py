@@ -486,7 +486,7 @@ def test_validate_questionnaire_named_by_query_or_parameter(client):
 
 def _observations(bundle: dict[str, Any]) -> dict[str, Any]:
     return {
-        e["resource"]["id"]: e["resource"]
+        e["fullUrl"]: e["resource"]
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "Observation"
     }

@@ -48,8 +48,8 @@ def test_convert_validate_extract_over_http(server):
 
     status, _, extracted = server.post_json("/QuestionnaireResponse/$extract", responses[0])
     assert status == 200
-    converted_ids = {e["resource"]["id"] for e in bundle["entry"]}
-    extracted_ids = {e["resource"]["id"] for e in extracted["entry"]}
+    converted_ids = {e["fullUrl"] for e in bundle["entry"]}  # the id (a PUT body has none)
+    extracted_ids = {e["fullUrl"] for e in extracted["entry"]}
     assert extracted_ids and extracted_ids <= converted_ids, "same scores, same ids as $convert"
 
 

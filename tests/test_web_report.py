@@ -163,8 +163,10 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
 def resource_id(resource: dict[str, Any]) -> str:
     """The deterministic id: `id`, or the identifier under /sid/resource-id of a conditional
     update, which carries no id."""
+    found = resource["identifier"]
+    found = found if isinstance(found, list) else [found]  # a QuestionnaireResponse has one
     return resource.get("id") or next(
-        i["value"] for i in resource["identifier"] if i["system"].endswith("/sid/resource-id")
+        i["value"] for i in found if i["system"].endswith("/sid/resource-id")
     )
 
 
@@ -229,7 +231,7 @@ def test_report_change_bundle(client, case_resources):
     changes = [e["resource"] for e in bundle["entry"]]
     assert changes and all(c["resourceType"] == "Observation" for c in changes)
     assert all(len(c["derivedFrom"]) == 2 for c in changes)
-    assert all("ifNoneExist" in e["request"] for e in bundle["entry"])
+    assert all(e["request"]["method"] == "PUT" for e in bundle["entry"])  # conditional update
     values = {
         next(
             comp["valueCodeableConcept"]["coding"][0]["code"]

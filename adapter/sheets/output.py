@@ -156,7 +156,9 @@ class FolderSink(Sink):
 
 
 KIND = "convert-sheet"
-OUR_NAMES = re.compile(r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson|\.parts")
+OUR_NAMES = re.compile(
+    r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson|\.parts|\.fms-fhir-state\.ndjson"
+)
 """The names convert-sheet writes (for a marker of an earlier version, which listed none, and
 for the staging folder of a killed run)."""
 

@@ -9,16 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from adapter.model import Issue, Subject
 from adapter.outcome import InvalidInput, operation_outcome
 from adapter.settings import Settings
 from adapter.sheets.contract import SheetContract
-from adapter.sheets.doses import medication_statements
+from adapter.sheets.delta import STATES, State, Visit
+from adapter.sheets.doses import Dose, Rejected, medication_statements
 from adapter.sheets.output import Sink
 from adapter.sheets.readers import open_sheet
 from adapter.sheets.rows import RowPlan, convert_row, plan_rows
+from adapter.sheets.values import is_blank
+
+if TYPE_CHECKING:
+    from adapter.sheets.since import Since
 
 MAX_LISTED_WARNINGS = 1000
 
@@ -49,10 +54,13 @@ class SheetReport:
     rejected: list[RowIssues] = field(default_factory=list)
     warnings: list[RowIssues] = field(default_factory=list)
     warnings_total: int = 0
+    since: SinceReport | None = None
+    """With `--since`: what changed since the previous output."""
 
     def to_json(self) -> dict[str, Any]:
         """The row report: every row read is converted or rejected, with its reasons."""
-        return {
+        delta = {"since": self.since.to_json()} if self.since is not None else {}
+        return delta | {
             "file": self.file,
             "format": self.format,
             "rows_read": self.rows_read,
@@ -82,9 +90,12 @@ class SheetReport:
             f"rejected {self.rows_rejected}, blank rows skipped {self.rows_blank}; "
             f"resources: {kinds}"
         )
-        outcome = operation_outcome(
-            [Issue("information", "informational", summary, None, "row-report")], self.settings
-        )
+        found = [Issue("information", "informational", summary, None, "row-report")]
+        if self.since is not None:
+            found.append(
+                Issue("information", "informational", self.since.summary(), None, "since-report")
+            )
+        outcome = operation_outcome(found, self.settings)
         for entry in [*self.rejected, *self.warnings]:
             placed = [
                 issue.at(entry.row) if issue.expression is None and entry.row else issue
@@ -117,6 +128,8 @@ class SheetReport:
             "resources: "
             + (", ".join(f"{n} {kind}" for kind, n in sorted(self.resources.items())) or "none"),
         ]
+        if self.since is not None:
+            lines.append(self.since.summary())
         for entry in self.rejected[:50]:
             for issue in entry.issues:
                 where = issue.expression or f"row {entry.row}"
@@ -133,6 +146,33 @@ class SheetReport:
             self.warnings.append(RowIssues(row, tuple(issues)))
 
 
+@dataclass
+class SinceReport:
+    """What a `--since` run found: each converted row's state, the withdrawn visits, and the
+    resources by state (a patient's MedicationStatements count among the resources)."""
+
+    previous: str
+    rows: dict[State, list[int]] = field(default_factory=lambda: {s: [] for s in STATES[:3]})
+    withdrawn: list[Visit] = field(default_factory=list)
+    resources: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "previous": self.previous,
+            "rows": {state: rows for state, rows in self.rows.items()},
+            "withdrawn": [{"patient": p, "visit_date": d} for p, d in self.withdrawn],
+            "resources": {state: self.resources[state] for state in STATES},
+        }
+
+    def summary(self) -> str:
+        rows = ", ".join(f"{len(found)} {state}" for state, found in self.rows.items())
+        kinds = ", ".join(f"{self.resources[state]} {state}" for state in STATES)
+        return (
+            f"since {self.previous}: rows {rows}; visits withdrawn {len(self.withdrawn)}; "
+            f"resources {kinds} (only new, changed and withdrawn ones are written)"
+        )
+
+
 class Visits:
     """One patient's visit days, each at most once, with the dose recorded at each visit.
 
@@ -146,11 +186,13 @@ class Visits:
     is the Decimal the cell held, one shared object per distinct value (a course has few).
     """
 
-    __slots__ = ("_shift", "_slots", "days", "doses")
+    __slots__ = ("_shift", "_slots", "days", "doses", "rejected")
 
     def __init__(self) -> None:
         self.days: array[int] = array("i")
         self.doses: list[Decimal | None] = []
+        self.rejected: list[tuple[str, Rejected]] = []
+        """The rejected rows that held a dose: they end the course before them."""
         self._slots: array[int] = array("i", [0]) * 8
         self._shift = 64 - 3  # 2**3 slots: a slot is the top 3 bits of a 64-bit product
 
@@ -180,10 +222,13 @@ class Visits:
         """The dose at the visit added last."""
         self.doses.append(None if dose is None else shared.setdefault(dose, dose))
 
-    def with_doses(self) -> list[tuple[str, Decimal | None]]:
+    def with_doses(self) -> list[tuple[str, Dose]]:
         return [
-            (date.fromordinal(day).isoformat(), dose)
-            for day, dose in zip(self.days, self.doses, strict=True)
+            *(
+                (date.fromordinal(day).isoformat(), dose)
+                for day, dose in zip(self.days, self.doses, strict=True)
+            ),
+            *self.rejected,
         ]
 
 
@@ -199,12 +244,19 @@ def convert_sheet(
     sink: Sink,
     settings: Settings,
     progress: Progress | None = None,
+    since: Since | None = None,
 ) -> SheetReport:
-    """Every row converted or rejected with its reasons; a file that cannot be read raises."""
+    """Every row converted or rejected with its reasons; a file that cannot be read raises.
+
+    `since`: write only what changed since a previous output (`adapter.sheets.since`)."""
     report = SheetReport(name, sink.format, settings)
+    if since is not None:
+        report.since = SinceReport(str(since.folder))
     visits: dict[str, Visits] = {}
     shared: dict[Decimal, Decimal] = {}
     try:
+        if since is not None:
+            since.start(sink)
         with open_sheet(stream, name, contract) as sheet:
             plan = plan_rows(sheet.header, contract, sink.links)
             if not isinstance(plan, RowPlan):
@@ -224,12 +276,13 @@ def convert_sheet(
                     issue = Issue("error", "structure", message, None, "unreadable-row")
                     report.rejected.append(RowIssues(number, (issue.at(number),)))
                     continue
-                _one_row(plan, number, cells, report, sink, visits, shared)
+                _one_row(plan, number, cells, report, sink, visits, shared, since)
                 if progress and report.rows_read % 500 == 0:
                     progress(report.rows_read, sheet.progress())
+        statements: dict[str, list[dict[str, Any]]] = {}
         if plan.dose is not None:
             for patient in sorted(visits):
-                statements = medication_statements(
+                made = medication_statements(
                     Subject(system=plan.patient_system, value=patient),
                     visits[patient].with_doses(),
                     contract.ldn_form,
@@ -237,13 +290,39 @@ def convert_sheet(
                     settings,
                     contract.test_data,
                 )
-                sink.add_patient(patient, statements)
-                report.resources.update(r["resourceType"] for r in statements)
+                if since is not None:
+                    _, made = since.visit(patient, "", made)
+                statements[patient] = made
+        if since is not None:
+            _withdraw(since, sink, report, statements)
+        for patient, made in sorted(statements.items()):
+            sink.add_patient(patient, made)
+            report.resources.update(r["resourceType"] for r in made)
+        if since is not None:
+            since.close()
         sink.finish()
     except BaseException:
+        if since is not None:
+            since.close()
         sink.abort()
         raise
     return report
+
+
+def _withdraw(
+    since: Since, sink: Sink, report: SheetReport, statements: dict[str, list[dict[str, Any]]]
+) -> None:
+    """A withdrawn visit's resources, marked entered-in-error, go out as a visit of their own; a
+    withdrawn MedicationStatement with its patient's others (one file a patient)."""
+    for (patient, day), resources in since.withdraw().items():
+        if day:
+            sink.add_visit(patient, day, resources)
+            report.resources.update(r["resourceType"] for r in resources)
+        else:
+            statements[patient] = [*statements.get(patient, []), *resources]
+    assert report.since is not None
+    report.since.withdrawn = since.withdrawn_visits
+    report.since.resources = since.delta.resources
 
 
 def _one_row(
@@ -254,9 +333,11 @@ def _one_row(
     sink: Sink,
     visits: dict[str, Visits],
     shared: dict[Decimal, Decimal],
+    since: Since | None = None,
 ) -> None:
     """`visits` holds each patient's visit days, to refuse a visit twice in constant time, and
-    the doses: a row whose day is new is converted, so its dose is recorded with its day."""
+    the doses: a row whose day is new is converted, so its dose is recorded with its day; a
+    rejected row that holds a dose ends the course before it (`adapter.sheets.doses`)."""
     result = convert_row(plan, number, cells)
     if result.blank:
         report.rows_blank += 1
@@ -277,11 +358,33 @@ def _one_row(
             history.add_dose(result.dose, shared)
     if result.rejected:
         report.rows_rejected += 1
+        if (
+            plan.dose is not None
+            and result.patient
+            and result.date
+            and plan.dose.index < len(cells)
+            and not is_blank(cells[plan.dose.index])
+        ):
+            history = visits.get(result.patient)
+            if history is None:
+                history = visits[result.patient] = Visits()
+            history.rejected.append((result.date, Rejected(number)))
+            message = (
+                "the LDN dose of this row is not used: the dose history ends at the last "
+                "accepted visit before it, and a later dose starts a new course"
+            )
+            issue = Issue("information", "informational", message, None, "dose-history-cut")
+            result.issues.append(issue.at(number, plan.dose.place))
         report.rejected.append(RowIssues(number, tuple(result.issues)))
         return
     report.rows_converted += 1
     if result.issues:
         report._warn(number, result.issues)
     assert result.patient is not None and result.date is not None
-    sink.add_visit(result.patient, result.date, result.resources)
-    report.resources.update(r["resourceType"] for r in result.resources)
+    resources = result.resources
+    if since is not None:
+        state, resources = since.visit(result.patient, result.date, resources)
+        assert report.since is not None
+        report.since.rows[state].append(number)
+    sink.add_visit(result.patient, result.date, resources)
+    report.resources.update(r["resourceType"] for r in resources)

@@ -14,7 +14,7 @@ import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from adapter.bundle import BUNDLE_TYPES, FORMATS, BundleType, Format
 from adapter.jsonio import too_large
@@ -28,6 +28,9 @@ from adapter.sheets.contract import (
     with_patient_system,
 )
 from adapter.sheets.output import SINKS, MemorySink, NdjsonStreamSink, Sink
+
+if TYPE_CHECKING:
+    from adapter.sheets.since import Since
 
 MAX_TEST_DATA = 2000
 """Characters of a test-data note: the limit a contract's own `test_data` has."""
@@ -57,6 +60,9 @@ class SheetOptions:
     """Example or synthetic sheet: what is invented; every resource is tagged HTEST."""
     max_rows: int | None = None
     """A lower row limit than the settings' (an edge that holds the output in memory)."""
+    since: str | Path | None = None
+    """A previous output folder of convert-sheet: write only what changed since it (new and
+    changed resources, a withdrawn visit's resources marked entered-in-error)."""
 
     def __post_init__(self) -> None:
         # The edges check the caller's choice in their own terms (click.Choice, a 400 naming
@@ -76,11 +82,12 @@ class Places:
     patient_system: str = "patient-system"
     charset: str = "Content-Type"
     test_data: str = "test-data"
+    since: str = "since"
 
 
 WEB_PLACES = Places()
 """The multipart field (or query parameter) names of `$convert-sheet` and the page."""
-CLI_PLACES = Places(patient_system="--patient-system", test_data="--test-data")
+CLI_PLACES = Places(patient_system="--patient-system", test_data="--test-data", since="--since")
 """The command's options (it takes no charset: a contract's `encoding` says that)."""
 
 
@@ -174,6 +181,16 @@ def bounded(options: SheetOptions, settings: Settings) -> Settings:
     if options.max_rows is None or options.max_rows >= settings.max_sheet_rows:
         return settings
     return dataclasses.replace(settings, max_sheet_rows=options.max_rows)
+
+
+def open_since(request: SheetRequest, settings: Settings) -> Since | None:
+    """The previous output the request compares with (None: it asks for the whole output).
+    Read before the output is opened: a folder that is not one stops the run, nothing written."""
+    if request.options.since is None:
+        return None
+    from adapter.sheets.since import open_since as read
+
+    return read(request.options.since, settings, request.places.since)
 
 
 def open_sink(destination: Destination, options: SheetOptions, settings: Settings) -> Sink:

@@ -288,7 +288,8 @@ OPERATIONS = (
         summary="Answers document(s) -> transaction Bundle (QuestionnaireResponse + scores)",
         description=(
             "Deterministic: the same document gives the same Bundle, and every entry is a "
-            "conditional create on a stable identifier, so a retried post creates nothing twice."
+            "conditional update on a stable identifier: a retried post changes nothing, a "
+            "correction (an `amended` response) makes one new version."
         ),
         consumes=JSON_BODY,
         result={"oneOf": [ref("TransactionBundle"), ref("OperationOutcome")]},
