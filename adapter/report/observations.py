@@ -171,6 +171,6 @@ def change_observations(report: FollowUp, settings: Settings) -> list[dict[str, 
 def changes_bundle(
     reports: Iterable[FollowUp], settings: Settings, bundle_type: BundleType = "transaction"
 ) -> dict[str, Any]:
-    """The change Observations as conditional creates, to store beside the scores."""
+    """The change Observations as conditional updates, to store beside the scores."""
     resources = [o for report in reports for o in change_observations(report, settings)]
     return bundle(resources, settings, bundle_type)
