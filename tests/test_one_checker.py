@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,7 @@ from adapter.outcome import InvalidInput
 from adapter.response import build_response
 from adapter.rules import RULES, FhirAnswer, check_answer, check_reported
 from adapter.sheets import rows as sheet_rows
-from adapter.sheets.contract import default_contract
-from adapter.sheets.output import MemorySink
+from adapter.sheets.request import ContractFile, SheetRequest, ToMemory
 from adapter.terminology import coding
 from tests.conftest import SETTINGS
 
@@ -218,20 +218,37 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def by_sheet(instrument: Instrument, answers: dict[str, Any]) -> Verdict:
+def _contract(instrument: Instrument) -> ContractFile | None:
+    """The canonical template; fm2011 and fm2016 have the same items, and a sheet of the
+    2010/2011 criteria says so in its contract (`prefer`)."""
+    if instrument.id != "fm2011":
+        return None
+    contract = {
+        "patient": {"column": "patient_id"},
+        "visit_date": {"column": "visit_date"},
+        "prefer": [instrument.id],
+        "columns": {item.link_id: item.link_id for item in instrument.answerable_items()},
+    }
+    return ContractFile(json.dumps(contract).encode(), "fm2011.json")
+
+
+def _convert_sheet(rows: list[list[Any]], contract: ContractFile | None) -> api.SheetResult:
     text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["patient_id", "visit_date", *answers])
-    writer.writerow(["P1", AUTHORED, *map(_cell, answers.values())])
-    # fm2011 and fm2016 have the same items: a sheet tells them apart by its contract
-    contract = dataclasses.replace(default_contract(), prefer=(instrument.id,))
-    sink = MemorySink(SETTINGS, "transaction")  # resources refer to each other as in convert's
-    stream = io.BytesIO(text.getvalue().encode())
-    report = api.convert_sheet(stream, "visit.csv", contract, sink, SETTINGS)
+    csv.writer(text).writerows(rows)
+    request = SheetRequest(io.BytesIO(text.getvalue().encode()), "visit.csv", contract)
+    return api.convert_sheet(request, ToMemory(), SETTINGS)
+
+
+def by_sheet(instrument: Instrument, answers: dict[str, Any]) -> Verdict:
+    header = ["patient_id", "visit_date", *answers]
+    row = ["P1", AUTHORED, *map(_cell, answers.values())]
+    result = _convert_sheet([header, row], _contract(instrument))
+    report = result.report
     assert report.rows_read == 1 and not report.warnings, report.to_json()
     if report.rows_rejected:
         return Verdict(False, _errors(i for entry in report.rejected for i in entry.issues))
-    return Verdict(True, [], _observations(sink.resources()))
+    resources = [entry["resource"] for bundle in result.bundles for entry in bundle["entry"]]
+    return Verdict(True, [], _observations(resources))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -395,7 +412,7 @@ def test_a_choice_lists_its_options_in_the_questionnaires_order_with_one_wording
     assert plain.rule == fhir.rule == "not-an-option"
 
 
-def test_a_sheet_checks_each_distinct_cell_once(monkeypatch, tmp_path):
+def test_a_sheet_checks_each_distinct_cell_once(monkeypatch):
     """The per-column memo: a thousand rows of a few values are a few checks."""
     calls = []
     real = sheet_rows.check_answer
@@ -405,14 +422,9 @@ def test_a_sheet_checks_each_distinct_cell_once(monkeypatch, tmp_path):
         return real(item, raw, codesystem)
 
     monkeypatch.setattr(sheet_rows, "check_answer", counted)
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["patient_id", "visit_date", "phq4-nervous", "pain-max"])
-    for n in range(1000):
-        writer.writerow([f"P{n}", AUTHORED, n % 4, ["x", "40", "50"][n % 3]])
-    sink = MemorySink(SETTINGS, "ndjson")
-    stream = io.BytesIO(text.getvalue().encode())
-    report = api.convert_sheet(stream, "many.csv", default_contract(), sink, SETTINGS)
+    header = ["patient_id", "visit_date", "phq4-nervous", "pain-max"]
+    rows = [[f"P{n}", AUTHORED, n % 4, ["x", "40", "50"][n % 3]] for n in range(1000)]
+    report = _convert_sheet([header, *rows], None).report
     assert report.rows_read == 1000 and report.rows_rejected == 334
     expected = [("phq4-nervous", n) for n in range(4)]
     expected += [("pain-max", "x"), ("pain-max", 40), ("pain-max", 50)]
