@@ -356,7 +356,8 @@ def _check_coding(item: Item, coding: object, codesystem: str | None) -> Checked
     )
     if option is None:
         expected = " or ".join(dict.fromkeys(str(o.code.system or codesystem) for o in named))
-        message = f"code {code!r} is an option in the system {expected}, not in {_shown(system)}"
+        given = str(system) if len(str(system)) <= 80 else str(system)[:77] + "..."
+        message = f"code {code!r} is an option in the system {expected}, not in {given}"
         return _rejected(item.link_id, "wrong-system", message)
     display = coding.get("display")
     if isinstance(display, str) and display.strip() != option.code.display.strip():
