@@ -1,7 +1,8 @@
 """Answers documents -> checked, plain `Response` values (the core's input).
 
-Marshmallow checks the document's shape; this module checks each answer against the
-instrument's declaration (linkId, type, options, range), so every input path shares the rules.
+Marshmallow checks the document's shape; each answer is checked against its item by the checker
+every path shares (`rules.check_answer`): the same rule codes and words as a sheet row or a
+QuestionnaireResponse.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from adapter import registry
 from adapter.instrument import Instrument
 from adapter.model import Issue, Response, Subject
 from adapter.outcome import InvalidInput
-from adapter.rules import check_value, required_issues
+from adapter.rules import check_answer, required_issues
 from adapter.schemas import AnswersDocumentSchema, issues_from
 
 _SCHEMA = AnswersDocumentSchema()
@@ -43,9 +44,9 @@ def check_answers(
             continue
         if raw_value is None:
             continue
-        value, issue = check_value(item, raw_value, None)
-        if issue:
-            issues.append(replace(issue, expression=f"{prefix}.{link_id}"))
+        value, found = check_answer(item, raw_value)
+        if found:
+            issues.extend(replace(issue, expression=f"{prefix}.{link_id}") for issue in found)
         else:
             values[link_id] = value
     return values, issues

@@ -3,21 +3,30 @@
 Every rule has a stable code (`RULES`) that engines can route on, and names its source. The
 structure is checked first with the R4B model (fhir.resources); the rules then walk the response
 and the instrument's declaration side by side, so the Questionnaire and the validation come from
-the same source.
+the same source. Each answer is checked by the checker answers documents and sheet rows use
+(`rules.check_answer`): one rule code and one wording per fact on every path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapter import registry
 from adapter.fhir import validation_issues
-from adapter.instrument import AnswerOption, Instrument, Item
+from adapter.instrument import Instrument, Item
 from adapter.model import Issue, Response, Subject
 from adapter.questionnaire import form_items
-from adapter.rules import check_value, reported_agrees, required_issues
+from adapter.rules import (
+    RULES,
+    TAKES,
+    FhirAnswer,
+    check_answer,
+    issue,
+    reported_agrees,
+    required_issues,
+)
 from adapter.schemas import ABSOLUTE_URI, REFERENCE
 from adapter.scoring import score_answers, wire_value
 from adapter.settings import Settings
@@ -25,175 +34,9 @@ from adapter.settings import Settings
 ROOT = "QuestionnaireResponse"
 MAX_ISSUES = 500
 STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
-ANSWER_KEY = {
-    "boolean": "valueBoolean",
-    "integer": "valueInteger",
-    "decimal": "valueDecimal",
-    "choice": "valueCoding",
-    "string": "valueString",
-    "text": "valueString",
-}
-
-# code -> (severity, what it means, source). docs/answers.md lists this table.
-RULES: dict[str, tuple[str, str, str]] = {
-    "not-json": ("error", "the body is not JSON", "RFC 8259"),
-    "not-a-resource": ("error", "JSON, but not a FHIR resource (no resourceType)", "FHIR R4 JSON"),
-    "wrong-resource-type": (
-        "error",
-        "another resource type than QuestionnaireResponse",
-        "FHIR R4 JSON",
-    ),
-    "too-large": ("error", "the response is larger than the service accepts", "fms-fhir limit"),
-    "fhir-structure": (
-        "error",
-        "the R4 structure is broken (type, cardinality, unknown element)",
-        "FHIR R4 StructureDefinition",
-    ),
-    "invalid-status": (
-        "error",
-        "status is not a QuestionnaireResponse status",
-        "R4 ValueSet questionnaire-answers-status",
-    ),
-    "no-questionnaire": (
-        "error",
-        "questionnaire is empty and the caller named none",
-        "R4 QuestionnaireResponse.questionnaire",
-    ),
-    "unknown-questionnaire": (
-        "error",
-        "the questionnaire is not one of this adapter's",
-        "fms-fhir registry",
-    ),
-    "unknown-version": (
-        "error",
-        "the questionnaire version is not the one served",
-        "R4 canonical url|version",
-    ),
-    "questionnaire-mismatch": (
-        "error",
-        "the response names another questionnaire than the caller",
-        "R4 QuestionnaireResponse.questionnaire",
-    ),
-    "unknown-link-id": (
-        "error",
-        "the linkId is not in the Questionnaire",
-        "R4 QuestionnaireResponse.item.linkId",
-    ),
-    "wrong-place": (
-        "error",
-        "the linkId exists, but under another parent",
-        "R4 QuestionnaireResponse.item (hierarchy mirrors the Questionnaire)",
-    ),
-    "item-order": (
-        "error",
-        "items are not in the Questionnaire's order",
-        "R4 QuestionnaireResponse.item (order follows the Questionnaire)",
-    ),
-    "duplicate-item": ("error", "a non-repeating item appears twice", "R4 invariant qrs-2"),
-    "answer-and-items": (
-        "error",
-        "an item holds both answers and child items",
-        "R4 invariant qrs-1",
-    ),
-    "group-answered": ("error", "a group carries an answer", "R4 Questionnaire.item.type group"),
-    "multiple-answers": (
-        "error",
-        "more than one answer to an item that does not repeat",
-        "R4 Questionnaire.item.repeats",
-    ),
-    "wrong-answer-type": (
-        "error",
-        "the answer's type does not fit item.type",
-        "R4 Questionnaire.item.type answer types",
-    ),
-    "integer-for-choice": (
-        "information",
-        "a choice answered with its score (valueInteger) instead of the Coding; accepted",
-        "fms-fhir, ordinalValue",
-    ),
-    "not-an-option": (
-        "error",
-        "a choice answer is not among the answerOptions (system and code)",
-        "R4 Questionnaire.item.answerOption",
-    ),
-    "out-of-range": (
-        "error",
-        "the answer is below minValue or above maxValue",
-        "R4 extensions minValue/maxValue",
-    ),
-    "too-long": (
-        "error",
-        "a text answer is longer than maxLength",
-        "R4 Questionnaire.item.maxLength",
-    ),
-    "text-mismatch": (
-        "warning",
-        "item.text differs from the Questionnaire's text",
-        "R4 QuestionnaireResponse.item.text",
-    ),
-    "required-missing": (
-        "error",
-        "a required item is unanswered (warning while in-progress)",
-        "R4 Questionnaire.item.required",
-    ),
-    "disabled-answered": (
-        "error",
-        "an item disabled by enableWhen has an answer",
-        "R4 Questionnaire.item.enableWhen",
-    ),
-    "authored-missing": (
-        "error",
-        "authored is missing: scores need a date",
-        "fms-fhir (scores are dated by authored)",
-    ),
-    "subject-missing": (
-        "warning",
-        "subject is missing: R4 allows it, but scores need a patient (an error in extract)",
-        "R4 QuestionnaireResponse.subject 0..1; fms-fhir (scores need a subject)",
-    ),
-    "subject-not-patient": (
-        "warning",
-        "subject is not a literal Patient reference ('Patient/<id>'): scores are about a "
-        "patient (an error in extract)",
-        "R4 QuestionnaireResponse.subject Reference(Any); fms-fhir (scores need a patient)",
-    ),
-    "subject-invalid": (
-        "warning",
-        "the subject identifier's system is not an absolute URI (an error in extract, whose "
-        "Observations would carry it)",
-        "R4 Identifier.system (uri)",
-    ),
-    "unknown-modifier": (
-        "error",
-        "a modifierExtension this adapter does not know: the response cannot be read safely",
-        "R4 Extensibility: modifier extensions SHALL NOT be ignored",
-    ),
-    "calculated-mismatch": (
-        "warning",
-        "a calculated score in the response differs from this adapter's",
-        "SDC calculatedExpression",
-    ),
-}
-
-
-# FHIR issue type (OperationOutcome.issue.code) where it is not the severity's default.
-ISSUE_TYPE = {
-    "required-missing": "required",
-    "fhir-structure": "structure",
-    "not-json": "structure",
-    "not-a-resource": "structure",
-    "wrong-resource-type": "structure",
-    "unknown-questionnaire": "not-found",
-    "unknown-version": "not-found",
-    "too-large": "too-long",
-}
-SEVERITY_TYPE = {"error": "invalid", "warning": "business-rule", "information": "informational"}
-
-
-def issue(rule: str, message: str, expression: str | None, severity: str | None = None) -> Issue:
-    chosen = severity or RULES[rule][0]
-    code = ISSUE_TYPE.get(rule, SEVERITY_TYPE[chosen])
-    return Issue(chosen, code, message, expression, rule)  # type: ignore[arg-type]  # RULES name severities
+# The rule codes, their severity, FHIR issue type and source: one table (in adapter/rules.py)
+# for every path. docs/answers.md lists it.
+__all__ = ["RULES", "Validated", "resolve", "validate_response"]
 
 
 @dataclass
@@ -238,16 +81,6 @@ def rule_answer_and_items(q_item: Item, qr_item: Mapping[str, Any], path: str) -
         yield issue("answer-and-items", message, path)
 
 
-def rule_group_answer(q_item: Item, qr_item: Mapping[str, Any], path: str) -> Iterator[Issue]:
-    # R4 Questionnaire.item.type: a group has child items, never answers
-    if q_item.type in ("group", "display") and qr_item.get("answer"):
-        yield issue(
-            "group-answered",
-            f"{q_item.link_id} is a {q_item.type} and takes no answer",
-            f"{path}.answer[0]",
-        )
-
-
 def rule_answer_count(q_item: Item, answers: list[Any], path: str) -> Iterator[Issue]:
     # R4 Questionnaire.item.repeats: false means at most one answer
     if len(answers) > 1 and not q_item.repeats:
@@ -265,69 +98,14 @@ def _value(answer: Mapping[str, Any]) -> tuple[str | None, Any]:
     return None, None
 
 
-def rule_answer_type(q_item: Item, key: str | None, path: str) -> Iterator[Issue]:
-    # R4 Questionnaire.item.type fixes the answer's value[x] (boolean -> valueBoolean, ...)
-    expected = ANSWER_KEY.get(q_item.type)
-    if q_item.score is not None:
-        allowed: Collection[str | None] = {"boolean": {"valueBoolean"}}.get(
-            q_item.type, {"valueInteger", "valueDecimal"}
-        )
-    elif q_item.type == "choice":
-        allowed = {"valueCoding", "valueInteger"}
-    else:
-        allowed = {expected}
+def rule_calculated_type(q_item: Item, key: str | None, path: str) -> Iterator[Issue]:
+    # R4 Questionnaire.item.type: a calculated score item takes the score's value[x] (an
+    # integer score may be sent as a decimal); its value is compared by `rule_calculated`
+    allowed = {"valueBoolean"} if q_item.type == "boolean" else {"valueInteger", "valueDecimal"}
     if key not in allowed:
-        message = f"{q_item.link_id} is a {q_item.type} item and takes {expected}, got {key or 'no value'}"
-        yield issue("wrong-answer-type", message, f"{path}.{key}" if key else path)
-
-
-def match_coding(q_item: Item, value: Any, settings: Settings) -> AnswerOption | None:
-    if not isinstance(value, Mapping):
-        return None
-    for option in q_item.options:
-        system = option.code.system
-        if value.get("code") == option.code.code and value.get("system") in (
-            None,
-            system or settings.codesystem_url,
-        ):
-            return option
-    return None
-
-
-def rule_value(
-    q_item: Item, key: str, value: Any, path: str, settings: Settings
-) -> tuple[Any, list[Issue]]:
-    """The answer's plain value, checked by the same checker as answers documents and sheets.
-
-    R4 Questionnaire.item.answerOption (a choice answer is one of the options, system and
-    code); R4 extensions minValue / maxValue.
-    """
-    where = f"{path}.{key}"
-    if q_item.score is not None or q_item.type not in ("boolean", "integer", "choice"):
-        return value, []
-    if key == "valueCoding":
-        option = match_coding(q_item, value, settings)
-        if option is None:
-            shown = value.get("code") if isinstance(value, Mapping) else value
-            allowed = ", ".join(f"{o.code.code} ({o.score})" for o in q_item.options)
-            message = f"{q_item.link_id}: {shown!r} is not one of the options: {allowed}"
-            return None, [issue("not-an-option", message, where)]
-        return option, []
-    plain, problem = check_value(q_item, value, where)
-    if problem is not None:
-        rule = "not-an-option" if q_item.type == "choice" else problem.rule or "out-of-range"
-        return None, [issue(rule, problem.message, where)]
-    if key == "valueInteger" and isinstance(plain, AnswerOption):
-        message = f"{q_item.link_id}: answered with the score {value}; read as {plain.code.code}"
-        return plain, [issue("integer-for-choice", message, where)]
-    return plain, []
-
-
-def rule_length(q_item: Item, key: str, value: Any, path: str) -> Iterator[Issue]:
-    # R4 Questionnaire.item.maxLength
-    if q_item.max_length is not None and isinstance(value, str) and len(value) > q_item.max_length:
-        message = f"{q_item.link_id}: {len(value)} characters, at most {q_item.max_length}"
-        yield issue("too-long", message, f"{path}.{key}")
+        shown = key or "no value"
+        message = f"{q_item.link_id}: takes {TAKES.get(q_item.type, q_item.type)}, got {shown}"
+        yield issue("wrong-type", message, f"{path}.{key}" if key else path)
 
 
 # --- the walk ---------------------------------------------------------------------------------
@@ -362,11 +140,13 @@ def _walk_items(
         last_position = max(last_position, position)
         walk.present.setdefault(link_id, here)
         walk.issues.extend(rule_text(q_item, qr_item, here))
-        walk.issues.extend(rule_group_answer(q_item, qr_item, here))
         both = list(rule_answer_and_items(q_item, qr_item, here))
         walk.issues.extend(both)
         answers = qr_item.get("answer") or []
-        if q_item.type not in ("group", "display"):
+        if q_item.type in ("group", "display"):
+            if answers:  # the checker's not-answerable, once for the item
+                _check_answer(walk, q_item, answers[0], f"{here}.answer[0]")
+        else:
             if answers:
                 walk.attempted.add(link_id)
             walk.issues.extend(rule_answer_count(q_item, answers, here))
@@ -378,12 +158,15 @@ def _walk_items(
 
 def _check_answer(walk: Walk, q_item: Item, answer: Mapping[str, Any], path: str) -> None:
     key, value = _value(answer)
-    type_issues = list(rule_answer_type(q_item, key, path))
-    walk.issues.extend(type_issues)
-    if type_issues or key is None:
-        return
-    plain, found = rule_value(q_item, key, value, path, walk.settings)
-    found += rule_length(q_item, key, value, path)
+    where = f"{path}.{key}" if key else path
+    if q_item.score is not None:  # a calculated score item of the form, not an answer
+        found = list(rule_calculated_type(q_item, key, path))
+        plain = value
+    else:
+        plain, checked = check_answer(q_item, FhirAnswer(key, value), walk.settings.codesystem_url)
+        if q_item.type in ("group", "display"):
+            where = path
+        found = [replace(i, expression=where) for i in checked]
     walk.issues.extend(found)
     if any(i.is_error for i in found):
         return
@@ -505,8 +288,7 @@ def validate_response(
     _walk_items(walk, items, resource.get("item") or [], ROOT)
     plain = {link_id: found[0].value for link_id, found in walk.answers.items()}
     walk.issues.extend(
-        issue(i.rule or "required-missing", i.message, i.expression, i.severity)
-        for i in required_issues(
+        required_issues(
             instrument.items,
             plain,
             walk.attempted,
@@ -526,14 +308,9 @@ def validate_response(
             result.response = response
     if len(issues) > MAX_ISSUES:
         dropped = len(issues) - MAX_ISSUES
-        result.issues = issues[:MAX_ISSUES] + [
-            Issue(
-                "information",
-                "informational",
-                f"{dropped} more issues not listed",
-                None,
-                "truncated",
-            )
+        result.issues = [
+            *issues[:MAX_ISSUES],
+            issue("truncated", f"{dropped} more issues not listed", None),
         ]
     return result
 

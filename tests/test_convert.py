@@ -167,7 +167,9 @@ BAD = [
         "answers.70272-0",
         "calculated-item",
     ),
-    ("out of range", _document(answers={"phq4-down": 4}), "answers.phq4-down", "out-of-range"),
+    # A score that is no option of a choice item is `not-an-option`, as `$validate` says
+    # (it was `out-of-range` here: one code per fact on every path).
+    ("no such score", _document(answers={"phq4-down": 4}), "answers.phq4-down", "not-an-option"),
     (
         "not an option",
         _document(answers={"phq4-down": "LA9999-9"}),

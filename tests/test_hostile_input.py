@@ -245,7 +245,7 @@ def test_one_bad_byte_rejects_its_row_and_rows_keep_the_spreadsheets_numbers(tmp
         (e["row"], e["outcome"]["issue"][0]["details"]["coding"][0]["code"])
         for e in report.to_json()["rejected"]
     ] == [
-        (3, "invalid-value"),
+        (3, "wrong-type"),  # '6\n0' is not a whole number, as in an answers document
         (4, "unreadable-row"),
     ]
     assert report.rows_converted == 2

@@ -69,11 +69,11 @@ def test_every_row_is_converted_or_rejected(tmp_path):
         for entry in report.to_json()["rejected"]
     }
     assert reasons == {
-        4: [("out-of-range", 'row 4, column F "phq4-interest"')],
+        4: [("not-an-option", 'row 4, column F "phq4-interest"')],  # was out-of-range
         5: [("missing-patient", 'row 5, column A "patient_id"')],
         6: [("invalid-date", 'row 6, column B "visit_date"')],
         7: [("empty-visit", "row 7")],
-        8: [("invalid-value", 'row 8, column J "pain-max"')],
+        8: [("wrong-type", 'row 8, column J "pain-max"')],  # was invalid-value
         10: [("duplicate-visit", "row 10")],
     }
     for entry in report.to_json()["rejected"]:

@@ -56,12 +56,14 @@ CASES = {
         lambda r: r["item"][0]["answer"].append(copy.deepcopy(r["item"][0]["answer"][0])),
         f"{ROOT}.item[0].answer[1]",
     ),
-    "wrong-answer-type": (
+    # A boolean for a choice item is no option, as in an answers document (it was
+    # `wrong-answer-type` here and `not-an-option` there: one code per fact now).
+    "not-an-option": (
         lambda r: r["item"][0].update(answer=[{"valueBoolean": True}]),
         f"{ROOT}.item[0].answer[0].valueBoolean",
     ),
-    "not-an-option": (
-        lambda r: r["item"][0]["answer"][0]["valueCoding"].update(code="LA9999-9"),
+    "wrong-system": (
+        lambda r: r["item"][0]["answer"][0]["valueCoding"].update(system="http://snomed.info/sct"),
         f"{ROOT}.item[0].answer[0].valueCoding",
     ),
     "text-mismatch": (lambda r: r["item"][2].update(text="Sleep"), f"{ROOT}.item[2].text"),
@@ -109,9 +111,58 @@ def test_wrong_place_in_the_hierarchy():
 
 
 def test_group_answered():
+    """The answers document's code for the same fact (it was `group-answered` here)."""
     resource = valid_response("fm2016")
     resource["item"][1]["answer"] = [{"valueBoolean": True}]
-    assert findings(resource) == [("group-answered", f"{ROOT}.item[1].answer[0]")]
+    assert findings(resource) == [("not-answerable", f"{ROOT}.item[1].answer[0]")]
+
+
+def test_a_code_that_is_no_option_and_one_in_another_system():
+    resource = valid_response("phq4")
+    resource["item"][0]["answer"][0]["valueCoding"].update(code="LA9999-9")
+    assert findings(resource) == [("not-an-option", f"{ROOT}.item[0].answer[0].valueCoding")]
+    resource = valid_response("phq4")
+    resource["item"][0]["answer"][0]["valueCoding"].update(system="http://example.org/codes")
+    [found] = validate_response(resource).issues
+    assert found.rule == "wrong-system" and found.severity == "error"
+    assert "http://loinc.org" in found.message and "http://example.org/codes" in found.message
+    assert "not one of the options" not in found.message
+
+
+def test_a_display_that_is_not_the_options_is_a_warning():
+    resource = valid_response("phq4")
+    resource["item"][0]["answer"][0]["valueCoding"]["display"] = "Sometimes"
+    result = validate_response(resource)
+    assert result.valid and [(i.rule, i.severity) for i in result.issues] == [
+        ("display-mismatch", "warning")
+    ]
+    assert "'Sometimes'" in result.issues[0].message
+
+
+@pytest.mark.parametrize(
+    ("instrument_id", "answer", "rule"),
+    [
+        ("fiqr", {"valueBoolean": True}, "wrong-type"),  # a boolean is not a number
+        ("fiqr", {"valueDecimal": 2.5}, "wrong-type"),
+        ("fiqr", {"valueString": "5"}, "wrong-type"),
+        ("fiqr", {"valueCoding": {"code": "5"}}, "wrong-type"),
+        ("fiqr", {"valueInteger": -1}, "out-of-range"),
+        ("wpi", {"valueInteger": 1}, "wrong-type"),  # a number is not a boolean
+        ("phq4", {"valueInteger": 9}, "not-an-option"),  # was `out-of-range` in documents
+        ("phq4", {"valueString": "LA6568-5"}, "not-an-option"),
+        ("phq4", {"valueDecimal": 1.0}, "not-an-option"),
+    ],
+)
+def test_an_answer_gets_the_code_an_answers_document_gets(instrument_id, answer, rule):
+    resource = valid_response(instrument_id)
+    first = resource["item"][0]
+    while "item" in first:
+        first = first["item"][0]
+    first["answer"] = [answer]
+    key = next(iter(answer))
+    assert [(i.rule, i.expression) for i in validate_response(resource).issues] == [
+        (rule, f"{ROOT}.item[0].answer[0].{key}")
+    ]
 
 
 def test_required_missing_inside_a_group_names_the_group():

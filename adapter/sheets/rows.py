@@ -19,8 +19,7 @@ from adapter.medication import dose_issues
 from adapter.model import Issue, Response, Severity, Subject
 from adapter.registry import instruments
 from adapter.resources import Reported, reported_resources, response_resources
-from adapter.rules import check_value, missing_required
-from adapter.scoring import wire_value
+from adapter.rules import check_answer, check_reported, missing_required
 from adapter.sheets.contract import ColumnRule, SheetContract, targets
 from adapter.sheets.values import (
     CellError,
@@ -115,19 +114,13 @@ class InstrumentColumns:
 
 
 def check_target(target: Item | Score, value: Any) -> tuple[Any, Issue | None]:
-    """An item's answer checked (`check_value`), or a reported score's range: the value to keep
-    or the issue (without its place) that rejects it."""
-    if isinstance(target, Item):
-        return check_value(target, value, None)
-    name = target.code.code
-    if (
-        not isinstance(value, bool)
-        and target.low is not None
-        and not (target.low <= value <= (target.high or value))
-    ):
-        message = f"{name}: {wire_value(target, value)} is outside {target.low}-{target.high}"
-        return None, Issue("error", "value", message, None, "out-of-range")
-    return value, None
+    """A cell's value checked against its target by the checker every path shares (an item's
+    answer: `check_answer`; a reported score: `check_reported`): the value to keep, or the
+    issue (without its place) that rejects it. A plain value gets no note, one issue at most."""
+    checked, issues = (
+        check_answer(target, value) if isinstance(target, Item) else check_reported(target, value)
+    )
+    return checked, (issues[0] if issues else None)
 
 
 MAX_REMEMBERED = 512
@@ -138,16 +131,17 @@ free values from growing memory; a text longer than MAX_REMEMBERED_TEXT (never a
 kept, so a sheet of huge cells holds none of them."""
 
 
-Cell = tuple[Any, str | None, Any, Issue | None]
-"""A cell read and checked: (value, None, checked value, issue or None), or (None, why the cell
-is not a value, None, None)."""
+Cell = tuple[Any, Issue | None, Any, Issue | None]
+"""A cell read and checked: (value, None, checked value, issue or None), or (None, the issue of
+a cell that is not of its target's type, None, None), reported whichever instrument the row is."""
 
 
 class CellReader:
     """One column's cells, read (`_read_cell`) and checked against the column's target (the
     same Item or Score object in every instrument that has it), each distinct cell once:
-    (value, None, checked, issue), (None, the reason the cell is not a value, None, None), or
-    BLANK. Text cells (all of a CSV) are remembered by their text, others by type and value."""
+    (value, None, checked, issue), (None, the issue of a cell not of the target's type, None,
+    None), or BLANK. Text cells (all of a CSV) are remembered by their text, others by type
+    and value."""
 
     __slots__ = ("blank_is_false", "column", "contract", "known", "target", "text")
 
@@ -185,8 +179,14 @@ class CellReader:
             return BLANK
         try:
             value = _read_cell(raw, self.column.kind, self.column.rule, self.contract)
-        except CellError as error:
-            return None, str(error), None, None
+        except CellError:
+            # Not of the target's type: the checker names it, as it would the same value in
+            # an answers document (the cell's text, or the number or yes/no the cell holds).
+            plain = raw if isinstance(raw, int | float | Decimal) else str(raw).strip()
+            checked, problem = check_target(self.target, plain)
+            if problem is not None:
+                return None, problem, None, None
+            return plain, None, checked, None
         return (value, None, *check_target(self.target, value))
 
 
@@ -472,11 +472,7 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
         if checked[1] is None:
             values[target] = checked
         else:
-            issues.append(
-                Issue("error", "value", f"{target}: {checked[1]}", None, "invalid-value").at(
-                    number, read.column.place
-                )
-            )
+            issues.append(checked[1].at(number, read.column.place))
     result = RowResult(number, issues, patient, authored, dose)
     if patient is None or authored is None:
         return result

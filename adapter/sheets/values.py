@@ -1,4 +1,8 @@
-"""Cell values as legacy sheets write them -> plain Python values, or a reason they are not."""
+"""Cell values as legacy sheets write them -> plain Python values, or a reason they are not.
+
+What a cell's value means for its item is not decided here: the plain value goes to the checker
+every path shares (`rules.check_answer`), and a cell that is not of its target's type too (as its
+text), so a sheet, an answers document and a QuestionnaireResponse get the same rule code."""
 
 from __future__ import annotations
 
@@ -77,11 +81,17 @@ def parse_decimal(raw: Any, contract: SheetContract) -> Decimal:
 
 
 def parse_integer(raw: Any, contract: SheetContract) -> int:
+    """A whole number. Written out in digits it is read whatever its size (up to
+    MAX_CELL_CHARACTERS), so that the checker calls 10^40 out of range, as it does in an answers
+    document; in any other notation (1e40) it is read within MAX_MAGNITUDE."""
     if isinstance(raw, str):
         text = raw.strip()
         if text.isdigit() and len(text) < 10 and text.isascii():
             return int(text)  # the common case, read without a Decimal
-    elif isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**9:
+        digits = text[1:] if text[:1] in ("-", "+") else text
+        if digits.isdigit() and digits.isascii() and len(text) <= MAX_CELL_CHARACTERS:
+            return int(text)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     value = parse_decimal(raw, contract)
     if value != value.to_integral_value():
