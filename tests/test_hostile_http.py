@@ -450,6 +450,8 @@ EXTRA_HEADERS = [
     {"Accept": "*/*;q=nan"},
     {"Sec-Fetch-Site": "cross-site"},
     {"Origin": "https://evil.example"},
+    {"Origin": "http://["},
+    {"Origin": "HTTP://127.0.0.1"},
     {"Authorization": "Bearer \u00ff"},
     {"X-Request-ID": PLANTED + "\u00e9"},
     {"Prefer": "return=OperationOutcome"},

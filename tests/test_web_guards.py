@@ -127,6 +127,11 @@ CROSS_SITE = [
     {"Origin": "https://evil.example"},
     {"Origin": "null"},
     {"Sec-Fetch-Site": "cross-site"},
+    {"Origin": "http://["},
+    {"Origin": "http://[::1"},
+    {"Origin": "\u00ff\u00fe"},
+    {"Origin": "http://localhost:99999"},
+    {"Sec-Fetch-Site": "\u00ff"},
 ]
 SAME_SITE = [
     {},

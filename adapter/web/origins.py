@@ -63,7 +63,10 @@ def listed(origin: str | None) -> bool:
 
 def _same_host(origin: str) -> bool:
     """The origin's host and port are the request's `Host` (a default port written or not)."""
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # "http://[": no origin at all
+        return False
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
         return False
     default = ":" + DEFAULT_PORTS[parts.scheme]
