@@ -17,6 +17,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from adapter.settings import FHIR_JSON, Settings
 from adapter.web.errors import BASELINE_HEADERS, server_outcome
+from adapter.web.hooks import METHODS
 from adapter.web.logs import withheld
 
 LAYER = "the development server"
@@ -28,6 +29,7 @@ class RequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         method = getattr(self, "command", None) or "-"
+        method = method if method in METHODS or method == "-" else "other"
         path = urlsplit(getattr(self, "path", "") or "").path or "-"
         self.log("info", '"%s %s" %s %s', method, path, code, size)
 

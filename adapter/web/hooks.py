@@ -22,6 +22,10 @@ log = logging.getLogger("fms_fhir.http")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 """An incoming X-Request-ID is echoed only when it is this plain (it goes into the logs)."""
 CHALLENGE = 'Bearer realm="fms-fhir"'
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+"""Methods logged by name; any other is logged as `other` (the client chose its text)."""
 
 
 def _start() -> None:
@@ -94,7 +98,7 @@ def _finish(response: Response) -> Response:
     log.info(
         "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
         request_id,
-        request.method,
+        request.method if request.method in METHODS else "other",
         route,
         response.status_code,
         duration,
