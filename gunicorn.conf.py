@@ -32,7 +32,12 @@ except ConfigError as error:
 wsgi_app = "adapter.web:create_app()"
 bind = list(SERVER.bind)
 workers = SERVER.workers
-worker_class = "sync"
+worker_class = "adapter.web.gunicorn_worker.SyncWorker"
+"""gunicorn's sync worker, whose own refusals (a malformed request line, headers too large, an
+unknown transfer coding) are OperationOutcomes instead of HTML pages."""
+logger_class = "adapter.web.gunicorn_worker.Logger"
+"""gunicorn's logger without request values: a refused request line is logged as the kind of
+fault only (never its path or query), an exception by its frames and types (never its message)."""
 timeout = SERVER.timeout
 """A request still running after this many seconds is killed with its worker (big NDJSON sheets
 convert at about 3,000 rows a second (all instruments): raise it for them)."""
@@ -47,7 +52,9 @@ control_socket_disable = not control_socket
 every gunicorn of the user, so two services would collide."""
 accesslog = None
 """The app logs one line per request (request id, route rule, status, duration) and never a URL
-with its values; gunicorn's access log would."""
+with its values. gunicorn's access log, if turned on (`--access-logfile`), goes through the same
+logger class: its request line has no query, and it shows no request header but User-Agent,
+X-Request-ID, Content-Type and Content-Length."""
 errorlog = "-"
 loglevel = SERVER.log_level
 GC_FREEZE = SERVER.gc_freeze

@@ -57,6 +57,12 @@ class WebOptions:
     """Seconds in Retry-After on a 503."""
     max_bundle_rows: int = 2000
     """Most sheet rows answered as JSON Bundles (held in memory); NDJSON goes to max_sheet_rows."""
+    report_max_bytes: int = 16 * MIB
+    """Largest `$report` body (also bounded by the core's max_input_bytes)."""
+    report_max_resources: int = 10_000
+    """Most resources in one `$report` body."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins (`https://host[:port]`, or `*`) whose pages may call the FHIR routes; none: off."""
 
 
 @dataclass(frozen=True)
@@ -312,6 +318,60 @@ class Schemes(Kind):
 
 
 @dataclass(frozen=True)
+class Origins(Kind):
+    """Web origins as browsers send them in `Origin`: scheme, host and port, nothing more."""
+
+    def accepts(self) -> str:
+        return "comma-separated origins (`https://host` or `https://host:port`), or `*` for any"
+
+    DEFAULT_PORTS = (("https://", ":443"), ("http://", ":80"))
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        origins = []
+        for piece in text.split(","):
+            origin = piece.strip().lower()
+            for scheme, port in self.DEFAULT_PORTS:  # browsers leave a default port out
+                if origin.startswith(scheme) and origin.endswith(port):
+                    origin = origin.removesuffix(port)
+            if origin:
+                origins.append(origin)
+        return tuple(origins)
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, tuple):
+            raise ValueError("give a tuple of origins")
+        if "*" in value and len(value) > 1:
+            raise ValueError("`*` stands alone: any origin, or the ones listed")
+        for origin in value:
+            if origin == "*":
+                continue
+            if not isinstance(origin, str):
+                raise ValueError(f"{origin!r} is not text")
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or parts.username is not None
+                or origin != origin.lower()
+                or origin.endswith(":")
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host or scheme://host:port, "
+                    "lower case, no path or slash at the end"
+                )
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a port that is no number
+            except ValueError:
+                raise ValueError(f"{origin!r} has a port that is no number") from None
+
+    def show(self, value: Any) -> str:
+        return ",".join(value) or "none (off)"
+
+
+@dataclass(frozen=True)
 class Folder(Kind):
     def accepts(self) -> str:
         return "a folder path (made absolute at the start)"
@@ -491,6 +551,30 @@ OPTIONS: tuple[Option, ...] = (
         Whole(1),
         "most sheet rows answered as JSON Bundles (held in memory); NDJSON answers are bounded "
         "by `FMS_FHIR_MAX_SHEET_ROWS` only",
+    ),
+    Option(
+        "FMS_FHIR_REPORT_MAX_MB",
+        "service",
+        "report_max_bytes",
+        MB,
+        "largest `$report` body (413 above; also bounded by `FMS_FHIR_MAX_INPUT_MB`): about "
+        "900 visits with every instrument",
+    ),
+    Option(
+        "FMS_FHIR_REPORT_MAX_RESOURCES",
+        "service",
+        "report_max_resources",
+        Whole(1),
+        "most resources (score Observations, MedicationStatements) in one `$report` body (413 "
+        "above): about 700 visits with every instrument, a report of a few seconds",
+    ),
+    Option(
+        "FMS_FHIR_CORS_ORIGINS",
+        "service",
+        "cors_origins",
+        Origins(),
+        "web pages (origins) allowed to call the FHIR routes from a browser (CORS); `*` for any; "
+        "never the page's routes, and never with cookies (see docs/service.md)",
     ),
     Option(
         "FMS_FHIR_PAGE_DIR",

@@ -4,12 +4,15 @@ Every JSON input goes through `loads`, which bounds its size and its nesting dep
 can exhaust memory or the stack of what reads it next (marshmallow, pydantic, the validator),
 and which keeps every number exactly as written: a decimal is read as a Decimal, never as a
 binary float, and an integer of any length stays an integer. A key written twice in one object
-is refused (which one was meant is unclear), and so are NaN and Infinity (not JSON).
+is refused (which one was meant is unclear), and so are NaN and Infinity (not JSON), and a lone
+surrogate (a `\\ud800` escape without its pair: JSON's grammar allows it, but it is no Unicode
+text, and nothing downstream can write it: UTF-8, orjson, a log line); the error names where.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +20,11 @@ import orjson
 
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate in decoded text (a pair decodes to one character)."""
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""Where a JSON text can spell one (raw UTF-8 cannot: the decoder refuses it)."""
 
 
 def dumps(value: Any, pretty: bool = True) -> bytes:
@@ -60,6 +68,35 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _step(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+        return f"{path}.{key}" if path else key
+    return f"{path or '$'}[{ascii(key)}]"
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """Where the first string or key holding a lone surrogate is (`subject.identifier.value`,
+    `entry[2].resource.id`, `answers['\\ud800']` for a key; `$` the value itself), or None."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, str):
+            if SURROGATE.search(node):
+                return path or "$"
+        elif isinstance(node, dict):
+            for key, child in reversed(list(node.items())):
+                if SURROGATE.search(key):
+                    return _step(path, key)
+                pending.append((_step(path, key), child))
+        elif isinstance(node, list):
+            pending.extend(
+                (_step(path, index), child) for index, child in reversed(list(enumerate(node)))
+            )
+    return None
+
+
 def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -98,4 +135,14 @@ def loads(
         raise InvalidInput(
             [Issue("error", "structure", message, rule="too-deep")], status=400
         ) from None
+    if isinstance(data, str) or SURROGATE_ESCAPE.search(text):
+        where = lone_surrogate(value)
+        if where is not None:
+            message = (
+                f"{what} holds a lone surrogate at {where} (a \\ud800-\\udfff escape without "
+                "its pair): that is no Unicode text"
+            )
+            raise InvalidInput(
+                [Issue("error", "structure", message, where, "lone-surrogate")], status=400
+            )
     return value

@@ -60,6 +60,12 @@ def samples(folder: Path) -> dict[str, tuple[str, Any]]:
         "FMS_FHIR_PAGE_TTL_MINUTES": ("5", 300),
         "FMS_FHIR_PAGE_MAX_MB": ("0.5", MIB // 2),
         "FMS_FHIR_PAGE_MAX_ROWS": ("100", 100),
+        "FMS_FHIR_REPORT_MAX_MB": ("2", 2 * MIB),
+        "FMS_FHIR_REPORT_MAX_RESOURCES": ("500", 500),
+        "FMS_FHIR_CORS_ORIGINS": (
+            "https://App.example:443, http://localhost:3000",
+            ("https://app.example", "http://localhost:3000"),
+        ),
         "FMS_FHIR_BIND": ("127.0.0.1:9000, unix:/tmp/s", ("127.0.0.1:9000", "unix:/tmp/s")),
         "FMS_FHIR_WORKERS": ("3", 3),
         "FMS_FHIR_TIMEOUT": ("60", 60),
@@ -100,6 +106,11 @@ BAD: list[tuple[str, str]] = [
     ("FMS_FHIR_PAGE_TTL_MINUTES", "an hour"),
     ("FMS_FHIR_PAGE_MAX_MB", "-5"),
     ("FMS_FHIR_PAGE_MAX_ROWS", "0"),
+    ("FMS_FHIR_REPORT_MAX_MB", "0"),
+    ("FMS_FHIR_REPORT_MAX_RESOURCES", "0"),
+    ("FMS_FHIR_CORS_ORIGINS", "https://app.example/"),
+    ("FMS_FHIR_CORS_ORIGINS", "*, https://app.example"),
+    ("FMS_FHIR_CORS_ORIGINS", "null"),
 ]
 BAD_SERVER: list[tuple[str, str]] = [
     ("FMS_FHIR_BIND", ","),

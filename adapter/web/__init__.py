@@ -17,7 +17,8 @@ from flask import Flask
 from adapter.config import Config, ConfigError, for_app, unknown_variables
 from adapter.outcome import InternalFault
 from adapter.settings import MIB, Settings
-from adapter.web import conversions, definitions, errors, hooks, system
+from adapter.web import conversions, definitions, errors, hooks, logs, system
+from adapter.web.body import BodyRequest
 from adapter.web.operations import Operation, endpoint
 from adapter.web.page_store import Store
 from adapter.web.routes import CONCERNS, blueprint
@@ -47,8 +48,24 @@ def configure(
     return built, flask_config, store
 
 
-def _logging() -> None:
-    """One INFO line per request reaches standard error unless the host configured logging."""
+class App(Flask):
+    """Flask, with requests whose bodies are read whole or refused (`body.BodyRequest`), and a
+    development server (`run`, as `fms-fhir serve` uses it) that logs and answers without the
+    request's values (`dev_server.RequestHandler`)."""
+
+    request_class = BodyRequest
+
+    def run(self, *args: Any, **options: Any) -> None:
+        from adapter.web.dev_server import handler_for
+
+        options.setdefault("request_handler", handler_for(state(self).settings))
+        super().run(*args, **options)
+
+
+def _logging(app: Flask) -> None:
+    """One INFO line per request reaches standard error unless the host configured logging;
+    no log this app writes to holds a request's values (`logs.WithoutValues`)."""
+    logs.install(app.logger)
     logger = logging.getLogger("fms_fhir.http")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
@@ -66,7 +83,7 @@ def create_app(config: Config | Settings | Mapping[str, Any] | None = None) -> F
     variable, before anything is served."""
     built, flask_config, store = configure(config)
     settings = built.settings
-    app = Flask(__name__, static_folder=None)
+    app = App(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=max(
             settings.max_upload_bytes + conversions.MULTIPART_SLACK,
@@ -85,7 +102,7 @@ def create_app(config: Config | Settings | Mapping[str, Any] | None = None) -> F
     app.extensions[EXTENSION] = WebState(built, registered, store)
     hooks.install(app)
     errors.install(app)
-    _logging()
+    _logging(app)
     return app
 
 
@@ -110,4 +127,4 @@ def begin_shutdown(app: Flask) -> None:
     state(app).shutting_down.set()
 
 
-__all__ = ["CONCERNS", "ConfigError", "begin_shutdown", "configure", "create_app", "warm"]
+__all__ = ["CONCERNS", "App", "ConfigError", "begin_shutdown", "configure", "create_app", "warm"]

@@ -1,5 +1,6 @@
-"""Around every request: the request id, admission (shutting down, overloaded), bearer tokens,
-and one log line (request id, route rule, status, duration; never a body or a value from it)."""
+"""Around every request: the request id, a CORS preflight, admission (shutting down,
+overloaded), cross-site refusal, bearer tokens; then the CORS and baseline security headers, and
+one log line (request id, route rule, status, duration; never a body or a value from it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from adapter.web import origins
+from adapter.web.errors import BASELINE_HEADERS
 from adapter.web.operations import Operation
 from adapter.web.problems import HttpProblem
 from adapter.web.state import state
@@ -19,6 +22,10 @@ log = logging.getLogger("fms_fhir.http")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 """An incoming X-Request-ID is echoed only when it is this plain (it goes into the logs)."""
 CHALLENGE = 'Bearer realm="fms-fhir"'
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+"""Methods logged by name; any other is logged as `other` (the client chose its text)."""
 
 
 def _start() -> None:
@@ -82,13 +89,16 @@ def _authenticate() -> None:
 def _finish(response: Response) -> Response:
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
+    for name, value in BASELINE_HEADERS.items():
+        response.headers.setdefault(name, value)  # a page sets its own policy
+    origins.add_cors_headers(response)
     started = g.get("started")
     duration = (time.perf_counter() - started) * 1000 if started else 0.0
     route = request.url_rule.rule if request.url_rule is not None else "-"
     log.info(
         "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
         request_id,
-        request.method,
+        request.method if request.method in METHODS else "other",
         route,
         response.status_code,
         duration,
@@ -103,7 +113,9 @@ def _release(error: BaseException | None) -> None:
 
 def install(app: Flask) -> None:
     app.before_request(_start)
+    app.before_request(origins.preflight)
     app.before_request(_admit)
+    app.before_request(origins.refuse_cross_site)
     app.before_request(_authenticate)
     app.after_request(_finish)
     app.teardown_request(_release)

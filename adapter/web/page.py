@@ -26,6 +26,7 @@ everywhere else.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import zipfile
 from collections.abc import Callable, Iterable
@@ -61,6 +62,8 @@ PAGE_POLICY = (
     "base-uri 'none'; frame-ancestors 'self'"
 )
 """The browser is told to load nothing from anywhere (the page has no script either)."""
+PATIENT_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
+"""A patient's number in a result's URL, as the result page writes it."""
 LISTED = 1000
 """Most rejected-row reasons and warnings the result page lists (all are in the zip)."""
 FORMAT_CHOICES = (
@@ -266,7 +269,9 @@ def _patients(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], str 
     try:
         reports = follow_up(load_resources(out, settings), settings)
     except InvalidInput as error:
-        return [], "; ".join(issue.message for issue in error.issues)
+        # the files by their names: the server's folders are no business of the page's reader
+        inside = f"{out}{os.sep}"
+        return [], "; ".join(issue.message.replace(inside, "") for issue in error.issues)
     patients = [
         {"label": r.patient.label, "key": r.patient.key, "visits": len(r.visits)} for r in reports
     ]
@@ -425,7 +430,9 @@ def download(id: str) -> Response:  # noqa: A002
 def patient_report(id: str, number: str) -> Response:  # noqa: A002
     stored = _stored(id)
     patients = stored.meta["patients"]
-    if not number.isdigit() or not 1 <= int(number) <= len(patients):
+    # ASCII digits only: str.isdigit() also takes '²' (int() refuses it) and '١' (an Arabic-Indic
+    # one, a second address for a patient); and a bounded length (int() refuses 4,300 digits)
+    if not PATIENT_NUMBER.fullmatch(number) or not 1 <= int(number) <= len(patients):
         message = f"no patient {number[:20]!r} in this result; it has {len(patients)}"
         raise InvalidInput([Issue("error", "not-found", message, None, "unknown-patient")], 404)
     settings = state().settings

@@ -8,7 +8,9 @@ named by an unguessable id, so any gunicorn worker can answer for it.
 A conversion is written into `<root>/.<id>.partial` and renamed into place whole, so a reader
 sees all of it or nothing. The id is `secrets.token_urlsafe(24)` (192 bits); a path is only ever
 built from an id that matches `ID` exactly, never from anything else the client sends. Each
-conversion lives `ttl` seconds; together they hold at most `max_bytes` (the oldest go first).
+conversion lives `ttl` seconds; together they hold at most `max_bytes` of disk (the oldest go
+first), counted as the disk spends it: the blocks of every file and folder (`st_blocks` * 512; a
+600-byte file takes a 4 KiB block), not the bytes of the files.
 The root folder is created private (0700) and refused when it is a link or someone else's.
 """
 
@@ -62,14 +64,25 @@ class Stored:
         return float(self.meta["expires"])
 
 
+def disk_use(info: os.stat_result) -> int:
+    """What one file or folder spends on disk: its blocks (POSIX counts them in 512 bytes), or its
+    size where the system does not count blocks."""
+    blocks = getattr(info, "st_blocks", None)
+    return blocks * 512 if blocks is not None else info.st_size
+
+
 def _size(folder: Path) -> int:
-    total = 0
-    for base, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(base, name)).st_size
-            except OSError:
-                pass
+    """The disk use of the folder, itself and everything in it."""
+
+    def use(path: str) -> int:
+        try:
+            return disk_use(os.lstat(path))
+        except OSError:  # removed meanwhile
+            return 0
+
+    total = use(str(folder))
+    for base, folders, files in os.walk(folder):
+        total += sum(use(os.path.join(base, name)) for name in (*folders, *files))
     return total
 
 
@@ -115,8 +128,9 @@ class Store:
         """Writes meta.json (with the times and the size), moves the folder into place, then
         removes the oldest conversions while all of them hold more than `max_bytes`."""
         created = now()
-        meta = {**meta, "created": created, "expires": created + self.options.ttl}
-        meta["bytes"] = _size(staging)
+        meta = {**meta, "created": created, "expires": created + self.options.ttl, "bytes": 0}
+        (staging / META).write_bytes(json.dumps(meta).encode())
+        meta["bytes"] = _size(staging)  # meta.json too; the count's few digits change no block
         (staging / META).write_bytes(json.dumps(meta).encode())
         target = self.root() / identifier
         staging.rename(target)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -11,6 +12,7 @@ import orjson
 from flask import Response, g, request
 
 from adapter import api, registry
+from adapter.jsonio import SURROGATE
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.settings import FHIR_JSON, Settings
@@ -162,8 +164,31 @@ def pretty() -> bool:
 
 
 def serialize(value: Any, indent: bool = False) -> bytes:
+    """JSON with orjson; what orjson refuses (a lone surrogate in a message, an integer past 64
+    bits) is written by the standard library instead, a lone surrogate as U+FFFD, so an answer
+    (an error's above all) never fails to be written."""
     option = orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if indent else 0)
-    return orjson.dumps(value, option=option)
+    try:
+        return orjson.dumps(value, option=option)
+    except orjson.JSONEncodeError:
+        text = json.dumps(
+            unicode_safe(value),
+            ensure_ascii=False,
+            indent=2 if indent else None,
+            separators=None if indent else (",", ":"),
+        )
+        return (text + "\n").encode("utf-8")
+
+
+def unicode_safe(value: Any) -> Any:
+    """The value with every lone surrogate in a string or a key replaced by U+FFFD."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {unicode_safe(key): unicode_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unicode_safe(item) for item in value]
+    return value
 
 
 def etag_of(value: Any) -> str:

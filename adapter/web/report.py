@@ -7,7 +7,10 @@ MedicationStatements), answered by `Accept`:
   transaction Bundle (`?bundle-type=batch` for a batch), to store beside the scores.
 
 The body is a Bundle, a JSON array of resources, a single resource, or NDJSON
-(`application/fhir+ndjson`, one resource a line), within FMS_FHIR_MAX_INPUT_MB. `?patient=` names
+(`application/fhir+ndjson`, one resource a line), within FMS_FHIR_REPORT_MAX_MB (and
+FMS_FHIR_MAX_INPUT_MB) and FMS_FHIR_REPORT_MAX_RESOURCES resources, 413 above: a report's time
+and memory grow with its visits (about 2.5 ms and 0.15 MiB a visit with every instrument), and
+the bounds keep one request from holding a worker for long. `?patient=` names
 the patient (identifier value, `system|value`, or the subject reference); the HTML and the charts
 need it when the body holds several patients, the Bundle then holds every patient's changes.
 `?baseline=YYYY-MM-DD` replaces the day LDN started as the baseline day.
@@ -24,6 +27,8 @@ from flask import Response, g, request
 
 from adapter import api, jsonio
 from adapter.bundle import BUNDLE_TYPES
+from adapter.model import Issue
+from adapter.outcome import InvalidInput
 from adapter.report import (
     change_bundle,
     chart,
@@ -79,19 +84,39 @@ def _patient() -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+def _counted(resources: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
+    """The resources, and a 413 at the first one past `limit` (before the report is built)."""
+    kept = []
+    for resource in resources:
+        kept.append(resource)
+        if len(kept) > limit:
+            message = (
+                f"the body holds more than {limit} resources, the most one $report reads "
+                "(FMS_FHIR_REPORT_MAX_RESOURCES); send one patient's resources at a time"
+            )
+            raise InvalidInput(
+                [Issue("error", "too-long", message, None, "too-many-resources")], 413
+            )
+    return iter(kept)
+
+
 def read_resources(settings: Settings) -> Iterator[dict[str, Any]]:
     """The body's resources: NDJSON a line at a time, else one JSON value (Bundle, array,
-    resource); both within FMS_FHIR_MAX_INPUT_MB and the depth limit."""
-    limit = settings.max_input_bytes
-    if request.mimetype == NDJSON_TYPE:
-        request.max_content_length = limit
-        data = request.get_data(cache=False)
-        if len(data) > limit:
-            raise jsonio.too_large("the body", limit)
-        return resources_from_ndjson(data, settings, "the body")
+    resource); within FMS_FHIR_REPORT_MAX_MB (and FMS_FHIR_MAX_INPUT_MB), the depth limit and
+    FMS_FHIR_REPORT_MAX_RESOURCES."""
+    options = state().options
+    limit = min(settings.max_input_bytes, options.report_max_bytes)
     request.max_content_length = limit
-    value = api.read_json(request.get_data(cache=False), settings, "the body", limit)
-    return resources_from_json(value, "the body")
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise jsonio.too_large("the body", limit)
+    if request.mimetype == NDJSON_TYPE:
+        resources = resources_from_ndjson(data, settings, "the body")
+    else:
+        resources = resources_from_json(
+            api.read_json(data, settings, "the body", limit), "the body"
+        )
+    return _counted(resources, options.report_max_resources)
 
 
 def report() -> Response:
