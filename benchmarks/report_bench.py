@@ -286,5 +286,36 @@ def run(workdir: Path, patients: int, visits: int, long_visits: int) -> dict[str
     return results
 
 
+def targets(results: dict[str, Any] | None) -> list[list[str]]:
+    """The report's rows of the targets table (issue 22)."""
+    if not results:
+        return []
+    cohort, long = results["cohort"], results["long"]
+    per, ours = cohort["cpu"], cohort["cpu"]["fms-fhir"]
+    size = f"{cohort['patients']} x {cohort['visits']} visits"
+    seconds, peak = long["seconds"]["fms-fhir"], long["peak"]["fms-fhir"]
+    return [
+        [
+            f"report CPU s per patient ({size}, HTML + charts)",
+            "<= 0.10 s",
+            f"{ours:.3f} s (baseline {per['baseline']:.3f} s)",
+            "met" if ours <= 0.1 else "NOT met",
+        ],
+        [
+            "report CPU per patient, baseline / fms-fhir, same bytes",
+            ">= 10x",
+            f"{per['baseline'] / ours:.2f}x",
+            "met" if per["baseline"] / ours >= 10 else "NOT met",
+        ],
+        [
+            f"$report HTML, {long['visits']:,} visits: wall s, peak RSS",
+            "< 2 s, < 150 MiB",
+            f"{seconds:.2f} s, {mib(peak)} MiB (baseline {long['seconds']['baseline']:.2f} s, "
+            f"{mib(long['peak']['baseline'])} MiB)",
+            "met" if seconds < 2 and peak < 150 * 2**20 else "NOT met",
+        ],
+    ]
+
+
 if __name__ == "__main__":
     sys.exit(child(sys.argv[1:]))
