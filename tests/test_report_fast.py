@@ -110,7 +110,7 @@ def phases(draw: st.DrawFn) -> tuple[fast.DosePhase, ...]:
     return tuple(sorted(found, key=lambda p: (p.start, p.end or date.max)))
 
 
-@hypothesis_settings(max_examples=200, deadline=None)
+@hypothesis_settings(max_examples=80, deadline=None)
 @given(phases(), st.lists(DAYS, max_size=30, unique=True).map(sorted))
 def test_the_dose_of_each_visit_is_that_of_the_first_phase_containing_it(found, days):
     expected = [next((p.dose_mg for p in found if p.contains(day)), None) for day in days]
@@ -132,7 +132,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@hypothesis_settings(max_examples=200, deadline=None)
+@hypothesis_settings(max_examples=80, deadline=None)
 @given(JSON_VALUES)
 def test_lone_surrogates_are_replaced_as_before(value):
     assert fast.scrub(value) == before.scrub(value)
