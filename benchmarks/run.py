@@ -5,7 +5,8 @@
 
 Sections: (1) sheet conversion, CSV and XLSX to NDJSON, against the same-output baseline
 (`benchmarks/baseline_sheet.py`); (2) the XLSX reader alone, openpyxl against python-calamine;
-(3) in-process convert and validate; (4) HTTP under gunicorn on 127.0.0.1; (5) the targets.
+(3) in-process convert and validate; (4) HTTP under gunicorn on 127.0.0.1; (5) the follow-up
+report against its code before issue 22 (`benchmarks/report_baseline/`); (6) the targets.
 
 Benchmarks are not timed tests: a slow machine fails nothing. The run fails (exit 1) only when a
 section cannot run or the baseline's output is not the same as fms-fhir's.
@@ -23,15 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import http_bench, micro_bench, reader_bench, sheet_bench
+from benchmarks import http_bench, micro_bench, reader_bench, report_bench, sheet_bench
 from benchmarks.common import count, heading, load_line, machine_lines, say, table
 
-SECTIONS = ("sheets", "readers", "micro", "http")
+SECTIONS = ("sheets", "readers", "micro", "http", "report")
 TITLES = {
     "sheets": "Sheet conversion to NDJSON: fms-fhir against the same-output baseline",
     "readers": "XLSX reader alone: openpyxl (read-only) against python-calamine",
     "micro": "In-process: convert one answers document, validate one FIQR response",
     "http": "HTTP under gunicorn on 127.0.0.1, concurrency 1 and 4",
+    "report": "Follow-up report: fms-fhir against the report's code before issue 22 (baseline)",
     "targets": "Targets of issue 11 next to the measured figures",
 }
 
@@ -119,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             number += 1
             rounds = 1 if args.smoke else 3
             section(number, "http", lambda: http_bench.run(args.http_seconds, rounds))
+        if "report" in args.only:
+            number += 1
+            cohort, long_visits = ((2, 4), 100) if args.smoke else ((300, 4), 10_000)
+            section(number, "report", lambda: report_bench.run(workdir, *cohort, long_visits))
         heading(number + 1, TITLES["targets"])
         targets(results, args)
     finally:
@@ -209,6 +215,7 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> None:
                         _status(figures["p99"] < 0.015),
                     ]
                 )
+    rows += report_bench.targets(results.get("report"))
     if not rows:
         say("no figures (the sections that give them did not run)")
         return

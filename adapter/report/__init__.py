@@ -3,12 +3,12 @@ and as FHIR change Observations.
 
 Edges call the use cases: `load_resources` (a file or folder) or `resources_from_json` (a
 parsed body), then `write_reports`, `render_report`, `chart` or `change_bundle`. The pure core
-(`follow_up`, `chart_data`, `change_observations`) is there for tests and other callers. What
+(`follow_up`, `patients`, `chart_data`, `change_observations`) is there for tests and other callers. What
 it shows is declared with each score in `mappings/` (`shown_scores`); `rules.py` holds the rules.
 """
 
 from adapter.report.charts import ChartData, chart_data
-from adapter.report.core import FollowUp, follow_up, shown_scores
+from adapter.report.core import FollowUp, follow_up, patients, shown_scores
 from adapter.report.load import load_resources, resources_from_json, resources_from_ndjson
 from adapter.report.observations import change_observations, changes_bundle
 from adapter.report.rules import CATALOGUE, RULES, ResponderRule
@@ -29,6 +29,7 @@ __all__ = [
     "chart_data",
     "follow_up",
     "load_resources",
+    "patients",
     "render_report",
     "resources_from_json",
     "resources_from_ndjson",

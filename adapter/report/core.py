@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import cached_property
 from html import unescape
 from typing import Any, Literal
+
+import orjson
 
 from adapter import registry
 from adapter import report_codes as codes
@@ -163,13 +166,27 @@ JSON output can hold it."""
 
 def scrub(value: Any) -> Any:
     """`value` with every lone surrogate in its strings replaced by U+FFFD, the replacement
-    character (the same object when it holds none)."""
+    character (the same object when it holds none).
+
+    Nearly every resource holds none: orjson, which refuses a lone surrogate anywhere in a
+    value, finds that out in C, and only a value it refuses (for that or for a number beyond
+    64 bits) is walked and copied in Python."""
+    if isinstance(value, Mapping | list):
+        try:
+            orjson.dumps(value, default=str)
+        except (TypeError, orjson.JSONEncodeError):
+            return _scrubbed(value)
+        return value
+    return _scrubbed(value)
+
+
+def _scrubbed(value: Any) -> Any:
     if isinstance(value, str):
         return LONE_SURROGATE.sub("\ufffd", value) if LONE_SURROGATE.search(value) else value
     if isinstance(value, Mapping):
-        return {key: scrub(item) for key, item in value.items()}
+        return {key: _scrubbed(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [scrub(item) for item in value]
+        return [_scrubbed(item) for item in value]
     return value
 
 
@@ -630,7 +647,12 @@ class Series:
         return self.info.label
 
     def at(self, day: date) -> Point | None:
-        return next((point for point in self.points if point.day == day), None)
+        return self._by_day.get(day)
+
+    @cached_property
+    def _by_day(self) -> dict[date, Point]:
+        """The points by day (one a day), so that a table of many visits is not quadratic."""
+        return {point.day: point for point in self.points}
 
     def result(self, point: Point) -> str | None:
         """The category of one visit's value under a per-visit rule (the PGIC responder)."""
@@ -723,7 +745,7 @@ class FollowUp:
     def series_for(self, code: str) -> Series | None:
         return next((series for series in self.series if series.code == code), None)
 
-    @property
+    @cached_property
     def flags(self) -> tuple[tuple[Series, Point], ...]:
         """Every raised flag, by day, whatever the other scores of that visit."""
         raised = [
@@ -750,7 +772,7 @@ class FollowUp:
             )
         return None
 
-    @property
+    @cached_property
     def unknown_flags(self) -> tuple[tuple[Series, date, str], ...]:
         """Every visit where a flag's item is unknown (not answered), by day."""
         found = [
@@ -880,6 +902,23 @@ def _baseline_day(
     return None, "first-value"
 
 
+def _doses(phases: tuple[DosePhase, ...], days: list[date]) -> list[Decimal | None]:
+    """The dose of the first phase (in `phases`' order, by start) containing each of the sorted
+    `days`, in one pass: a phase that has ended before a day has ended before every later one,
+    so the first phase still running only moves forward (10,000 visits x 700 phases stays fast).
+    """
+    doses: list[Decimal | None] = []
+    started = 0  # phases[:started] start on or before the day
+    running = 0  # phases[:running] all ended before the day
+    for day in days:
+        while started < len(phases) and phases[started].start <= day:
+            started += 1
+        while running < started and (end := phases[running].end) is not None and end < day:
+            running += 1
+        doses.append(phases[running].dose_mg if running < started else None)
+    return doses
+
+
 def build(collected: _Collected, baseline: date | None, settings: Settings) -> FollowUp:
     """One patient's report from what `collect` gathered."""
     warnings = list(collected.warnings)
@@ -895,12 +934,8 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
     day, source = _baseline_day(collected, baseline)
     all_days = sorted({point.day for s in series for point in s.points})
     visits = tuple(
-        Visit(
-            visit,
-            (visit - ldn_start).days if ldn_start else None,
-            next((p.dose_mg for p in phases if p.contains(visit)), None),
-        )
-        for visit in all_days
+        Visit(visit, (visit - ldn_start).days if ldn_start else None, dose)
+        for visit, dose in zip(all_days, _doses(phases, all_days), strict=True)
     )
     baselines: dict[str, Point | None] = {}
     changes = []
@@ -974,6 +1009,12 @@ def parse_baseline(baseline: date | str | None) -> date | None:
     return parsed
 
 
+def _no_scores() -> InvalidInput:
+    known = ", ".join(score.code.code for score in shown_scores())
+    message = f"the input holds no score Observation with a patient and a date (codes: {known})"
+    return InvalidInput([Issue("error", "not-found", message, None, "no-scores")])
+
+
 def follow_up(
     resources: Iterable[Mapping[str, Any]],
     settings: Settings,
@@ -989,9 +1030,7 @@ def follow_up(
     day = parse_baseline(baseline)
     found = collect(resources, settings)
     if not found:
-        known = ", ".join(score.code.code for score in shown_scores())
-        message = f"the input holds no score Observation with a patient and a date (codes: {known})"
-        raise InvalidInput([Issue("error", "not-found", message, None, "no-scores")])
+        raise _no_scores()
     chosen = sorted(found.values(), key=lambda c: (c.patient.label, c.patient.key))
     if patient is not None:
         patient = scrub(patient)
@@ -1005,6 +1044,18 @@ def follow_up(
                 [Issue("error", "not-found", message, "patient", "unknown-patient")], 404
             )
     return [build(collected, day, settings) for collected in chosen]
+
+
+def patients(
+    resources: Iterable[Mapping[str, Any]], settings: Settings
+) -> list[tuple[Patient, int]]:
+    """Every patient with score Observations and the number of their visits, ordered as
+    `follow_up` orders them, without building their reports (the page lists them this way)."""
+    found = collect(resources, settings)
+    if not found:
+        raise _no_scores()
+    chosen = sorted(found.values(), key=lambda c: (c.patient.label, c.patient.key))
+    return [(c.patient, len({day for days in c.points.values() for day in days})) for c in chosen]
 
 
 def one_patient(reports: list[FollowUp]) -> FollowUp:

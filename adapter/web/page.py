@@ -41,7 +41,8 @@ from adapter import api
 from adapter.bundle import BUNDLE_TYPES, FORMATS
 from adapter.model import Issue
 from adapter.outcome import FmsError, InvalidInput
-from adapter.report import follow_up, load_resources, render_report
+from adapter.report import load_resources, render_report
+from adapter.report import patients as patient_list
 from adapter.settings import MIB, Settings
 from adapter.sheets.output import MARKER
 from adapter.sheets.pipeline import RowIssues
@@ -267,15 +268,12 @@ def _patients(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], str 
     if not out.is_dir():
         return [], "no row was converted"
     try:
-        reports = follow_up(load_resources(out, settings), settings)
+        found = patient_list(load_resources(out, settings), settings)
     except InvalidInput as error:
         # the files by their names: the server's folders are no business of the page's reader
         inside = f"{out}{os.sep}"
         return [], "; ".join(issue.message.replace(inside, "") for issue in error.issues)
-    patients = [
-        {"label": r.patient.label, "key": r.patient.key, "visits": len(r.visits)} for r in reports
-    ]
-    return patients, None
+    return [{"label": p.label, "key": p.key, "visits": visits} for p, visits in found], None
 
 
 def _zip_name(name: str, layout: str) -> str:

@@ -1,0 +1,139 @@
+"""The report made faster (issue 22) says exactly what it said before: the report's code before
+the change is kept in benchmarks/report_baseline/, and every file of today's report (HTML, PNG,
+SVG, the changes Bundle, the index) must be the same bytes as the baseline's, on generated
+patients, on the bundled case report and on the PHQ-9/GAD-7 patient (panel c, the flag)."""
+
+from __future__ import annotations
+
+import filecmp
+import io
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from adapter.report import core as fast
+from adapter.report import load_resources, usecases
+from adapter.sheets.contract import default_contract
+from adapter.sheets.output import NdjsonStreamSink
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
+from benchmarks import report_bench
+from benchmarks.report_baseline import core as before
+from benchmarks.report_baseline import usecases as baseline
+from tests.support import SETTINGS
+from tests.support.reports import new_instrument_resources
+
+
+def _ndjson(sheet: Path) -> list[dict[str, Any]]:
+    stream = io.BytesIO()
+    with open(sheet, "rb") as handle:
+        run_pipeline(
+            handle, sheet.name, default_contract(), NdjsonStreamSink(stream, SETTINGS), SETTINGS
+        )
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> list[dict[str, Any]]:
+    """Two synthetic patients (the benchmark's generator), four weekly visits each, with
+    the LDN courses a missing dose starts and ends."""
+    folder = tmp_path_factory.mktemp("cohort")
+    return _ndjson(report_bench.cohort_sheet(folder / "cohort.csv", 2, 4))
+
+
+@pytest.fixture(scope="module")
+def long_history(tmp_path_factory) -> list[dict[str, Any]]:
+    """One synthetic patient with 60 daily visits."""
+    folder = tmp_path_factory.mktemp("long")
+    return _ndjson(report_bench.long_sheet(folder / "long.csv", 60))
+
+
+def _inputs(name: str, request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    if name == "case":
+        return list(load_resources(request.getfixturevalue("case_dir"), SETTINGS))
+    if name == "phq9-gad7":
+        return new_instrument_resources()
+    return request.getfixturevalue(name)
+
+
+INPUTS = ("cohort", "long_history", "case", "phq9-gad7")
+
+
+@pytest.mark.parametrize("name", INPUTS)
+def test_the_report_of_every_patient_is_the_baselines(name, request):
+    """The core's result, field by field (the charts and the page are drawn from it)."""
+    resources = _inputs(name, request)
+    ours = fast.follow_up(resources, SETTINGS)
+    theirs = before.follow_up(resources, SETTINGS)
+    assert [r.patient.label for r in ours] == [r.patient.label for r in theirs]
+    for mine, old in zip(ours, theirs, strict=True):
+        assert repr(mine) == repr(old)
+        assert repr((mine.flags, mine.unknown_flags)) == repr((old.flags, old.unknown_flags))
+    listed = fast.patients(resources, SETTINGS)
+    assert [(p.key, visits) for p, visits in listed] == [
+        (r.patient.key, len(r.visits)) for r in theirs
+    ]
+
+
+@pytest.mark.slow  # every chart drawn twice (10 to 20 s each)
+@pytest.mark.parametrize("name", INPUTS)
+def test_every_report_file_is_the_same_bytes_as_the_baselines(name, request, tmp_path):
+    resources = _inputs(name, request)
+    ours = usecases.write_reports(resources, tmp_path / "ours", SETTINGS)
+    theirs = baseline.write_reports(resources, tmp_path / "theirs", SETTINGS)
+    assert [p.name for p in ours] == [p.name for p in theirs]
+    assert {p.suffix for p in ours} >= {".html", ".png", ".svg", ".json"}
+    compared, differ = report_bench.same_folders(tmp_path / "ours", tmp_path / "theirs")
+    assert compared == len(ours) + 1 and not differ  # + the folder's marker
+    for path in ours:
+        assert filecmp.cmp(path, tmp_path / "theirs" / path.name, shallow=False)
+
+
+# --- the pieces made linear, against what they replaced ----------------------------------------
+
+DAYS = st.dates(date(2020, 1, 1), date(2020, 3, 1))
+
+
+@st.composite
+def phases(draw: st.DrawFn) -> tuple[fast.DosePhase, ...]:
+    found = []
+    for start in draw(st.lists(DAYS, max_size=8)):
+        length = draw(st.none() | st.integers(0, 40))
+        end = None if length is None else start + timedelta(days=length)
+        found.append(fast.DosePhase(start, end, Decimal(draw(st.integers(1, 9))) / 2))
+    return tuple(sorted(found, key=lambda p: (p.start, p.end or date.max)))
+
+
+@hypothesis_settings(max_examples=80, deadline=None)
+@given(phases(), st.lists(DAYS, max_size=30, unique=True).map(sorted))
+def test_the_dose_of_each_visit_is_that_of_the_first_phase_containing_it(found, days):
+    expected = [next((p.dose_mg for p in found if p.contains(day)), None) for day in days]
+    assert fast._doses(found, days) == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**80), 2**80)
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(
+        st.characters(codec=None, exclude_categories=["Cs"]) | st.sampled_from("\ud800\udfff")
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@hypothesis_settings(max_examples=80, deadline=None)
+@given(JSON_VALUES)
+def test_lone_surrogates_are_replaced_as_before(value):
+    assert fast.scrub(value) == before.scrub(value)
+    assert repr(fast.scrub(value)) == repr(before.scrub(value))
