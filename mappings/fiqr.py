@@ -165,8 +165,9 @@ INSTRUMENT = Instrument(
     items=(*FUNCTION_ITEMS, *OVERALL_ITEMS, *SYMPTOM_ITEMS),
     scores=(FUNCTION_SCORE, OVERALL_SCORE, SYMPTOMS_SCORE, TOTAL_SCORE),
     copyright=(
-        "FIQR: Bennett RM et al., Arthritis Res Ther 2009;11:R120. Distributed by the "
-        "Fibromyalgia Information Foundation; item texts here are paraphrased topics."
+        "FIQR: copyright its authors (Bennett RM, Friend R, Jones KD, Ward R, Han BK, Ross RL; "
+        "Arthritis Res Ther 2009;11:R120, doi 10.1186/ar2783); the items and their anchors are "
+        "the published wording. Distributed by the Fibromyalgia Information Foundation."
     ),
     citation="Bennett RM et al. Arthritis Res Ther 2009;11:R120, doi 10.1186/ar2783",
 )

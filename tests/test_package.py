@@ -1,9 +1,12 @@
 """`fms-fhir package`: the library as a FHIR NPM package, checked inside and loaded from outside.
 
 Inside: package.json, `.index.json` against the files, every resource valid with the R4B models,
-the OperationDefinitions at the urls `/metadata` names, the `.tgz` byte-identical run to run.
+the OperationDefinitions at the urls `/metadata` names (and served there), the ImplementationGuide
+and NOTICE, the `.tgz` byte-identical run to run.
 Outside: fhir-package-loader (SUSHI's loader, in node) loads the `.tgz` and a package-cache
-folder, offline (`tests/js/load_package.js`); skipped without node or the npm package.
+folder, offline (`tests/js/load_package.js`); skipped without node or the npm package. With the
+SDC package `make test` fetches from the npm registry (FMS_FHIR_TEST_FHIR_PACKAGES names another
+folder of FHIR package tarballs), every SDC canonical the package names resolves in it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,12 +27,31 @@ from click.testing import CliRunner
 
 from adapter import __version__, api, registry
 from adapter.cli import main
-from adapter.package import PACKAGE_NAME, TAR_MTIME, package_resources, write_package
+from adapter.package import (
+    DEPENDENCIES,
+    NOTICE,
+    PACKAGE_NAME,
+    TAR_MTIME,
+    package_resources,
+    write_package,
+)
 from adapter.settings import Settings
 from adapter.web import create_app
-from tests.support import ROOT, SETTINGS, assert_valid_fhir, node_environment
+from tests.support import ROOT, SETTINGS, assert_valid_fhir, node_environment, skip_or_fail
 
 LOADER = ROOT / "tests" / "js" / "load_package.js"
+FHIR_PACKAGES = Path(
+    os.environ.get("FMS_FHIR_TEST_FHIR_PACKAGES") or ROOT / ".venv" / "js" / "fhir-packages"
+)
+"""FHIR package tarballs `make test` fetches with `npm pack` (the Makefile's FHIR_PACKAGES)."""
+SDC_TARBALL = "hl7.fhir.uv.sdc-4.0.0-ballot.tgz"
+SDC_BASE = "http://hl7.org/fhir/uv/sdc/"
+DECLARED = {
+    "hl7.fhir.r4.core": "4.0.1",
+    "hl7.fhir.uv.sdc": "3.0.0",
+    "hl7.fhir.uv.extensions.r4": "5.1.0",
+}
+NOT_RESOURCES = ("package.json", ".index.json", NOTICE)
 LABEL = f"{PACKAGE_NAME}#{__version__}"
 NAME_RULE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$")
 """The FHIR package spec: two or more lower-case namespaces joined by dots."""
@@ -46,9 +69,7 @@ def folder_files(tgz: Path) -> dict[str, bytes]:
 
 def resources_in(tgz: Path) -> list[dict[str, Any]]:
     return [
-        json.loads(data)
-        for name, data in folder_files(tgz).items()
-        if name not in ("package.json", ".index.json")
+        json.loads(data) for name, data in folder_files(tgz).items() if name not in NOT_RESOURCES
     ]
 
 
@@ -72,7 +93,10 @@ def test_package_json(written: Path) -> None:
     assert manifest["version"] == __version__
     assert manifest["canonical"] == SETTINGS.canonical_base
     assert manifest["fhirVersions"] == ["4.0.1"]
-    assert manifest["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"}
+    # Every package whose definitions the resources name: R4, SDC (the Questionnaires' profile
+    # and calculatedExpression, $extract's base), the extensions pack (itemWeight).
+    assert manifest["dependencies"] == DECLARED
+    assert manifest["url"] == SETTINGS.canonical_base
     assert manifest["type"] == "Conformance"
     assert manifest["license"] == "Apache-2.0"
     assert manifest["description"] and manifest["author"]
@@ -84,7 +108,7 @@ def test_index_lists_every_resource_file(written: Path) -> None:
     index = json.loads(files[".index.json"])
     assert index["index-version"] == 1
     listed = [entry["filename"] for entry in index["files"]]
-    assert listed == sorted(set(files) - {"package.json", ".index.json"})
+    assert listed == sorted(set(files) - set(NOT_RESOURCES))
     for entry in index["files"]:
         resource = json.loads(files[entry["filename"]])
         assert entry["filename"] == f"{resource['resourceType']}-{resource['id']}.json"
@@ -130,19 +154,107 @@ def test_operation_definitions_are_the_ones_metadata_names(tmp_path: Path, base:
     assert set(definitions) == set(listed) and listed
     for url, definition in definitions.items():
         assert url == f"{base}/OperationDefinition/{definition['id']}"
-        assert definition["kind"] == "operation" and definition["status"] == "active"
+        assert definition["kind"] == "operation"
+        # The deprecated alias `$convert` is retired; every other operation is active.
+        retired = definition["id"] == "convert"
+        assert definition["status"] == ("retired" if retired else "active")
         where = listed[url]["resource"]
         assert definition.get("resource") == ([where] if where else None)
         assert definition["system"] is (where is None)
         assert definition["type"] is (where is not None)
         assert definition["instance"] is False
-        outs = [p for p in definition["parameter"] if p["use"] == "out"]
-        assert [p["name"] for p in outs] == ["return"]
         for parameter in definition["parameter"]:
             assert parameter["type"] and parameter["max"] == "1" and parameter["documentation"]
+            assert parameter["use"] in ("in", "out") and parameter["min"] in (0, 1)
+        outs = [p["name"] for p in definition["parameter"] if p["use"] == "out"]
+        assert outs == {"extract": ["return", "issues"]}.get(definition["id"], ["return"])
     manifest = json.loads((tgz.parent / "package" / "package.json").read_bytes())
     assert manifest["canonical"] == base
     assert all(r["url"].startswith(f"{base}/") for r in resources_in(tgz))
+
+
+def _parameters(definition: dict[str, Any]) -> dict[str, tuple[str, int, str, str]]:
+    return {p["name"]: (p["use"], p["min"], p["max"], p["type"]) for p in definition["parameter"]}
+
+
+def test_validate_and_extract_declare_the_standard_operations_they_follow() -> None:
+    """`base` names R4's Resource-validate and SDC's QuestionnaireResponse-extract; the
+    parameters are theirs in full (names, directions, cardinalities, types), plus the extras."""
+    by_id = {
+        r["id"]: r
+        for r in package_resources(SETTINGS)
+        if r["resourceType"] == "OperationDefinition"
+    }
+    validate, extract = by_id["validate"], by_id["extract"]
+    assert validate["base"] == "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+    assert validate["code"] == "validate"
+    assert _parameters(validate) == {
+        "resource": ("in", 0, "1", "Resource"),
+        "mode": ("in", 0, "1", "code"),
+        "profile": ("in", 0, "1", "uri"),
+        "questionnaire": ("in", 0, "1", "canonical"),
+        "return": ("out", 1, "1", "OperationOutcome"),
+    }
+    assert extract["base"] == f"{SDC_BASE}OperationDefinition/QuestionnaireResponse-extract"
+    assert extract["code"] == "extract"
+    assert _parameters(extract) == {
+        "questionnaire-response": ("in", 0, "1", "Resource"),
+        "questionnaire": ("in", 0, "1", "Resource"),
+        "bundle-type": ("in", 0, "1", "code"),
+        "return": ("out", 0, "1", "Bundle"),
+        "issues": ("out", 0, "1", "OperationOutcome"),
+    }
+    questionnaire = next(p for p in extract["parameter"] if p["name"] == "questionnaire")
+    assert questionnaire["targetProfile"] == [
+        "http://hl7.org/fhir/StructureDefinition/Questionnaire"
+    ]
+    # Operations that follow no standard one carry no base.
+    assert all("base" not in d for i, d in by_id.items() if i not in ("validate", "extract"))
+
+
+def test_the_served_operation_definitions_are_the_packaged_ones() -> None:
+    client = create_app({"SETTINGS": SETTINGS, "TESTING": True}).test_client()
+    packaged = [
+        r for r in package_resources(SETTINGS) if r["resourceType"] == "OperationDefinition"
+    ]
+    for definition in packaged:
+        response = client.get(f"/OperationDefinition/{definition['id']}")
+        assert response.status_code == 200 and response.headers["ETag"]
+        assert response.get_json(force=True) == definition
+    missing = client.get("/OperationDefinition/convert-everything")
+    assert missing.status_code == 404
+    assert missing.get_json(force=True)["issue"][0]["code"] == "not-found"
+    statement = client.get("/metadata").get_json(force=True)
+    types = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert [i["code"] for i in types["OperationDefinition"]["interaction"]] == ["read"]
+
+
+def test_the_implementation_guide_and_the_notice(written: Path) -> None:
+    """The package says what it depends on and whose copyright covers which content."""
+    files = folder_files(written)
+    guide = json.loads(files[f"ImplementationGuide-{PACKAGE_NAME}.json"])
+    assert_valid_fhir(guide)
+    assert guide["packageId"] == PACKAGE_NAME and guide["version"] == __version__
+    assert guide["url"] == f"{SETTINGS.canonical_base}/ImplementationGuide/{PACKAGE_NAME}"
+    assert guide["fhirVersion"] == ["4.0.1"] and guide["license"] == "Apache-2.0"
+    assert {d["packageId"]: d["version"] for d in guide["dependsOn"]} == DECLARED
+    assert [d.package for d in DEPENDENCIES] == [d["packageId"] for d in guide["dependsOn"]]
+    sdc = next(d for d in guide["dependsOn"] if d["packageId"] == "hl7.fhir.uv.sdc")
+    assert sdc["uri"] == f"{SDC_BASE}ImplementationGuide/hl7.fhir.uv.sdc"
+    others = [r for r in resources_in(written) if r["resourceType"] != "ImplementationGuide"]
+    listed = [r["reference"]["reference"] for r in guide["definition"]["resource"]]
+    assert sorted(listed) == sorted(f"{r['resourceType']}/{r['id']}" for r in others)
+    text = guide["copyright"]
+    notice = files[NOTICE].decode()
+    assert text in notice
+    for needle in ("Apache License 2.0", "Copyright Pfizer Inc.", "Bennett RM", "LOINC"):
+        assert needle in text
+    for questionnaire in (r for r in others if r["resourceType"] == "Questionnaire"):
+        assert questionnaire["title"] in text
+        if "copyright" in questionnaire:
+            assert f"{questionnaire['title']}: {questionnaire['copyright']}" in text
+    fiqr = api.questionnaire("fiqr", SETTINGS)["copyright"]
+    assert "published wording" in fiqr and "paraphrase" not in fiqr
 
 
 def test_tgz_is_byte_identical_and_holds_the_folder(written: Path, tmp_path: Path) -> None:
@@ -214,13 +326,20 @@ def node() -> dict[str, str]:
     return node_environment("fhir-package-loader")
 
 
-def load(node: dict[str, str], cache: Path, source: str) -> dict[str, Any]:
-    """Run fhir-package-loader on a .tgz or a `name#version` in `cache`; never the network."""
+def load(
+    node: dict[str, str],
+    cache: Path,
+    source: str,
+    *dependencies: str,
+    resolve: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Run fhir-package-loader on a .tgz or a `name#version` in `cache` (then on each dependency,
+    into the same set), resolving the canonicals `resolve`; never the network."""
     run = subprocess.run(
-        ["node", str(LOADER), str(cache), source],
+        ["node", str(LOADER), str(cache), source, *dependencies],
         capture_output=True,
         text=True,
-        env={**node, "TMPDIR": str(cache.parent)},
+        env={**node, "TMPDIR": str(cache.parent), "FPL_RESOLVE": json.dumps(list(resolve))},
         timeout=60,
         check=False,
     )
@@ -235,7 +354,7 @@ def assert_loaded(got: dict[str, Any], tgz: Path) -> None:
     assert got["loaded"] == [LABEL], "only this package: hl7.fhir.r4.core is not fetched"
     manifest = got["package"]
     assert (manifest["name"], manifest["version"]) == (PACKAGE_NAME, __version__)
-    assert manifest["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"}
+    assert manifest["dependencies"] == DECLARED
     counts: dict[str, int] = {}
     for resource in resources:
         counts[resource["resourceType"]] = counts.get(resource["resourceType"], 0) + 1
@@ -278,3 +397,79 @@ def test_the_loader_is_kept_offline(node: dict[str, str], tmp_path: Path) -> Non
     assert got["status"] == "FAILED"
     assert got["downloads"] == ["hl7.fhir.r4.core#4.0.1"]
     assert got["loaded"] == []
+
+
+def sdc_canonicals() -> tuple[str, ...]:
+    """Every SDC canonical the package's resources name: the Questionnaires' profile and
+    extensions, $extract's base."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.startswith(SDC_BASE):
+            found.add(node)
+
+    walk(package_resources(SETTINGS))
+    return tuple(sorted(found))
+
+
+def test_the_sdc_canonicals_are_those_sdc_defines() -> None:
+    assert sdc_canonicals() == (
+        f"{SDC_BASE}ImplementationGuide/hl7.fhir.uv.sdc",
+        f"{SDC_BASE}OperationDefinition/QuestionnaireResponse-extract",
+        f"{SDC_BASE}StructureDefinition/sdc-questionnaire",
+        f"{SDC_BASE}StructureDefinition/sdc-questionnaire-calculatedExpression",
+    )
+
+
+@pytest.mark.slow
+def test_the_declared_dependencies_are_not_fetched_offline(
+    node: dict[str, str], written: Path, tmp_path: Path
+) -> None:
+    """What blocks resolving the declared versions here: none is in the cache, the loader may
+    not download (the FHIR registry is out of reach, and the npm registry holds neither
+    hl7.fhir.r4.core nor SDC 3.0.0). The package itself still loads."""
+    declared = [f"{name}#{version}" for name, version in DECLARED.items()]
+    got = load(node, tmp_path / "packages", str(written), *declared)
+    assert got["status"] == "LOADED"
+    assert [(d["name"], d["version"], d["status"]) for d in got["dependencies"]] == [
+        (*label.split("#"), "FAILED") for label in declared
+    ]
+    assert got["downloads"] == declared
+
+
+@pytest.mark.slow
+def test_the_sdc_canonicals_resolve_in_the_sdc_package(
+    node: dict[str, str], written: Path, tmp_path: Path
+) -> None:
+    """The package and SDC loaded side by side, as SUSHI loads dependencies: every SDC
+    canonical the package names is found in SDC, as the kind of resource it is used as. The one
+    SDC release on the npm registry is 4.0.0-ballot; it holds the same canonicals as 3.0.0."""
+    tarball = FHIR_PACKAGES / SDC_TARBALL
+    if not tarball.is_file():
+        skip_or_fail(f"{tarball} not fetched (make test fetches it with npm pack)")
+    ours = SETTINGS.questionnaire_url("phq9")
+    wanted = sdc_canonicals()
+    got = load(node, tmp_path / "packages", str(written), str(tarball), resolve=(*wanted, ours))
+    assert got["status"] == "LOADED", got["log"]
+    assert got["loaded"] == [LABEL, "hl7.fhir.uv.sdc#4.0.0-ballot"]
+    assert got["canonicals"][ours]["package"] == LABEL
+    assert got["dependencies"] == [
+        {"name": "hl7.fhir.uv.sdc", "version": "4.0.0-ballot", "status": "LOADED"}
+    ]
+    assert got["downloads"] == []
+    kinds = {
+        "ImplementationGuide": "ImplementationGuide",
+        "OperationDefinition": "OperationDefinition",
+        "StructureDefinition": "StructureDefinition",
+    }
+    for url in wanted:
+        found = got["canonicals"][url]
+        assert found is not None, f"{url} is not in SDC"
+        assert found["package"] == "hl7.fhir.uv.sdc#4.0.0-ballot"
+        assert found["resourceType"] == kinds[url[len(SDC_BASE) :].split("/")[0]]

@@ -115,7 +115,11 @@ def test_metadata_capability_statement(client):
     base = SETTINGS.canonical_base
     for op in [*rest["operation"], *types["QuestionnaireResponse"]["operation"]]:
         assert op["definition"] == f"{base}/OperationDefinition/{op['name']}"
-    assert {op["name"] for op in rest["operation"]} == {"convert", "convert-sheet", "report"}
+    # `$convert` at system level is R4 core's format conversion: the operation is
+    # `$convert-answers`, and `convert` stays listed as its deprecated alias.
+    system = {op["name"]: op for op in rest["operation"]}
+    assert set(system) == {"convert-answers", "convert", "convert-sheet", "report"}
+    assert system["convert"]["documentation"].startswith("DEPRECATED: use $convert-answers")
 
 
 def test_openapi_json(client):

@@ -29,6 +29,11 @@ def _operation(operation: Operation, settings: Settings) -> dict[str, Any]:
     documentation = operation.summary
     if operation.definition:
         documentation += f"; follows {operation.definition}"
+    if operation.successor:
+        documentation = (
+            f"DEPRECATED: use ${operation.successor}. {documentation}; kept as an alias for "
+            "existing clients (its answers carry a Deprecation header)"
+        )
     return {
         "name": operation.name,
         "definition": definition_url(operation, settings),

@@ -19,9 +19,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO
 
-from flask import Response, g, request
+from flask import Response, after_this_request, g, request
 
 from adapter import api, jsonio
 from adapter.bundle import BUNDLE_TYPES, FORMATS, Format
@@ -82,6 +83,24 @@ def convert() -> Response:
     if prefers_outcome():
         return fhir_response(operation_outcome(result.warnings, settings))
     return fhir_response(result.bundle)
+
+
+DEPRECATED_SINCE = datetime(2026, 12, 7, tzinfo=UTC)
+"""When `POST /$convert` became an alias of `$convert-answers` (RFC 9745's Deprecation date)."""
+
+
+def convert_deprecated() -> Response:
+    """`POST /$convert`, answered as `$convert-answers` with RFC 9745's `Deprecation` and RFC
+    8288's successor link, on every answer (an error too: a client sees it whatever it gets)."""
+
+    @after_this_request
+    def deprecated(response: Response) -> Response:
+        response.headers["Deprecation"] = f"@{int(DEPRECATED_SINCE.timestamp())}"
+        successor = f"{request.script_root}/$convert-answers"
+        response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+        return response
+
+    return convert()
 
 
 def from_regimen() -> Response:
@@ -266,6 +285,21 @@ def convert_sheet() -> Response:
             upload.stream.close()
 
 
+CONVERT_DESCRIPTION = (
+    "Deterministic: the same document gives the same Bundle, and every entry is a "
+    "conditional update on a stable identifier: a retried post changes nothing, a "
+    "correction (an `amended` response) makes one new version."
+)
+DEPRECATION_HEADERS = {
+    "Deprecation": {
+        "description": "RFC 9745: this route is deprecated since that date (`@` Unix seconds)",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'RFC 8288: `</$convert-answers>; rel="successor-version"`',
+        "schema": {"type": "string"},
+    },
+}
 COUNT_HEADERS = {
     f"X-Rows-{part}": {"description": f"rows {part.lower()}", "schema": {"type": "string"}}
     for part in ("Read", "Converted", "Rejected", "Blank")
@@ -281,21 +315,37 @@ SHEET_BODY = {
 
 OPERATIONS = (
     Operation(
-        name="convert",
+        name="convert-answers",
         method="POST",
-        path="/$convert",
+        path="/$convert-answers",
         view=convert,
         summary="Answers document(s) -> transaction Bundle (QuestionnaireResponse + scores)",
-        description=(
-            "Deterministic: the same document gives the same Bundle, and every entry is a "
-            "conditional update on a stable identifier: a retried post changes nothing, a "
-            "correction (an `amended` response) makes one new version."
-        ),
+        description=CONVERT_DESCRIPTION,
         consumes=JSON_BODY,
         result={"oneOf": [ref("TransactionBundle"), ref("OperationOutcome")]},
         params=(BUNDLE_TYPE, PREFER),
         errors=(400, 413, 415, 422),
         examples=examples.convert,
+    ),
+    Operation(
+        name="convert",
+        method="POST",
+        path="/$convert",
+        view=convert_deprecated,
+        summary="Deprecated alias of $convert-answers (the same answers)",
+        description=(
+            f"{CONVERT_DESCRIPTION} Deprecated: at system level `$convert` is R4 core's format "
+            "conversion, so this operation is `$convert-answers` now; this route stays for "
+            "existing clients and its answers say so (`Deprecation`, `Link: <...>; "
+            'rel="successor-version"`).'
+        ),
+        consumes=JSON_BODY,
+        result={"oneOf": [ref("TransactionBundle"), ref("OperationOutcome")]},
+        params=(BUNDLE_TYPE, PREFER),
+        errors=(400, 413, 415, 422),
+        response_headers=DEPRECATION_HEADERS,
+        examples=examples.convert,
+        successor="convert-answers",
     ),
     Operation(
         name="convert-sheet",

@@ -1,7 +1,9 @@
-"""The definitions: Questionnaires (read, search) and the project's CodeSystem, with ETags."""
+"""The definitions: Questionnaires (read, search), the project's CodeSystem and the
+OperationDefinitions of the service's operations (the same the FHIR package holds), with ETags."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Response, request
@@ -11,7 +13,8 @@ from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.settings import Settings
 from adapter.web import examples
-from adapter.web.operations import Operation, Param
+from adapter.web.operation_definitions import operation_definitions
+from adapter.web.operations import Examples, Operation, Param
 from adapter.web.protocol import fhir_response
 from adapter.web.schemas import ref
 from adapter.web.state import state
@@ -19,17 +22,23 @@ from adapter.web.state import state
 ID_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z0-9\-.]{1,64}$"}
 
 
-def build(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every definition by type and id, built once per app (they depend only on the settings)."""
+def build(
+    settings: Settings, operations: Iterable[Operation] = ()
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every definition by type and id, built once per app (they depend only on the settings
+    and the app's operations)."""
     return {
         "Questionnaire": {q["id"]: q for q in api.questionnaires(settings)},
         "CodeSystem": {c["id"]: c for c in api.codesystems(settings)},
+        "OperationDefinition": {o["id"]: o for o in operation_definitions(operations, settings)},
     }
 
 
 def definitions() -> dict[str, dict[str, dict[str, Any]]]:
     current = state()
-    return current.cached("definitions", lambda: build(current.settings))
+    return current.cached(
+        "definitions", lambda: build(current.settings, current.operations.values())
+    )
 
 
 def _values(name: str) -> list[str]:
@@ -76,6 +85,40 @@ def read_codesystem(id: str) -> Response:  # noqa: A002
         message = f"unknown CodeSystem {id!r}; known: {', '.join(systems)}"
         raise InvalidInput([Issue("error", "not-found", message, None, "unknown-codesystem")], 404)
     return fhir_response(resource, etag=True)
+
+
+def read_operationdefinition(id: str) -> Response:  # noqa: A002
+    known = definitions()["OperationDefinition"]
+    resource = known.get(id)
+    if resource is None:
+        message = f"unknown OperationDefinition {id!r}; known: {', '.join(known)}"
+        issue = Issue("error", "not-found", message, None, "unknown-operationdefinition")
+        raise InvalidInput([issue], 404)
+    return fhir_response(resource, etag=True)
+
+
+OPERATION_DEFINITION = {
+    "type": "object",
+    "description": "A FHIR R4 OperationDefinition",
+    "required": ["resourceType", "id", "url", "code", "parameter"],
+    "properties": {
+        "resourceType": {"const": "OperationDefinition"},
+        "id": {"type": "string"},
+        "url": {"type": "string"},
+        "status": {"enum": ["active", "retired"]},
+        "code": {"type": "string"},
+        "base": {"type": "string"},
+        "parameter": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _operation_definition_example(settings: Settings) -> Examples:
+    """The definition of `$validate` (the registry is read here, when the description is built,
+    never at import)."""
+    from adapter.web import responses
+
+    return Examples(response=operation_definitions(responses.OPERATIONS[:1], settings)[0])
 
 
 ID = Param(
@@ -125,6 +168,26 @@ OPERATIONS = (
         params=(ID,),
         errors=(404,),
         examples=examples.codesystem,
+        etag=True,
+    ),
+    Operation(
+        name="read-operationdefinition",
+        method="GET",
+        path="/OperationDefinition/{id}",
+        view=read_operationdefinition,
+        summary="The OperationDefinition of one of the service's operations (as /metadata names it)",
+        description=(
+            "The same resource as in the FHIR package (`fms-fhir package`): in and out "
+            "parameters, and `base` where the operation follows a standard one."
+        ),
+        interaction="read",
+        resource="OperationDefinition",
+        result=OPERATION_DEFINITION,
+        params=(
+            Param("id", "The operation's name, as /metadata lists it", ID_SCHEMA, "path", True),
+        ),
+        errors=(404,),
+        examples=_operation_definition_example,
         etag=True,
     ),
 )

@@ -120,6 +120,8 @@ def _operation(operation: Operation, settings: Settings) -> dict[str, Any]:
     }
     if operation.description:
         result["description"] = operation.description
+    if operation.successor:
+        result["deprecated"] = True
     if operation.consumes:
         result["requestBody"] = _request_body(operation, settings)
     if settings.api_tokens:

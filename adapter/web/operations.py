@@ -46,6 +46,21 @@ class Param:
 
 
 @dataclass(frozen=True)
+class OperationParam:
+    """One parameter of a FHIR operation as its OperationDefinition declares it (R4
+    OperationDefinition.parameter): by name, direction, cardinality and FHIR type, whether it
+    comes in the body's `Parameters`, the query or is the body itself."""
+
+    name: str
+    use: Literal["in", "out"]
+    min: int
+    max: str
+    type: str
+    documentation: str
+    target_profile: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Examples:
     """Request bodies by name and the answer to the first one, produced by the use cases
     themselves (see `examples.py`), so an example cannot disagree with the code."""
@@ -86,7 +101,14 @@ class Operation:
     fhir: bool = True
     """FHIR conventions apply: `_format`, `_pretty`, OperationOutcome bodies."""
     definition: str | None = None
-    """For FHIR operations: the standard operation this one follows, named in the documentation."""
+    """For FHIR operations: the standard operation this one follows (the canonical url of its
+    OperationDefinition), named in the documentation and as the OperationDefinition's `base`."""
+    parameters: tuple[OperationParam, ...] = ()
+    """The OperationDefinition's parameters, in and out, when they are more than the query
+    parameters and one `return` (those are derived from `params` and `result` otherwise)."""
+    successor: str | None = None
+    """A deprecated alias: the name of the operation that replaces it (its answers carry the
+    `Deprecation` and `Link` headers; /metadata, OpenAPI and its OperationDefinition say so)."""
 
     @property
     def rule(self) -> str:

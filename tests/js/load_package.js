@@ -5,6 +5,14 @@
 //                                                  CACHE_DIR/<name>#<version>/, then loads it
 //   node load_package.js CACHE_DIR NAME#VERSION    loads a package already in CACHE_DIR (the
 //                                                  layout of ~/.fhir/packages)
+//   node load_package.js CACHE_DIR SOURCE DEPENDENCY...
+//                                                  then loads each dependency (a .tgz or a
+//                                                  NAME#VERSION, as above) into the same set,
+//                                                  as SUSHI does with package.json's
+//                                                  dependencies, and says, for every canonical
+//                                                  url in the FPL_RESOLVE environment variable
+//                                                  (JSON list), which package's resource it
+//                                                  resolves to, if any
 //
 // Offline by construction: the registry and build-server clients handed to the loader refuse
 // every download (and record the attempt), and CACHE_DIR replaces ~/.fhir/packages. The loader
@@ -15,7 +23,7 @@ const path = require("path");
 const zlib = require("zlib");
 const fpl = require("fhir-package-loader");
 
-const [cacheDir, source] = process.argv.slice(2);
+const [cacheDir, source, ...dependencySources] = process.argv.slice(2);
 if (!cacheDir || !source) {
   console.error("usage: node load_package.js CACHE_DIR (PACKAGE.tgz | NAME#VERSION)");
   process.exit(2);
@@ -62,14 +70,27 @@ async function main() {
   const db = await fpl.createSQLJSPackageDB();
   const loader = new fpl.BasePackageLoader(db, cache, offlineRegistry, offlineBuilds, { log });
 
-  let name, version;
-  if (source.endsWith(".tgz")) {
-    ({ name, version } = packageJsonOf(source));
-    await cache.cachePackageTarball(name, version, fs.createReadStream(source));
-  } else {
-    [name, version] = source.split("#");
+  async function load(from) {
+    let name, version;
+    if (from.endsWith(".tgz")) {
+      ({ name, version } = packageJsonOf(from));
+      await cache.cachePackageTarball(name, version, fs.createReadStream(from));
+    } else {
+      [name, version] = from.split("#");
+    }
+    return { name, version, status: await loader.loadPackage(name, version) };
   }
-  const status = await loader.loadPackage(name, version);
+  const { name, version, status } = await load(source);
+  const dependencies = [];
+  for (const from of dependencySources) dependencies.push(await load(from));
+  const resolve = JSON.parse(process.env.FPL_RESOLVE || "[]");
+  const canonicals = {};
+  for (const url of resolve) {
+    const info = loader.findResourceInfo(url);
+    canonicals[url] = info
+      ? { resourceType: info.resourceType, id: info.id, package: `${info.packageName}#${info.packageVersion}` }
+      : null;
+  }
 
   const infos = loader
     .findResourceInfos("*", { scope: name })
@@ -100,6 +121,8 @@ async function main() {
       questionnaires: infos.filter((i) => i.resourceType === "Questionnaire").map((i) => i.url),
       resources: infos,
       resolvedByUrl: resolved,
+      dependencies,
+      canonicals,
       downloads,
       log: messages,
     }),
