@@ -1,7 +1,7 @@
 """Revised Fibromyalgia Impact Questionnaire, past 7 days (docs/instruments.md, `fiqr`).
 
-Item wording is a paraphrase of the topics; the FIQR is distributed by the Fibromyalgia
-Information Foundation (Bennett), so the full published wording is not embedded.
+The items and anchors are the published wording (Bennett et al. 2009), copyright its authors;
+the FIQR is distributed by the Fibromyalgia Information Foundation.
 """
 
 from adapter.formulas import ProratedSum, Total

@@ -164,7 +164,7 @@ def _example_answers(authored: str, answers: dict[str, int]) -> dict[str, Any]:
 
 def examples(settings: Settings) -> Examples:
     """A PHQ-4 before LDN started and one three months later, with the regimen: the Bundle
-    `$convert` and `$from-regimen` give for them, and the change Observations `$report` gives."""
+    `$convert-answers` and `$from-regimen` give for them, and the change Observations `$report` gives."""
     from adapter.web.examples import REGIMEN
 
     before = _example_answers(
