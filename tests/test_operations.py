@@ -198,3 +198,32 @@ def test_the_alias_is_marked_deprecated_everywhere_it_is_described(client: Flask
     current = client.get("/OperationDefinition/convert-answers").get_json(force=True)
     assert current["status"] == "active" and current["code"] == "convert-answers"
     assert current["system"] is True and current["type"] is False
+
+
+def test_two_spellings_of_one_questionnaire_do_not_conflict(client):
+    """`?questionnaire=Questionnaire/phq9` and a Parameters canonical of the PHQ-9 name one
+    Questionnaire: no questionnaire-conflict."""
+    from adapter.settings import DEFAULT
+
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "resource",
+                "resource": {"resourceType": "QuestionnaireResponse", "status": "in-progress"},
+            },
+            {"name": "questionnaire", "valueCanonical": DEFAULT.questionnaire_url("phq9")},
+        ],
+    }
+    answer = client.post(
+        "/QuestionnaireResponse/$validate?questionnaire=Questionnaire/phq9",
+        json=body,
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert answer.status_code == 200
+    rules = [
+        c["code"]
+        for i in answer.get_json()["issue"]
+        for c in i.get("details", {}).get("coding", [])
+    ]
+    assert "questionnaire-conflict" not in rules

@@ -323,7 +323,12 @@ def questionnaire_id(settings: Settings, named: str | None) -> str | None:
 
 
 def _as_id(value: str, settings: Settings) -> str:
-    instrument, _ = registry.by_canonical(value, settings)
+    """The instrument a name means, however an app writes it (id, canonical, `Questionnaire/id`,
+    this service's own url), so two spellings of one Questionnaire never conflict."""
+    from adapter.validation import local_canonical  # loads the R4B models: only when asked
+
+    canonical = local_canonical(value, settings, request.url_root)
+    instrument, _ = registry.by_canonical(canonical, settings)
     return instrument.id if instrument is not None else value
 
 
