@@ -382,7 +382,7 @@ def convert_sheet(
             click.echo("\r\033[K", nl=False, err=True)
     click.echo(report.summary(), err=True)
     click.echo(f"wrote {output_format} output to {out}", err=True)
-    sys.exit(3 if report.rows_rejected else 0)
+    sys.exit(3 if report.rows_rejected or report.rows_partial else 0)
 
 
 def _progress_bar() -> Any:

@@ -268,7 +268,7 @@ def convert_sheet() -> Response:
 
 COUNT_HEADERS = {
     f"X-Rows-{part}": {"description": f"rows {part.lower()}", "schema": {"type": "string"}}
-    for part in ("Read", "Converted", "Rejected", "Blank")
+    for part in ("Read", "Converted", "Rejected", "Blank", "Partial")
 }
 JSON_BODY = {"application/fhir+json": ref("Answers"), "application/json": ref("Answers")}
 REGIMEN_BODY = {"application/fhir+json": ref("Regimen"), "application/json": ref("Regimen")}
