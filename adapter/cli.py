@@ -455,6 +455,51 @@ def report(input_path: str, patient: str | None, baseline: str | None, out: str)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
 
+@main.group()
+def contract() -> None:
+    """Sheet contracts: a draft from a sheet (docs/contracts.md)."""
+
+
+@contract.command("suggest")
+@click.argument("sheet_path", metavar="SHEET")
+@click.option(
+    "--sheet", "worksheet", metavar="NAME", help="The worksheet (default: the one that maps best)."
+)
+@click.option(
+    "--out", metavar="CONTRACT.yaml", help="Write the draft here (default: standard output)."
+)
+def contract_suggest(sheet_path: str, worksheet: str | None, out: str | None) -> None:
+    """A draft contract for SHEET from its headers and a sample of its values.
+
+    Each mapped column has a comment with its confidence and runner-up; columns it could not
+    map are listed (on standard error too), never guessed. Exit 0 with the draft even when
+    some columns are unmapped; 1 when the sheet cannot be read.
+    """
+    from adapter.sheets.suggest import suggest_contract
+
+    settings = _settings()
+    try:
+        try:
+            stream = open(sheet_path, "rb")  # noqa: SIM115
+        except OSError as error:
+            message = f"cannot read {sheet_path}: {error.strerror}"
+            raise InvalidInput(
+                [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
+            ) from None
+        with stream:
+            suggestion = suggest_contract(stream, Path(sheet_path).name, worksheet)
+        draft = suggestion.to_yaml().encode()
+        for line in suggestion.lines():
+            click.echo(line, err=True)
+        if out is not None:
+            outputs.write_file(out, draft, (sheet_path,), role="file for the contract")
+            click.echo(f"wrote the draft contract to {out}", err=True)
+        else:
+            sys.stdout.buffer.write(draft)
+    except FmsError as error:
+        _fail(error, settings)
+
+
 @main.command()
 @click.option("--out", required=True, help="FILE.xlsx or FILE.csv")
 def template(out: str) -> None:

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO, Any
 
 from adapter.model import Issue
@@ -499,3 +500,89 @@ def open_sheet(stream: IO[bytes], name: str, contract: SheetContract) -> Any:
     if magic.startswith(b"PK"):
         return read_xlsx(stream, name, contract)
     return read_csv(stream, name, contract)
+
+
+# --- a sample of a sheet, for `contract suggest` ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The first rows of one worksheet (or of a CSV) as they are, before any contract."""
+
+    worksheet: str | None
+    rows: tuple[tuple[Any, ...], ...]
+    """Row 1 first: the cells as the reader gives them (text, numbers, dates, None)."""
+    spans: dict[int, list[Span]]
+    """The merged ranges of each row (an XLSX's), by row number."""
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
+def sample_sheets(
+    stream: IO[bytes], name: str, sheet: str | None = None, limit: int = 200
+) -> tuple[list[Sample], tuple[str, ...]]:
+    """The first `limit` rows of each worksheet (of `sheet` only, when named) and the names
+    of every worksheet (none for a CSV); a file that cannot be read raises InvalidInput."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    magic = stream.read(4)
+    stream.seek(0)
+    workbook = suffix in (".xlsx", ".xlsm") or (
+        suffix not in (".csv", ".tsv", ".txt") and magic.startswith(b"PK")
+    )
+    if suffix == ".xls":
+        raise file_error(f"{name}: the old .xls format is not read; save it as .xlsx or .csv")
+    if not workbook:
+        return [_csv_sample(stream, name, limit)], ()
+    samples = []
+    names: tuple[str, ...] = ()
+    from openpyxl import load_workbook
+
+    members = _zip_members(stream, name)
+    _check_inflation(members, name)
+    try:
+        book = load_workbook(stream, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a zip that is no workbook
+        message = f"{name} is not a readable XLSX workbook: {error.__class__.__name__}: {error}"
+        raise file_error(message, "not-a-workbook") from None
+    try:
+        names = tuple(ws.title for ws in book.worksheets)
+        chosen = [choose_worksheet(book.sheetnames, list(names), sheet, name)] if sheet else names
+        for title in chosen[:20]:
+            worksheet = book[title]
+            try:
+                rows = [
+                    tuple(cells) for cells in islice(worksheet.iter_rows(values_only=True), limit)
+                ]
+                spans = _merged_spans(stream, getattr(worksheet, "_worksheet_path", None))
+            except Exception as error:  # a damaged part
+                raise _unreadable_part(name, error) from None
+            samples.append(Sample(title, tuple(rows), spans))
+    finally:
+        book.close()
+    return samples, names
+
+
+def _csv_sample(stream: IO[bytes], name: str, limit: int) -> Sample:
+    sample = stream.read(SAMPLE_BYTES)
+    stream.seek(0)
+    if not sample.strip(b" \t\r\n\x00"):
+        raise file_error(f"{name} is empty", "empty-file")
+    encoding = detect_encoding(sample, name)
+    handle = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+    try:
+        first = ""
+        while line := handle.readline(SAMPLE_BYTES):
+            if line.strip():
+                first = line
+                break
+        handle.seek(0)
+        delimiter = detect_delimiter(first)
+        rows = []
+        for cells in _records(csv.reader(handle, delimiter=delimiter), name):
+            rows.append(tuple(cells) if isinstance(cells, list) else ())
+            if len(rows) >= limit:
+                break
+    finally:
+        handle.detach()
+        stream.seek(0)
+    return Sample(None, tuple(rows), {}, delimiter, encoding)
