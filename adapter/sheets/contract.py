@@ -574,7 +574,7 @@ def _yaml_error(error: yaml.YAMLError, name: str) -> InvalidInput:
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
     reason = f"{context}, {problem}" if context else str(problem)
     hint = ""
-    if "\t" in reason or "tab" in reason:
+    if "\t" in reason or "\\t" in reason or "tab" in reason:
         hint = " (indent with spaces, not tabs)"
     elif "mapping values are not allowed" in reason:
         hint = " (a text holding ': ' is written in quotes)"

@@ -179,7 +179,10 @@ class CellReader:
                     self.text[raw] = found
             return found
         key = (raw.__class__, raw)  # the cell 1 and the cell TRUE are read differently
-        found = self.known.get(key)
+        try:
+            found = self.known.get(key)
+        except TypeError:  # a value with no hash (a signalling NaN): read, not remembered
+            return self._read(raw)
         if found is None:
             found = self._read(raw)
             if len(self.known) < MAX_REMEMBERED and not isinstance(raw, str):
@@ -267,7 +270,10 @@ class RowPlan:
         """A dose cell -> the dose exactly as written, and the issues (without their place)
         that reject or question it; a course repeats one dose, so each is read once."""
         key = (raw.__class__, raw)
-        found = self.doses.get(key)
+        try:
+            found = self.doses.get(key)
+        except TypeError:  # a value with no hash (a signalling NaN): read, not remembered
+            return _read_dose(raw, self.contract)
         if found is None:
             found = _read_dose(raw, self.contract)
             short = not isinstance(raw, str) or len(raw) <= MAX_REMEMBERED_TEXT
