@@ -294,7 +294,10 @@ class _DoseField(fields.Field):
 class _DoseSchema(_Strict):
     column = fields.String(required=True)
     optional = fields.Boolean(load_default=False, truthy={True}, falsy={False})
-    values = _DoseField(load_default=None)
+    values = _DoseField(
+        load_default=None,
+        metadata={"type": "object", "additionalProperties": {"type": "number"}},
+    )
 
 
 class _CsvSchema(_Strict):
@@ -356,7 +359,7 @@ class _RedcapSchema(_Strict):
         fields.Raw(validate=lambda v: isinstance(v, int | str) and not isinstance(v, bool)),
         load_default=lambda: [1, 2],
     )
-    checkboxes = _Checkboxes(load_default=dict)
+    checkboxes = _Checkboxes(load_default=dict, metadata={"type": "object"})
 
 
 class ContractSchema(_Strict):
@@ -367,7 +370,7 @@ class ContractSchema(_Strict):
     decimal_comma = fields.Boolean(load_default=None, truthy={True}, falsy={False})
     true_values = fields.List(fields.Raw(), load_default=None)
     false_values = fields.List(fields.Raw(), load_default=None)
-    sheet = _Sheet(load_default=None)
+    sheet = _Sheet(load_default=None, metadata={"type": ["string", "integer"]})
     header = fields.Nested(_HeaderSchema, load_default=dict)
     redcap = fields.Nested(_RedcapSchema, load_default=None)
     on_mismatch = fields.String(load_default="reject", validate=validate.OneOf(["reject", "warn"]))

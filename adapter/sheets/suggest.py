@@ -335,7 +335,7 @@ def _fit(
         if issue is None:
             good += 1
         elif not first_bad:
-            first_bad = f"{shown(value)!r} is not one of its values"
+            first_bad = f"{shown(value)!r} does not fit it"
     return good / len(values), first_bad
 
 
