@@ -382,7 +382,7 @@ def convert_sheet(
             click.echo("\r\033[K", nl=False, err=True)
     click.echo(report.summary(), err=True)
     click.echo(f"wrote {output_format} output to {out}", err=True)
-    sys.exit(3 if report.rows_rejected else 0)
+    sys.exit(3 if report.rows_rejected or report.rows_partial else 0)
 
 
 def _progress_bar() -> Any:
@@ -453,6 +453,51 @@ def report(input_path: str, patient: str | None, baseline: str | None, out: str)
     except FmsError as error:
         _fail(error, settings)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
+
+
+@main.group()
+def contract() -> None:
+    """Sheet contracts: a draft from a sheet (docs/contracts.md)."""
+
+
+@contract.command("suggest")
+@click.argument("sheet_path", metavar="SHEET")
+@click.option(
+    "--sheet", "worksheet", metavar="NAME", help="The worksheet (default: the one that maps best)."
+)
+@click.option(
+    "--out", metavar="CONTRACT.yaml", help="Write the draft here (default: standard output)."
+)
+def contract_suggest(sheet_path: str, worksheet: str | None, out: str | None) -> None:
+    """A draft contract for SHEET from its headers and a sample of its values.
+
+    Each mapped column has a comment with its confidence and runner-up; columns it could not
+    map are listed (on standard error too), never guessed. Exit 0 with the draft even when
+    some columns are unmapped; 1 when the sheet cannot be read.
+    """
+    from adapter.sheets.suggest import suggest_contract
+
+    settings = _settings()
+    try:
+        try:
+            stream = open(sheet_path, "rb")  # noqa: SIM115
+        except OSError as error:
+            message = f"cannot read {sheet_path}: {error.strerror}"
+            raise InvalidInput(
+                [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
+            ) from None
+        with stream:
+            suggestion = suggest_contract(stream, Path(sheet_path).name, worksheet)
+        draft = suggestion.to_yaml().encode()
+        for line in suggestion.lines():
+            click.echo(line, err=True)
+        if out is not None:
+            outputs.write_file(out, draft, (sheet_path,), role="file for the contract")
+            click.echo(f"wrote the draft contract to {out}", err=True)
+        else:
+            sys.stdout.buffer.write(draft)
+    except FmsError as error:
+        _fail(error, settings)
 
 
 @main.command()

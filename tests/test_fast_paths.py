@@ -90,7 +90,7 @@ def test_the_cell_memo_is_bounded_and_keeps_no_huge_cell():
         huge = f"{number}" + "x" * 10_000  # distinct, long, not a number
         cells = ["P1", "2024-01-10", huge, 1, 1, 1, 1, None, f"{number % 101}", huge]
         result = convert_row(plan, number, cells)
-        assert result.rejected  # the huge cells are no values
+        assert result.rejected or result.partial  # the huge cells are no values
         assert any("pain-max" in issue.message for issue in result.issues)
     for _, _, read in plan.readers:
         assert len(read.text) + len(read.known) <= MAX_REMEMBERED

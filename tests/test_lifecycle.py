@@ -309,14 +309,19 @@ def test_a_rejected_dose_ends_the_course_at_the_last_accepted_visit(tmp_path):
     assert why in first["note"][-1]["text"] and why in first["dosage"][-1]["text"]
     assert second["effectivePeriod"] == {"start": "2024-09-17"}
     assert [float(daily_dose_mg(d)) for d in second["dosage"]] == [4.5]
-    (rejected,) = json.loads(report_path.read_text())["rejected"]
-    rules = [i["details"]["coding"][0]["code"] for i in rejected["outcome"]["issue"]]
-    assert rejected["row"] == 3 and rules[-1] == "dose-history-cut" and len(rules) == 2
+    # The row is converted in part (issue 20): its PHQ-4 is kept, its pain ratings and its
+    # dose are rejected, and the dose history is cut there.
+    report = json.loads(report_path.read_text())
+    assert report["rejected"] == [] and report["rows_partial"] == 1
+    (partial,) = report["partial"]
+    rules = [i["details"]["coding"][0]["code"] for i in partial["outcome"]["issue"]]
+    assert partial["row"] == 3 and rules[-1] == "dose-history-cut"
+    assert {"dose-implausible", "out-of-range", "response-rejected"} <= set(rules)
 
 
 REJECTED_DOSE = [
     ["P1", "2023-10-04", "1.5", 70, 90, 2, 2, 2, 2],
-    ["P1", "2024-03-12", "4.5", 70, 900, 2, 2, 2, 2],  # rejected: pain-max 900
+    ["P1", "2024-03-12", "450", 70, 900, 2, 2, 2, 2],  # rejected: the dose, pain-max 900
     ["P1", "2024-09-17", "4.5", 50, 70, 1, 1, 1, 1],
 ]
 

@@ -227,7 +227,10 @@ def _contract(instrument: Instrument) -> ContractFile | None:
         "patient": {"column": "patient_id"},
         "visit_date": {"column": "visit_date"},
         "prefer": [instrument.id],
-        "columns": {item.link_id: item.link_id for item in instrument.answerable_items()},
+        "columns": {  # a sheet holds the answered items only (issue 20: optional columns)
+            item.link_id: {"to": item.link_id, "optional": True}
+            for item in instrument.answerable_items()
+        },
     }
     return ContractFile(json.dumps(contract).encode(), "fm2011.json")
 
@@ -423,7 +426,8 @@ def test_a_sheet_checks_each_distinct_cell_once(monkeypatch):
     header = ["patient_id", "visit_date", "phq4-nervous", "pain-max"]
     rows = [[f"P{n}", AUTHORED, n % 4, ["x", "40", "50"][n % 3]] for n in range(1000)]
     report = _convert_sheet([header, *rows], None).report
-    assert report.rows_read == 1000 and report.rows_rejected == 334
+    # a bad pain-max rejects the pain ratings of its visit, not its PHQ-4 (issue 20)
+    assert report.rows_read == 1000 and report.rows_partial == 334 and not report.rows_rejected
     expected = [("phq4-nervous", n) for n in range(4)]
     expected += [("pain-max", "x"), ("pain-max", 40), ("pain-max", 50)]
     assert sorted(calls, key=repr) == sorted(expected, key=repr)

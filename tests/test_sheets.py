@@ -617,12 +617,13 @@ def test_odd_doses_are_rejected_with_row_and_column_and_others_kept_exactly(tmp_
         ["P1", "2024-07-10", "0", 60],  # no LDN at this visit: ends the course
     ]
     report, out = run(write_csv(tmp_path / "doses.csv", rows), tmp_path, output_format="ndjson")
+    # A rejected dose rejects the dose, not the visit's answers (issue 20): converted in part.
     rejected = {
         entry["row"]: [
             (i["details"]["coding"][0]["code"], i["expression"][0])
             for i in entry["outcome"]["issue"]
         ]
-        for entry in report.to_json()["rejected"]
+        for entry in report.to_json()["partial"]
     }
     cut = ("dose-history-cut", 'row {}, column C "ldn_dose_mg"')
     assert rejected == {
@@ -688,11 +689,14 @@ def test_every_reported_score_the_items_compute_must_agree(tmp_path, code, wrong
         ["P1", "2024-02-10", *wpi, *sss, "ja", *phq, wrong],
     ]
     report, _ = run(write_csv(tmp_path / "r.csv", rows), tmp_path)
+    # The instrument of the wrong score is rejected at that visit, the visit's others are
+    # converted (issue 20): the row is converted in part.
     codes = [
         (e["row"], e["outcome"]["issue"][0]["details"]["coding"][0]["code"])
-        for e in report.to_json()["rejected"]
+        for e in report.to_json()["partial"]
     ]
-    assert codes == [(3, "reported-mismatch")], report.rejected
+    assert codes == [(3, "reported-mismatch")], report.partial
+    assert report.rows_rejected == 0 and report.rows_partial == 1
 
 
 def test_a_row_with_wpi_and_sss_but_no_duration_keeps_its_fs_score(tmp_path):

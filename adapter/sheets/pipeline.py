@@ -48,10 +48,18 @@ class SheetReport:
     settings: Settings
     rows_read: int = 0
     rows_converted: int = 0
+    """Rows converted, whole or in part (rows_partial of them in part)."""
     rows_rejected: int = 0
     rows_blank: int = 0
+    rows_partial: int = 0
+    """Rows converted in part: a response (or the dose) rejected, the visit's rest converted."""
     resources: Counter[str] = field(default_factory=Counter)
     rejected: list[RowIssues] = field(default_factory=list)
+    partial: list[RowIssues] = field(default_factory=list)
+    """Every row converted in part, with the issues of what was rejected."""
+    worksheet: str | None = None
+    """The worksheet read (XLSX)."""
+    worksheets: tuple[str, ...] = ()
     warnings: list[RowIssues] = field(default_factory=list)
     warnings_total: int = 0
     since: SinceReport | None = None
@@ -63,15 +71,32 @@ class SheetReport:
         return delta | {
             "file": self.file,
             "format": self.format,
+            **self._worksheet_json(),
             "rows_read": self.rows_read,
             "rows_converted": self.rows_converted,
+            "rows_partial": self.rows_partial,
             "rows_rejected": self.rows_rejected,
             "rows_blank": self.rows_blank,
             "resources": dict(sorted(self.resources.items())),
             "rejected": [entry.to_json(self.settings) for entry in self.rejected],
+            "partial": [entry.to_json(self.settings) for entry in self.partial],
             "warnings": [entry.to_json(self.settings) for entry in self.warnings],
             "warnings_total": self.warnings_total,
         }
+
+    def _worksheet_json(self) -> dict[str, Any]:
+        if self.worksheet is None:
+            return {}
+        return {"worksheet": self.worksheet, "worksheets": list(self.worksheets)}
+
+    def worksheet_issue(self) -> Issue | None:
+        """Which worksheet was read, and the workbook's others (an XLSX only)."""
+        if self.worksheet is None:
+            return None
+        others = [name for name in self.worksheets if name != self.worksheet]
+        listed = f"; the others: {', '.join(others)}" if others else " (the only one)"
+        message = f"read the worksheet {self.worksheet!r}{listed}"
+        return Issue("information", "informational", message, None, "worksheet-read")
 
     def counts(self) -> dict[str, int]:
         return {
@@ -79,6 +104,7 @@ class SheetReport:
             "rows-converted": self.rows_converted,
             "rows-rejected": self.rows_rejected,
             "rows-blank": self.rows_blank,
+            "rows-partial": self.rows_partial,
         }
 
     def to_outcome(self) -> dict[str, Any]:
@@ -86,17 +112,20 @@ class SheetReport:
         the warnings, each placed by row (and column) in `expression`."""
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.resources.items())) or "none"
         summary = (
-            f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}, "
-            f"rejected {self.rows_rejected}, blank rows skipped {self.rows_blank}; "
-            f"resources: {kinds}"
+            f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}"
+            f"{self._in_part()}, rejected {self.rows_rejected}, blank rows skipped "
+            f"{self.rows_blank}; resources: {kinds}"
         )
         found = [Issue("information", "informational", summary, None, "row-report")]
+        sheet = self.worksheet_issue()
+        if sheet is not None:
+            found.append(sheet)
         if self.since is not None:
             found.append(
                 Issue("information", "informational", self.since.summary(), None, "since-report")
             )
         outcome = operation_outcome(found, self.settings)
-        for entry in [*self.rejected, *self.warnings]:
+        for entry in [*self.rejected, *self.partial, *self.warnings]:
             placed = [
                 issue.at(entry.row) if issue.expression is None and entry.row else issue
                 for issue in entry.issues
@@ -121,13 +150,20 @@ class SheetReport:
         parameters.extend({"name": "bundle", "resource": bundle} for bundle in bundles)
         return {"resourceType": "Parameters", "parameter": parameters}
 
+    def _in_part(self) -> str:
+        return f" ({self.rows_partial} of them in part)" if self.rows_partial else ""
+
     def summary(self) -> str:
         lines = [
-            f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}, "
-            f"rejected {self.rows_rejected} (blank rows skipped: {self.rows_blank})",
+            f"{self.file}: rows read {self.rows_read}, converted {self.rows_converted}"
+            f"{self._in_part()}, rejected {self.rows_rejected} (blank rows skipped: "
+            f"{self.rows_blank})",
             "resources: "
             + (", ".join(f"{n} {kind}" for kind, n in sorted(self.resources.items())) or "none"),
         ]
+        sheet = self.worksheet_issue()
+        if sheet is not None:
+            lines.insert(0, sheet.message)
         if self.since is not None:
             lines.append(self.since.summary())
         for entry in self.rejected[:50]:
@@ -136,6 +172,15 @@ class SheetReport:
                 lines.append(f"  rejected {where}: {issue.message}")
         if len(self.rejected) > 50:
             lines.append(f"  ... and {len(self.rejected) - 50} more rejected rows (see the report)")
+        for entry in self.partial[:50]:
+            for issue in entry.issues:
+                if issue.is_error:
+                    where = issue.expression or f"row {entry.row}"
+                    lines.append(f"  rejected in part {where}: {issue.message}")
+        if len(self.partial) > 50:
+            lines.append(
+                f"  ... and {len(self.partial) - 50} more rows converted in part (see the report)"
+            )
         if self.warnings_total:
             lines.append(f"warnings: {self.warnings_total} (see the report)")
         return "\n".join(lines)
@@ -190,7 +235,7 @@ class Visits:
 
     def __init__(self) -> None:
         self.days: array[int] = array("i")
-        self.doses: list[Decimal | None] = []
+        self.doses: list[Decimal | Rejected | None] = []
         self.rejected: list[tuple[str, Rejected]] = []
         """The rejected rows that held a dose: they end the course before them."""
         self._slots: array[int] = array("i", [0]) * 8
@@ -258,9 +303,11 @@ def convert_sheet(
         if since is not None:
             since.start(sink)
         with open_sheet(stream, name, contract) as sheet:
+            report.worksheet, report.worksheets = sheet.worksheet, sheet.worksheets
             plan = plan_rows(sheet.header, contract, sink.links)
             if not isinstance(plan, RowPlan):
-                raise InvalidInput(plan)
+                read = report.worksheet_issue()
+                raise InvalidInput([*plan, *([read] if read is not None else [])])
             if plan.warnings:
                 report._warn(None, plan.warnings)
             for number, cells, problem in sheet.rows:
@@ -354,8 +401,13 @@ def _one_row(
             result.issues.append(
                 Issue("error", "duplicate", message, None, "duplicate-visit").at(number)
             )
+            result.rejected = True
         elif plan.dose is not None:
-            history.add_dose(result.dose, shared)
+            if result.dose_rejected:  # the visit is kept; the dose after it is not known
+                history.doses.append(Rejected(number))
+                result.issues.append(_dose_cut(number, plan))
+            else:
+                history.add_dose(result.dose, shared)
     if result.rejected:
         report.rows_rejected += 1
         if (
@@ -369,16 +421,14 @@ def _one_row(
             if history is None:
                 history = visits[result.patient] = Visits()
             history.rejected.append((result.date, Rejected(number)))
-            message = (
-                "the LDN dose of this row is not used: the dose history ends at the last "
-                "accepted visit before it, and a later dose starts a new course"
-            )
-            issue = Issue("information", "informational", message, None, "dose-history-cut")
-            result.issues.append(issue.at(number, plan.dose.place))
+            result.issues.append(_dose_cut(number, plan))
         report.rejected.append(RowIssues(number, tuple(result.issues)))
         return
     report.rows_converted += 1
-    if result.issues:
+    if result.partial:
+        report.rows_partial += 1
+        report.partial.append(RowIssues(number, tuple(result.issues)))
+    elif result.issues:
         report._warn(number, result.issues)
     assert result.patient is not None and result.date is not None
     resources = result.resources
@@ -388,3 +438,12 @@ def _one_row(
         report.since.rows[state].append(number)
     sink.add_visit(result.patient, result.date, resources)
     report.resources.update(r["resourceType"] for r in resources)
+
+
+def _dose_cut(number: int, plan: RowPlan) -> Issue:
+    message = (
+        "the LDN dose of this row is not used: the dose history ends at the last "
+        "accepted visit before it, and a later dose starts a new course"
+    )
+    issue = Issue("information", "informational", message, None, "dose-history-cut")
+    return issue.at(number, plan.dose.place if plan.dose is not None else None)

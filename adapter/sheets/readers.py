@@ -8,14 +8,16 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO, Any
 
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
-from adapter.sheets.contract import SheetContract
+from adapter.sheets.contract import SheetContract, did_you_mean, is_text_encoding
 from adapter.sheets.values import column_letter
 
 SAMPLE_BYTES = 1024 * 1024
@@ -37,16 +39,39 @@ class SheetRows:
     progress: Callable[[], float | None]
     encoding: str | None = None
     delimiter: str | None = None
+    worksheet: str | None = None
+    """The worksheet read (XLSX); None for a CSV."""
+    worksheets: tuple[str, ...] = ()
+    """Every worksheet of the workbook, in its order (the one read among them)."""
 
 
 def file_error(message: str, rule: str = "unreadable-file") -> InvalidInput:
     return InvalidInput([Issue("fatal", "structure", message, None, rule)], status=422)
 
 
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 with or without BOM, else cp1252 (what Excel on Windows writes)."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+CSV_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(sample: bytes, name: str = "the file") -> str:
+    """By the byte order mark (UTF-8, UTF-16, UTF-32: Excel's "Unicode text" is UTF-16), else
+    UTF-8, else cp1252 (what Excel on Windows writes). A file of NUL bytes between letters
+    without a mark (UTF-16 or UTF-32 whose mark was lost) is refused, not read as cp1252."""
+    for bom, encoding in CSV_BOMS:
+        if sample.startswith(bom):
+            return encoding
+    if sample.count(0) * 4 > len(sample):
+        raise file_error(
+            f"{name} looks like UTF-16 or UTF-32 text without a byte order mark; save it as "
+            "UTF-8 CSV, or name its encoding in the contract (csv: {encoding: utf-16-le})",
+            "unreadable-file",
+        )
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
         return "utf-8"
@@ -64,6 +89,81 @@ def _header(cells: list[Any]) -> list[str]:
     return [str(cell).strip() if cell is not None else "" for cell in cells]
 
 
+Span = tuple[int, int]
+"""A merged range of the group row: its first and last column (0-based)."""
+
+
+def join_header(
+    groups: list[str], names: list[str], spans: list[Span] | None, joiner: str = " "
+) -> list[str]:
+    """A two-row header as one: each column's group (a merged cell over its columns) and its
+    own name joined ("FIQR" over "F1": "FIQR F1"); a cell merged down over both rows, or a
+    group cell above a blank, is the column's whole header.
+
+    `spans` are the workbook's merged ranges in the group row; None (a CSV, or a workbook
+    saved without merges) spreads a group cell right over the blank cells after it, as a
+    merged cell saved as CSV leaves them."""
+    width = max(len(groups), len(names))
+    groups = groups + [""] * (width - len(groups))
+    names = names + [""] * (width - len(names))
+    group_of = list(groups)
+    if spans:
+        for first, last in spans:
+            for column in range(first, min(last, width - 1) + 1):
+                group_of[column] = groups[first]
+    else:
+        current = ""
+        for column in range(width):
+            if groups[column]:
+                current = groups[column] if names[column] else ""
+            group_of[column] = groups[column] or current
+    joined = []
+    for group, name in zip(group_of, names, strict=True):
+        if not group or group == name:
+            joined.append(name)
+        elif not name:
+            joined.append(group)
+        else:
+            joined.append(f"{group}{joiner}{name}")
+    return joined
+
+
+def find_header(
+    records: Iterator[tuple[int, Any]],
+    contract: SheetContract,
+    name: str,
+    spans: Callable[[int], list[Span] | None] | None = None,
+) -> tuple[list[str], int]:
+    """The header (one row, or two joined) and the number of its last row; the rows above
+    `contract.header_row` (a title, notes) are skipped. `spans(row)`: the merged ranges of
+    that row."""
+    wanted, count = contract.header_row, contract.header_rows
+    found: list[tuple[int, list[str]]] = []
+    for number, cells in records:
+        if wanted is not None and number < wanted:
+            continue
+        if (
+            not found
+            and wanted is None
+            and not any(cell is not None and str(cell).strip() for cell in cells)
+        ):
+            continue
+        found.append((number, _header(list(cells))))
+        if len(found) == count:
+            break
+    if not found or not any(found[0][1]):
+        where = f" at row {wanted}" if wanted is not None else ""
+        raise file_error(f"{name} has no header row{where}", "empty-file")
+    if len(found) < count:
+        raise file_error(f"{name} ends before the second header row", "empty-file")
+    if count == 1:
+        return found[0][1], found[0][0]
+    (group_row, groups), (last, names) = found
+    return join_header(
+        groups, names, spans(group_row) if spans else None, contract.header_join
+    ), last
+
+
 def _size(stream: IO[bytes]) -> int:
     stream.seek(0, io.SEEK_END)
     size = stream.tell()
@@ -76,13 +176,14 @@ def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[
     size = _size(stream)
     sample = stream.read(SAMPLE_BYTES)
     stream.seek(0)
-    if not sample.strip():
+    if not sample.strip(b" \t\r\n\x00"):
         raise file_error(f"{name} is empty", "empty-file")
-    encoding = contract.encoding or detect_encoding(sample)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise file_error(f"unknown encoding {encoding!r} in the contract") from None
+    encoding = contract.encoding or detect_encoding(sample, name)
+    if not is_text_encoding(encoding):
+        raise file_error(
+            f"{encoding[:40]!r} is not a text encoding (e.g. utf-8, utf-16, cp1252)",
+            "unreadable-file",
+        )
     # Undecodable bytes become lone surrogates, so one bad byte rejects its row, not the file.
     handle = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
     try:
@@ -90,22 +191,21 @@ def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[
         handle.seek(0)
         delimiter = contract.delimiter or detect_delimiter(first_line)
         reader = csv.reader(handle, delimiter=delimiter)
-        header: list[str] | None = None
-        number = 0
-        for number, cells in enumerate(_records(reader, name), 1):  # noqa: B007
-            if isinstance(cells, str):
-                raise file_error(f"{name}, row {number} (the header): {cells}")
-            if any(cell.strip() for cell in cells):
-                if any(SURROGATE.search(cell) for cell in cells):
+
+        def header_records() -> Iterator[tuple[int, list[Any]]]:
+            for number, cells in enumerate(_records(reader, name), 1):
+                if isinstance(cells, str):
+                    raise file_error(f"{name}, row {number} (the header): {cells}")
+                if any(SURROGATE.search(cell) for cell in cells) and (
+                    contract.header_row is None or number >= contract.header_row
+                ):
                     raise file_error(
                         f"{name}: the header row is not valid {encoding}; set csv.encoding "
                         "in the contract"
                     )
-                header = _header(cells)
-                break
-        if header is None:
-            raise file_error(f"{name} has no header row", "empty-file")
-        header_number = number
+                yield number, cells
+
+        header, header_number = find_header(header_records(), contract, name)
 
         def rows() -> Iterator[Row]:
             for row_number, cells in enumerate(_records(reader, name), header_number + 1):
@@ -124,8 +224,8 @@ def read_csv(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[
                 return None
 
         yield SheetRows(header, rows(), progress, encoding, delimiter)
-    except UnicodeDecodeError as error:
-        raise file_error(f"{name} is not valid {encoding}: {error.reason}") from None
+    except UnicodeError as error:
+        raise file_error(f"{name} is not valid {encoding}: {error}") from None
     finally:
         handle.detach()
 
@@ -233,6 +333,64 @@ def _rows_released(events: Iterator[tuple[str, Any]], row_tag: str) -> Iterator[
             parents[-1].remove(element)
 
 
+def choose_worksheet(
+    names: list[str], rows_of: list[str], wanted: str | int | None, name: str
+) -> str:
+    """The worksheet the contract names (by name or position), else the first that holds
+    rows. `names`: every sheet (chart sheets too); `rows_of`: the worksheets."""
+    if wanted is None:
+        if not rows_of:
+            raise file_error(f"{name} has no worksheet", "empty-file")
+        return rows_of[0]
+    if isinstance(wanted, int):
+        if wanted > len(rows_of):
+            listed = ", ".join(f"{n}: {title}" for n, title in enumerate(rows_of, 1))
+            raise file_error(f"{name} has no worksheet {wanted} (worksheets: {listed})")
+        return rows_of[wanted - 1]
+    if wanted not in rows_of:
+        hint = did_you_mean(wanted, rows_of)
+        raise file_error(f"{name} has no sheet {wanted!r} (sheets: {', '.join(rows_of)}){hint}")
+    return wanted
+
+
+def _merged_spans(stream: IO[bytes], part: str | None) -> dict[int, list[Span]]:
+    """The merged ranges of a worksheet, by the row they start in: read from its
+    <mergeCells> (which follows the rows), in chunks, memory flat."""
+    if part is None:
+        return {}
+    from openpyxl.utils.cell import range_boundaries
+
+    found: dict[int, list[Span]] = {}
+    pattern = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+    try:
+        with zipfile.ZipFile(stream) as archive, archive.open(part.lstrip("/")) as handle:
+            tail = b""
+            while chunk := handle.read(1024 * 1024):
+                text = tail + chunk
+                for match in pattern.finditer(text):
+                    first_col, first_row, last_col, last_row = range_boundaries(
+                        match.group(1).decode()
+                    )
+                    if None in (first_col, first_row, last_col, last_row):
+                        continue
+                    for row in range(int(first_row), int(last_row) + 1):  # type: ignore[arg-type]  # None excluded above
+                        found.setdefault(row, []).append((int(first_col) - 1, int(last_col) - 1))  # type: ignore[arg-type]  # None excluded above
+                tail = text[-64:]
+    finally:
+        stream.seek(0)
+    return {row: sorted(set(spans)) for row, spans in found.items()}
+
+
+def _unreadable_part(name: str, error: Exception) -> InvalidInput:
+    reason = str(error).split("\n")[0][:200]
+    return file_error(
+        f"{name}: a part of the workbook is damaged and cannot be read "
+        f"({error.__class__.__name__}: {reason}); open and save it again in a spreadsheet "
+        "program",
+        "not-a-workbook",
+    )
+
+
 @contextmanager
 def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator[SheetRows]:
     from openpyxl import load_workbook
@@ -242,7 +400,10 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
         raise file_error(f"{name} is empty", "empty-file")
     members = _zip_members(stream, name)
     _check_inflation(members, name)
-    formulas = _has_formulas(stream, members)
+    try:
+        formulas = _has_formulas(stream, members)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        raise _unreadable_part(name, error) from None
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except zipfile.BadZipFile:
@@ -253,34 +414,38 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
         message = f"{name} is not a readable XLSX workbook: {error.__class__.__name__}: {error}"
         raise file_error(message, "not-a-workbook") from None
     try:
-        if contract.sheet:
-            sheets = {ws.title: ws for ws in workbook.worksheets}  # chart sheets hold no rows
-            if contract.sheet not in sheets:
-                names = ", ".join(sheets)
-                raise file_error(f"{name} has no sheet {contract.sheet!r} (sheets: {names})")
-            sheet = sheets[contract.sheet]
-        else:
-            sheet = workbook.worksheets[0]
+        worksheets = [ws.title for ws in workbook.worksheets]  # chart sheets hold no rows
+        title = choose_worksheet(workbook.sheetnames, worksheets, contract.sheet, name)
+        sheet = workbook[title]
         iterator = sheet.iter_rows(values_only=True)
-        header: list[str] | None = None
-        number = 0
-        for number, cells in enumerate(iterator, 1):  # noqa: B007
-            if any(cell is not None and str(cell).strip() for cell in cells):
-                header = _header(list(cells))
-                break
-        if header is None:
-            raise file_error(f"{name} has no header row", "empty-file")
-        total = sheet.max_row
+        spans: dict[int, list[Span]] = {}
+        if contract.header_rows > 1:
+            try:
+                spans = _merged_spans(stream, getattr(sheet, "_worksheet_path", None))
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as error:
+                raise _unreadable_part(name, error) from None
+        try:
+            header, number = find_header(
+                enumerate(iterator, 1), contract, name, lambda row: spans.get(row)
+            )
+        except InvalidInput:
+            raise
+        except Exception as error:  # a damaged part: openpyxl, zlib and XML parsers raise
+            raise _unreadable_part(name, error) from None
+        try:
+            total = sheet.max_row
+        except Exception:  # a damaged dimension record: progress is unknown, rows still read
+            total = None
         position = {"row": number}
         formula_rows: Iterator[Any] | None = None
         if formulas:
             # A formula saved without its computed value (written by a program that does not
             # compute) reads as blank: find them, so the row says so instead of losing a value.
-            formula_book = load_workbook(stream, read_only=True, data_only=False)
-            formula_sheet = (
-                formula_book[contract.sheet] if contract.sheet else formula_book.worksheets[0]
-            )
-            formula_rows = formula_sheet.iter_rows(min_row=number + 1, values_only=True)
+            try:
+                formula_book = load_workbook(stream, read_only=True, data_only=False)
+                formula_rows = formula_book[title].iter_rows(min_row=number + 1, values_only=True)
+            except Exception as error:  # the same workbook, read again: damaged the same way
+                raise _unreadable_part(name, error) from None
 
         def rows() -> Iterator[Row]:
             try:
@@ -300,7 +465,7 @@ def read_xlsx(stream: IO[bytes], name: str, contract: SheetContract) -> Iterator
         def progress() -> float | None:
             return position["row"] / total if total else None
 
-        yield SheetRows(header, rows(), progress)
+        yield SheetRows(header, rows(), progress, worksheet=title, worksheets=tuple(worksheets))
     finally:
         workbook.close()
 
@@ -335,3 +500,89 @@ def open_sheet(stream: IO[bytes], name: str, contract: SheetContract) -> Any:
     if magic.startswith(b"PK"):
         return read_xlsx(stream, name, contract)
     return read_csv(stream, name, contract)
+
+
+# --- a sample of a sheet, for `contract suggest` ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The first rows of one worksheet (or of a CSV) as they are, before any contract."""
+
+    worksheet: str | None
+    rows: tuple[tuple[Any, ...], ...]
+    """Row 1 first: the cells as the reader gives them (text, numbers, dates, None)."""
+    spans: dict[int, list[Span]]
+    """The merged ranges of each row (an XLSX's), by row number."""
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
+def sample_sheets(
+    stream: IO[bytes], name: str, sheet: str | None = None, limit: int = 200
+) -> tuple[list[Sample], tuple[str, ...]]:
+    """The first `limit` rows of each worksheet (of `sheet` only, when named) and the names
+    of every worksheet (none for a CSV); a file that cannot be read raises InvalidInput."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    magic = stream.read(4)
+    stream.seek(0)
+    workbook = suffix in (".xlsx", ".xlsm") or (
+        suffix not in (".csv", ".tsv", ".txt") and magic.startswith(b"PK")
+    )
+    if suffix == ".xls":
+        raise file_error(f"{name}: the old .xls format is not read; save it as .xlsx or .csv")
+    if not workbook:
+        return [_csv_sample(stream, name, limit)], ()
+    samples = []
+    names: tuple[str, ...] = ()
+    from openpyxl import load_workbook
+
+    members = _zip_members(stream, name)
+    _check_inflation(members, name)
+    try:
+        book = load_workbook(stream, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a zip that is no workbook
+        message = f"{name} is not a readable XLSX workbook: {error.__class__.__name__}: {error}"
+        raise file_error(message, "not-a-workbook") from None
+    try:
+        names = tuple(ws.title for ws in book.worksheets)
+        chosen = [choose_worksheet(book.sheetnames, list(names), sheet, name)] if sheet else names
+        for title in chosen[:20]:
+            worksheet = book[title]
+            try:
+                rows = [
+                    tuple(cells) for cells in islice(worksheet.iter_rows(values_only=True), limit)
+                ]
+                spans = _merged_spans(stream, getattr(worksheet, "_worksheet_path", None))
+            except Exception as error:  # a damaged part
+                raise _unreadable_part(name, error) from None
+            samples.append(Sample(title, tuple(rows), spans))
+    finally:
+        book.close()
+    return samples, names
+
+
+def _csv_sample(stream: IO[bytes], name: str, limit: int) -> Sample:
+    sample = stream.read(SAMPLE_BYTES)
+    stream.seek(0)
+    if not sample.strip(b" \t\r\n\x00"):
+        raise file_error(f"{name} is empty", "empty-file")
+    encoding = detect_encoding(sample, name)
+    handle = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+    try:
+        first = ""
+        while line := handle.readline(SAMPLE_BYTES):
+            if line.strip():
+                first = line
+                break
+        handle.seek(0)
+        delimiter = detect_delimiter(first)
+        rows = []
+        for cells in _records(csv.reader(handle, delimiter=delimiter), name):
+            rows.append(tuple(cells) if isinstance(cells, list) else ())
+            if len(rows) >= limit:
+                break
+    finally:
+        handle.detach()
+        stream.seek(0)
+    return Sample(None, tuple(rows), {}, delimiter, encoding)

@@ -3,11 +3,16 @@
 A row may fill any subset of the instruments; an instrument whose columns are all blank is not
 part of that visit. An instrument that contains another (fm2016 holds the WPI and SSS items) is
 used when a column only it has is filled (`fm-duration-3m`); then the contained ones are not.
+
+A bad cell rejects the response of its instrument at that visit, not the visit's other
+instruments (the row is converted in part); a bad dose rejects the dose, not the answers. The
+patient, the date, or a bad cell of no instrument rejects the whole row. Every problem of a row
+is found at once, whichever of them would reject it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
@@ -20,7 +25,13 @@ from adapter.model import Issue, Response, Severity, Subject
 from adapter.registry import instruments
 from adapter.resources import Reported, reported_resources, response_resources
 from adapter.rules import check_answer, check_reported, missing_required
-from adapter.sheets.contract import ColumnRule, SheetContract, targets
+from adapter.sheets.contract import (
+    REDCAP_SYSTEM_COLUMNS,
+    ColumnRule,
+    SheetContract,
+    did_you_mean,
+    targets,
+)
 from adapter.sheets.values import (
     CellError,
     column_letter,
@@ -29,6 +40,7 @@ from adapter.sheets.values import (
     parse_boolean,
     parse_date,
     parse_decimal,
+    parse_dose,
     parse_integer,
 )
 
@@ -167,7 +179,10 @@ class CellReader:
                     self.text[raw] = found
             return found
         key = (raw.__class__, raw)  # the cell 1 and the cell TRUE are read differently
-        found = self.known.get(key)
+        try:
+            found = self.known.get(key)
+        except TypeError:  # a value with no hash (a signalling NaN): read, not remembered
+            return self._read(raw)
         if found is None:
             found = self._read(raw)
             if len(self.known) < MAX_REMEMBERED and not isinstance(raw, str):
@@ -185,13 +200,34 @@ class CellReader:
             plain = raw if isinstance(raw, int | float | Decimal) else str(raw).strip()
             checked, problem = check_target(self.target, plain)
             if problem is not None:
-                return None, problem, None, None
+                return None, self._hinted(problem, raw), None, None
             return plain, None, checked, None
         return (value, None, *check_target(self.target, value))
+
+    def _hinted(self, problem: Issue, raw: Any) -> Issue:
+        """The issue with the nearest word the column takes: a value map's, or yes/no."""
+        words: list[str] = (
+            list(self.column.rule.values) if self.column.rule and self.column.rule.values else []
+        )
+        if self.column.kind == "boolean":
+            words += sorted(self.contract.true_values | self.contract.false_values)
+        if not words or not isinstance(raw, str):
+            return problem
+        hint = did_you_mean(raw.strip().lower(), words, 0.75)
+        return replace(problem, message=problem.message + hint) if hint else problem
 
 
 BLANK: Cell = (None, None, None, None)
 """An empty cell (told apart by identity)."""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A REDCap form: its completion column and its mapped columns (index, is a checkbox)."""
+
+    name: str
+    status: int
+    columns: tuple[tuple[int, bool], ...]
 
 
 @dataclass
@@ -212,6 +248,8 @@ class RowPlan:
     doses: dict[tuple[type, Any], tuple[Decimal | None, list[Issue]]] = field(default_factory=dict)
     chosen: dict[frozenset[str], list[InstrumentColumns]] = field(default_factory=dict)
     """The instruments of a row by its filled targets (`_present`), worked out once each."""
+    forms: tuple[Form, ...] = ()
+    """A REDCap export's forms (none for other sheets): an unfilled one gives no answers."""
 
     def __post_init__(self) -> None:
         self.readers = tuple(
@@ -232,7 +270,10 @@ class RowPlan:
         """A dose cell -> the dose exactly as written, and the issues (without their place)
         that reject or question it; a course repeats one dose, so each is read once."""
         key = (raw.__class__, raw)
-        found = self.doses.get(key)
+        try:
+            found = self.doses.get(key)
+        except TypeError:  # a value with no hash (a signalling NaN): read, not remembered
+            return _read_dose(raw, self.contract)
         if found is None:
             found = _read_dose(raw, self.contract)
             short = not isinstance(raw, str) or len(raw) <= MAX_REMEMBERED_TEXT
@@ -251,12 +292,17 @@ class RowPlan:
 
 
 def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPlan | list[Issue]:
+    """What each column means, or every problem of the header at once: a column the contract
+    names and the sheet lacks (with the nearest header), two columns of the same name."""
     positions: dict[str, int] = {}
     issues: list[Issue] = []
+    redcap = contract.redcap
+    event = redcap.event if redcap is not None else None
     used = {
         contract.patient_column,
         contract.date_column,
         contract.dose_column,
+        event,
         *contract.by_header,
     }
     duplicates: list[Issue] = []
@@ -271,26 +317,42 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
             duplicates.append(Issue(severity, "duplicate", message, "header", "duplicate-column"))
             continue
         positions[name] = index
-    if any(issue.is_error for issue in duplicates):
-        return [issue for issue in duplicates if issue.is_error]
+    headers = [h for h in header if h]
+
+    def absent(name: str, what: str) -> None:
+        hint = did_you_mean(name, headers)
+        shown = hint or "; the header has " + ", ".join(repr(_cut(h)) for h in headers[:60])
+        issues.append(
+            Issue(
+                "fatal",
+                "required",
+                f"no {what} column {_cut(name)!r}{shown}",
+                "header",
+                "missing-column",
+            )
+        )
 
     def required(name: str, what: str) -> Column | None:
         if name not in positions:
-            shown = ", ".join(repr(_cut(h)) for h in header[:60] if h)
-            issues.append(
-                Issue(
-                    "fatal",
-                    "required",
-                    f"no {what} column {name!r}; the header has {shown}",
-                    "header",
-                    "missing-column",
-                )
-            )
+            absent(name, what)
             return None
         return Column(positions[name], name, None)
 
     patient = required(contract.patient_column, "patient")
     date = required(contract.date_column, "visit date")
+    if (
+        contract.dose_column
+        and not contract.dose_optional
+        and contract.dose_column not in positions
+    ):
+        absent(contract.dose_column, "LDN dose")
+    if event is not None and event not in positions:
+        absent(event, "REDCap event")
+    rules = contract.by_header
+    for name, rule in rules.items():
+        if name not in positions and not rule.optional:
+            absent(name, f"{rule.target}")
+    issues.extend(issue for issue in duplicates if issue.is_error)
     if issues or patient is None or date is None:
         return issues
     dose = (
@@ -298,14 +360,16 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
         if contract.dose_column and contract.dose_column in positions
         else None
     )
-    rules = contract.by_header
     every = targets()
     mapped_columns = tuple(
         Column(positions[h], h, rule, _kind(every[rule.target]))
         for h, rule in rules.items()
         if h in positions
     )
-    known = {contract.patient_column, contract.date_column, contract.dose_column, *rules}
+    known = {contract.patient_column, contract.date_column, contract.dose_column, event, *rules}
+    if redcap is not None:
+        known.update(REDCAP_SYSTEM_COLUMNS)
+        known.update(h for h in header if h.endswith("_complete"))
     warnings = [
         Issue(
             "warning",
@@ -327,6 +391,26 @@ def plan_rows(header: list[str], contract: SheetContract, links: Links) -> RowPl
         mapped_columns,
         _instrument_columns(mapped_columns),
         warnings,
+        forms=_forms(header, mapped_columns) if redcap is not None else (),
+    )
+
+
+def _forms(header: list[str], columns: tuple[Column, ...]) -> tuple[Form, ...]:
+    """Each mapped column's REDCap form: the first `<form>_complete` column at or after it."""
+    statuses = [i for i, name in enumerate(header) if name.endswith("_complete")]
+    found: dict[int, list[tuple[int, bool]]] = {}
+    for column in columns:
+        status = next((i for i in statuses if i >= column.index), None)
+        if status is not None:
+            checkbox = bool(
+                column.rule is not None
+                and "___" in column.header
+                and column.rule.values == {"1": True, "0": False}
+            )
+            found.setdefault(status, []).append((column.index, checkbox))
+    return tuple(
+        Form(header[status].removesuffix("_complete"), status, tuple(members))
+        for status, members in sorted(found.items())
     )
 
 
@@ -381,10 +465,13 @@ class RowResult:
     dose: Decimal | None = None
     resources: list[dict[str, Any]] = field(default_factory=list)
     blank: bool = False
-
-    @property
-    def rejected(self) -> bool:
-        return any(issue.is_error for issue in self.issues)
+    rejected: bool = False
+    """Nothing of the row is converted (its issues say why)."""
+    partial: bool = False
+    """Converted in part: a response (or the dose) of the visit is rejected, the rest kept."""
+    dose_rejected: bool = False
+    """The dose cell is rejected: the dose history ends before this visit."""
+    rejected_instruments: tuple[str, ...] = ()
 
 
 def _kind(target: Item | Score) -> str:
@@ -395,7 +482,7 @@ def _read_cell(raw: Any, kind: str, rule: ColumnRule | None, contract: SheetCont
     if rule is not None and rule.values is not None:
         found, value = mapped(raw, rule)
         if found:
-            return value
+            return Fraction(value) if kind == "decimal" and isinstance(value, Decimal) else value
     if kind == "boolean":
         return parse_boolean(raw, rule, contract)
     if kind == "integer":
@@ -410,6 +497,11 @@ def _read_cell(raw: Any, kind: str, rule: ColumnRule | None, contract: SheetCont
     raise CellError(f"cannot read a {kind} column")
 
 
+PLACEHOLDER_DATE = "2000-01-01"
+"""The date an instrument of a row without a readable date is checked under: its problems are
+found at once with the date's, and nothing of it is kept."""
+
+
 def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     contract = plan.contract
 
@@ -421,6 +513,12 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
     ):
         return RowResult(number, [], blank=True)
     issues: list[Issue] = []
+    if plan.forms:
+        gated = _gate_forms(plan, number, cells)
+        if gated is None:
+            return RowResult(number, [], blank=True)
+        cells, issues = gated
+    failed = bool(issues) and any(issue.is_error for issue in issues)
     patient = cell(plan.patient)
     if is_blank(patient):
         issues.append(
@@ -449,13 +547,20 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
                     number, plan.date.place
                 )
             )
+    failed = failed or patient is None or authored is None
     dose = None
+    dose_rejected = False
     if plan.dose is not None and not is_blank(cell(plan.dose)):
         dose, found = plan.read_dose(cell(plan.dose))
         if found:
             issues.extend(issue.at(number, plan.dose.place) for issue in found)
+            dose_rejected = any(issue.is_error for issue in found)
+            if dose_rejected:
+                dose = None
     values: dict[str, Cell] = {}
     """Per filled target, its cell as read and checked (shared by the rows with that cell)."""
+    bad: dict[str, Issue] | None = None
+    """Per filled target whose cell is not of its type, the issue (placed)."""
     filled: set[str] = set()
     width = len(cells)
     for index, target, read in plan.readers:
@@ -472,29 +577,134 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
         if checked[1] is None:
             values[target] = checked
         else:
-            issues.append(checked[1].at(number, read.column.place))
-    result = RowResult(number, issues, patient, authored, dose)
-    if patient is None or authored is None:
-        return result
-    subject = Subject(system=plan.patient_system, value=patient)
+            if bad is None:
+                bad = {}
+            bad[target] = checked[1].at(number, read.column.place)
+    subject = Subject(system=plan.patient_system, value=patient or "?")
     chosen = plan.present(filled)
+    kept: list[dict[str, Any]] = []
+    rejected: list[str] = []
     for entry in chosen:
-        result.resources.extend(
-            _convert_instrument(entry, values, subject, authored, number, issues, plan)
+        if bad is not None and any(target in bad for target, _, _ in entry.column_targets):
+            issues.extend(_cell_issues(entry, values, bad, number))
+            rejected.append(entry.instrument.id)
+            continue
+        found_issues: list[Issue] = []
+        made = _convert_instrument(
+            entry, values, subject, authored or PLACEHOLDER_DATE, number, found_issues, plan
         )
-    if not chosen and dose is None and not any(i.is_error for i in issues):
+        if found_issues:
+            issues.extend(found_issues)
+            if any(issue.is_error for issue in found_issues):
+                rejected.append(entry.instrument.id)
+                continue
+        kept.extend(made)
+    if bad is not None:
+        mine = {target for entry in chosen for target, _, _ in entry.column_targets}
+        stray = [issue for target, issue in bad.items() if target not in mine]
+        if stray:
+            issues.extend(stray)
+            failed = True
+    if not chosen and dose is None and not dose_rejected and not failed:
         message = "the row holds no instrument answers, scores or LDN dose"
         issues.append(Issue("error", "required", message, None, "empty-visit").at(number))
-    if result.rejected:
-        result.resources = []
+        failed = True
+    result = RowResult(number, issues, patient, authored, dose)
+    result.dose_rejected = dose_rejected
+    result.rejected_instruments = tuple(rejected)
+    if failed or ((rejected or dose_rejected) and not kept and dose is None):
+        result.rejected = True
+    else:
+        result.resources = kept
+        if rejected:
+            message = (
+                f"converted in part: the {', '.join(rejected)} response of this visit is "
+                "rejected (its issues above); the visit's other answers are converted"
+            )
+            issues.append(
+                Issue("information", "informational", message, None, "response-rejected").at(number)
+            )
+        result.partial = bool(rejected or dose_rejected)
     return result
+
+
+def _cell_issues(
+    entry: InstrumentColumns, values: dict[str, Cell], bad: dict[str, Issue], number: int
+) -> list[Issue]:
+    """Every cell issue of an instrument, in its columns' order: cells not of their target's
+    type, and cells the checker rejects."""
+    found = []
+    for target, column, _ in entry.column_targets:
+        if target in bad:
+            found.append(bad[target])
+        else:
+            cell = values.get(target)
+            if cell is not None and cell[3] is not None:
+                found.append(cell[3].at(number, column.place))
+    return found
+
+
+def _gate_forms(
+    plan: RowPlan, number: int, cells: list[Any]
+) -> tuple[list[Any], list[Issue]] | None:
+    """A REDCap row with the columns of its unfilled forms blanked (REDCap exports an unfilled
+    form's checkboxes as 0: they are no answers), and a warning for a form that is not marked
+    filled but holds values. None: no form of the row is filled and nothing else is in it."""
+    filled_statuses = plan.contract.redcap.filled if plan.contract.redcap else frozenset()
+    width = len(cells)
+    gated: list[Any] | None = None
+    issues: list[Issue] = []
+    for form in plan.forms:
+        status = cells[form.status] if form.status < width else None
+        if _status(status) in filled_statuses:
+            continue
+        if gated is None:
+            gated = list(cells)
+        held = 0
+        for index, checkbox in form.columns:
+            if index < width:
+                value = cells[index]
+                if not is_blank(value) and not (checkbox and _status(value) == "0"):
+                    held += 1
+                gated[index] = None
+        if held:
+            shown = "blank" if is_blank(status) else _status(status)
+            message = (
+                f"form {form.name} is not marked filled in ({form.name}_complete is {shown}; "
+                f"read: {', '.join(sorted(filled_statuses))}): its {held} filled columns are "
+                "not read"
+            )
+            issues.append(
+                Issue("warning", "business-rule", message, None, "form-not-complete").at(number)
+            )
+    if gated is None:
+        return cells, issues
+    read = [index for _, _, reader in plan.readers for index in (reader.column.index,)]
+    dose = plan.dose.index if plan.dose is not None else None
+    if all(gated[i] is None or is_blank(gated[i]) for i in read if i < width) and (
+        dose is None or dose >= width or is_blank(gated[dose])
+    ):
+        if not issues:
+            return None
+        message = "no form of this row is marked filled in: nothing to convert"
+        issues.append(
+            Issue("error", "business-rule", message, None, "form-not-complete").at(number)
+        )
+    return gated, issues
+
+
+def _status(value: Any) -> str:
+    """A REDCap status or checkbox cell as text: 2, 2.0 and '2' alike."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value).strip()
 
 
 def _read_dose(raw: Any, contract: SheetContract) -> tuple[Decimal | None, list[Issue]]:
     try:
-        dose = parse_decimal(raw, contract)
+        dose = parse_dose(raw, contract)
     except CellError as error:
-        return None, [Issue("error", "value", str(error), None, "invalid-value")]
+        return None, [Issue("error", "value", str(error), None, error.rule)]
     # 0 records that no LDN was taken at this visit (it ends a course); any other dose is
     # checked like a regimen's: kept exactly, or the row is rejected.
     return dose, ([] if dose == 0 else dose_issues(dose, None))

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapter.sheets.contract import ColumnRule, SheetContract
+from adapter.sheets.contract import ColumnRule, SheetContract, did_you_mean
 
 # A number in a cell is read only within this magnitude: no clinical value is larger, and an
 # exponent such as 9e999999999 would otherwise cost minutes of arithmetic.
@@ -21,8 +21,26 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 
 
+GROUPED = re.compile(r"[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:\.\d+)?")
+"""A number with spaces between its thousands (1 234.5): the spaces go, nothing else."""
+COMMA_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f ]\d{3})+|\d+)(?:,\d+)?")
+"""With decimal commas: 4,5 / 1.234,5 / 1 234,5 (dots or spaces only between thousands)."""
+AMBIGUOUS_DOT = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+"""With decimal commas, 1.500 may be 1500 (German) or 1.5: refused, never guessed."""
+DOSE = re.compile(r"(?P<number>[^a-zA-Zµμ%]*?)\s*(?P<unit>[a-zA-Zµμ%][^\d]*)?")
+UNIT = re.compile(r"[^\W\d_]+(?:\s*/\s*\w+)?")
+"""One unit (µg, ml, Tabl, mg/kg): told apart from a cell that is no dose at all."""
+MG_UNITS = frozenset(("mg", "mg/d", "mg/day", "mg/tag", "mg/dia", "mg/día", "mg/die", "mg/24h"))
+"""How a daily dose in mg is written after the number (any case, spaces inside ignored)."""
+
+
 class CellError(ValueError):
-    """A cell that cannot be read; the message says why, in the user's terms."""
+    """A cell that cannot be read; the message says why, in the user's terms, and `rule` is
+    the rule code of that fact."""
+
+    def __init__(self, message: str, rule: str = "invalid-value") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 def column_letter(index: int) -> str:
@@ -68,16 +86,74 @@ def parse_decimal(raw: Any, contract: SheetContract) -> Decimal:
         if isinstance(raw, int) and abs(raw) >= 10**MAX_MAGNITUDE:
             raise CellError("the number is outside the range of any value here")
         return _bounded(Decimal(repr(raw) if isinstance(raw, float) else raw), raw)
-    text = _text(raw).replace("\u00a0", "").replace(" ", "")
+    text = _text(raw)
     if len(text) > MAX_CELL_CHARACTERS:
         raise CellError(f"{shown(raw)} is not a number (too long)")
-    if contract.decimal_comma:
-        text = text.replace(".", "").replace(",", ".") if "," in text else text
+    return _bounded(_decimal_text(text, raw, contract.decimal_comma), raw)
+
+
+def _decimal_text(text: str, raw: Any, decimal_comma: bool) -> Decimal:
+    """A number's text -> exactly that number, or CellError: separators are taken away only
+    where they cannot be anything but separators; nothing ambiguous is guessed."""
+    if "_" in text:
+        raise CellError(f"{shown(raw)} is not a number")
+    if decimal_comma:
+        if "," in text or not AMBIGUOUS_DOT.fullmatch(text):
+            if COMMA_NUMBER.fullmatch(text):
+                text = re.sub(r"[.\u00a0\u202f ]", "", text).replace(",", ".")
+        else:
+            raise CellError(
+                f"{shown(raw)} is ambiguous with decimal commas: write it without the dot "
+                "(1500) or with a comma (1,5)"
+            )
+    elif "," in text and COMMA_NUMBER.fullmatch(text) and not AMBIGUOUS_DOT.fullmatch(text):
+        raise CellError(
+            f"{shown(raw)} is not a number here: with a decimal comma, say so in the contract "
+            "(decimal_comma: true)"
+        )
+    if GROUPED.fullmatch(text):
+        text = re.sub(r"[ \u00a0\u202f]", "", text)
     try:
-        value = Decimal(text)
+        return Decimal(text)
     except InvalidOperation:
         raise CellError(f"{shown(raw)} is not a number") from None
-    return _bounded(value, raw)
+
+
+def parse_dose(raw: Any, contract: SheetContract) -> Decimal:
+    """A dose cell -> the daily dose in mg exactly as written: a number, or a number followed
+    by mg (4,5 mg; 3 mg; 4.5mg; 4,5 mg/Tag). Another unit (µg, g, ml) or anything else in the
+    cell rejects it, with the reason; the number is never converted or rounded."""
+    if contract.dose_values is not None:
+        found = contract.dose_values.get(_text(raw).lower())
+        if found is not None:
+            return found
+    if not isinstance(raw, str):
+        return parse_decimal(raw, contract)
+    text = _text(raw)
+    if len(text) > MAX_CELL_CHARACTERS:
+        raise CellError(f"{shown(raw)} is not a dose (too long)")
+    match = DOSE.fullmatch(text)
+    unit = (match.group("unit") or "") if match else ""
+    if match is None or not match.group("number").strip():
+        raise CellError(f"{shown(raw)} is not a dose in mg (a number, or a number and mg)")
+    written = re.sub(r"\s+", "", unit).lower()
+    if written and written not in MG_UNITS:
+        if UNIT.fullmatch(unit.strip()):
+            raise CellError(
+                f"{shown(raw)}: the unit {unit.strip()!r} is not mg; write the daily dose in mg",
+                "dose-unit",
+            )
+        raise CellError(f"{shown(raw)} is not a dose in mg (a number, or a number and mg)")
+    try:
+        return _bounded(
+            _decimal_text(match.group("number").strip(), raw, contract.decimal_comma), raw
+        )
+    except CellError as error:
+        if "ambiguous" in str(error) or "decimal_comma" in str(error):
+            raise
+        raise CellError(
+            f"{shown(raw)} is not a dose in mg (a number, or a number and mg)"
+        ) from None
 
 
 def parse_integer(raw: Any, contract: SheetContract) -> int:
@@ -111,8 +187,9 @@ def parse_boolean(raw: Any, rule: ColumnRule | None, contract: SheetContract) ->
         return True
     if text in contract.false_values:
         return False
+    hint = did_you_mean(text, sorted(contract.true_values | contract.false_values), 0.75)
     raise CellError(
-        f"{shown(raw)} is not yes or no (yes: {', '.join(sorted(contract.true_values))})"
+        f"{shown(raw)} is not yes or no (yes: {', '.join(sorted(contract.true_values))}){hint}"
     )
 
 

@@ -302,7 +302,7 @@ DEPRECATION_HEADERS = {
 }
 COUNT_HEADERS = {
     f"X-Rows-{part}": {"description": f"rows {part.lower()}", "schema": {"type": "string"}}
-    for part in ("Read", "Converted", "Rejected", "Blank")
+    for part in ("Read", "Converted", "Rejected", "Blank", "Partial")
 }
 JSON_BODY = {"application/fhir+json": ref("Answers"), "application/json": ref("Answers")}
 REGIMEN_BODY = {"application/fhir+json": ref("Regimen"), "application/json": ref("Regimen")}
