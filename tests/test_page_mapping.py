@@ -491,3 +491,24 @@ def test_the_new_routes_are_in_openapi_not_in_metadata(client):
             assert item["tags"] == ["system"]
     statement = json.dumps(client.get("/metadata").get_json(force=True))
     assert "/mappings" not in statement and "template.xlsx" not in statement
+
+
+def test_a_bad_cell_is_shown_in_the_preview_and_converts_the_row_in_part(client, monkeypatch):
+    import tests.support.page_sheets as sheets
+
+    rows = [list(row) for row in sheets.ROWS]
+    rows[1][3] = 9  # row 6: PHQ-4 "nervös" out of range; the pain item is fine
+    monkeypatch.setattr(sheets, "ROWS", rows)
+    location = to_mapping(client)
+    choices = choices_of(client.get(location, headers=BROWSER).get_data(as_text=True))
+    html = client.post(location, data={**choices, "action": "preview"}, headers=BROWSER).get_data(
+        as_text=True
+    )
+    row = table(html, "preview-rows")[1]
+    assert row[:5] == ["6", "MA-001", "2025-04-11", "pain-nrs", "in part"]
+    assert "9" in row[5] and "PHQ-4 nervös" in row[5]
+    result = client.post(location, data={**choices, "action": "convert"}, headers=BROWSER)
+    page = client.get(result.headers["Location"], headers=BROWSER).get_data(as_text=True)
+    assert re.search(r'<dd id="rows-partial">1</dd>', page)
+    listed = table(page, "partial-rows")
+    assert listed[0][0] == "6" and "PHQ-4 nervös" in listed[0][1]

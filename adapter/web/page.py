@@ -385,6 +385,9 @@ def _keep(
             )
             raise InvalidInput([Issue("error", "too-long", message, None, "too-large")], 413)
         rejected, rejected_total = _listed(report.rejected)
+        partial, _ = _listed(
+            [RowIssues(e.row, tuple(i for i in e.issues if i.is_error)) for e in report.partial]
+        )
         warnings, _ = _listed(report.warnings)
         meta = {
             "kind": RESULT,
@@ -396,6 +399,7 @@ def _keep(
             "resources": dict(sorted(report.resources.items())),
             "rejected": rejected,
             "rejected_total": rejected_total,
+            "partial": partial,
             "warnings": warnings,
             "warnings_total": report.warnings_total,
             "patients": patients,

@@ -122,6 +122,7 @@ class Row:
     suggested: str
     confidence: float
     runner_up: str | None
+    runner_up_confidence: float
     note: str
     fixed: bool = False
     """A REDCap column or an empty header: shown, not chosen."""
@@ -140,6 +141,13 @@ def suggested_value(guess: ColumnGuess) -> str:
     return IGNORE
 
 
+def _runner_up(target: str | None) -> str | None:
+    """The runner-up as the page names it: an item by its id, a role in words."""
+    if target is None or not target.startswith("$"):
+        return target
+    return choice_labels().get(target, target).lower()
+
+
 def rows(suggestion: Suggestion, chosen: Mapping[int, str] | None = None) -> list[Row]:
     chosen = chosen or {}
     found = []
@@ -155,7 +163,8 @@ def rows(suggestion: Suggestion, chosen: Mapping[int, str] | None = None) -> lis
                 chosen=suggested if fixed else chosen.get(guess.index, suggested),
                 suggested=suggested,
                 confidence=guess.confidence,
-                runner_up=guess.runner_up,
+                runner_up=_runner_up(guess.runner_up),
+                runner_up_confidence=guess.runner_up_confidence,
                 note=guess.note,
                 fixed=fixed,
             )

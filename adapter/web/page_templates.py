@@ -71,7 +71,8 @@ code { font-size: 0.95em; background: #f1f3f5; padding: 0 0.2rem; border-radius:
   white-space: nowrap; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap; }
-table.mapping select { max-width: 24rem; }
+table.mapping select { width: auto; min-width: 15rem; max-width: 21rem; }
+table.mapping td:last-child { min-width: 10rem; }
 table.mapping td.samples { color: #3d4349; }
 .sure { color: #1d6b35; font-weight: 600; }
 .unsure { color: #8a5a00; font-weight: 600; }
@@ -81,6 +82,7 @@ button.secondary { background: #ffffff; color: #0a4f8f; }
 button.secondary:hover { background: #eef1f4; color: #06325c; }
 pre { background: #f1f3f5; padding: 0.6rem 0.8rem; border-radius: 4px; overflow-x: auto;
   font-size: 0.95rem; }
+pre code { white-space: pre; background: none; padding: 0; }
 footer { border-top: 1px solid #c8ccd0; color: #3d4349; font-size: 0.95rem; padding: 1rem 0 2rem; }
 """
 
@@ -199,13 +201,17 @@ deleted.
 <p class="ok">Converted with the columns as you matched them.
 <a href="{{ base }}/results/{{ id }}/contract.yaml" download="{{ meta.contract }}">Download this
 contract ({{ meta.contract }})</a> and upload it with the sheet next time: the columns are then
-read the same way without this step.{% if meta.mapping %}
-<a href="{{ base }}/mappings/{{ meta.mapping }}">Change the columns</a>.{% endif %}</p>
+read the same way without this step.
+{% if meta.mapping %}<a href="{{ base }}/mappings/{{ meta.mapping }}">Change the columns</a>.
+{% endif %}</p>
 {% endif %}
 <h2 id="rows">Rows</h2>
 <dl class="counts">
 <div><dt>Rows read</dt><dd id="rows-read">{{ meta.counts["rows-read"] }}</dd></div>
 <div><dt>Converted</dt><dd id="rows-converted">{{ meta.counts["rows-converted"] }}</dd></div>
+{% if meta.counts["rows-partial"] %}
+<div><dt>Of them in part</dt><dd id="rows-partial">{{ meta.counts["rows-partial"] }}</dd></div>
+{% endif %}
 <div><dt>Rejected</dt><dd id="rows-rejected">{{ meta.counts["rows-rejected"] }}</dd></div>
 <div><dt>Blank rows skipped</dt><dd id="rows-blank">{{ meta.counts["rows-blank"] }}</dd></div>
 </dl>
@@ -266,6 +272,22 @@ an OperationOutcome.</p>
 {% endif %}
 {% else %}
 <p>No row was rejected.</p>
+{% endif %}
+
+{% if meta.partial %}
+<h2 id="partial">Rows converted in part</h2>
+<table id="partial-rows">
+<caption>Visits converted without the instrument (or the dose) a cell was wrong in
+({{ meta.counts["rows-partial"] }} {{ "row" if meta.counts["rows-partial"] == 1 else "rows"
+}})</caption>
+<thead><tr><th scope="col" class="num">Row</th><th scope="col">Column</th>
+<th scope="col">Reason</th></tr></thead>
+<tbody>
+{% for issue in meta.partial %}
+<tr><td class="num">{{ issue.row }}</td><td>{{ issue.column }}</td><td>{{ issue.reason }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
 {% endif %}
 
 <h2 id="warnings">Warnings</h2>
@@ -334,8 +356,8 @@ one read is the one whose columns matched best.</p>
 column headers below them{% else %}The header is row {{ header_row }}{% endif %}{% if header_row
 > 1 %}; the rows above it are skipped{% endif %}. The rows after it are the visits.</p>
 <table class="mapping" id="mapping">
-<caption>The columns{% if worksheet %} of the worksheet {{ worksheet }}{% endif %}
-({{ rows|length }})</caption>
+<caption>The columns{% if worksheet %} of the worksheet {{ worksheet }}{% endif %} ({{ rows|length
+}})</caption>
 <thead><tr><th scope="col">Column</th><th scope="col">Header</th>
 <th scope="col">Sample values</th><th scope="col">Holds</th>
 <th scope="col">How sure</th></tr></thead>
@@ -370,7 +392,7 @@ column headers below them{% else %}The header is row {{ header_row }}{% endif %}
 {% if row.fixed %}{{ row.note }}
 {% elif row.suggested != "ignore" %}<span class="{{ 'sure' if row.confidence >= 0.9 else
 'unsure' }}">{{ "%.0f"|format(row.confidence * 100) }}%</span>{% if row.runner_up %};
-runner-up {{ labels.get(row.runner_up, row.runner_up) }}{% endif %}
+runner-up {{ row.runner_up }} ({{ "%.0f"|format(row.runner_up_confidence * 100) }}%){% endif %}
 {% else %}not matched: {{ row.note }}
 {% endif %}
 {% if row.chosen != row.suggested and not row.fixed %}<br>changed (suggested:
