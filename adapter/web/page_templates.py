@@ -122,8 +122,9 @@ row, can download the FHIR, and can open each patient's follow-up report.</p>
 <form method="post" action="{{ base }}/" enctype="multipart/form-data">
 <div class="field">
 <label for="file">Spreadsheet (CSV or XLSX)</label>
-<p class="hint" id="file-hint">At most {{ max_rows }} rows. Without a contract the headers must
-be those of the template (<code>patient_id</code>, <code>visit_date</code>, the item ids).</p>
+<p class="hint" id="file-hint">At most {{ max_rows }} rows. Your own headers are fine: when
+they are not the template's (<code>patient_id</code>, <code>visit_date</code>, the item ids),
+the next page shows each column for you to match.</p>
 <input type="file" id="file" name="file" required aria-describedby="file-hint"
  accept=".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet">
 </div>
