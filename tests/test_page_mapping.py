@@ -197,16 +197,10 @@ def test_an_api_client_still_gets_the_outcome(client):
     outcome(response, 422, "missing-column")
 
 
-def test_a_sheet_that_fits_converts_at_once_or_is_mapped_on_request(client):
+def test_a_sheet_that_fits_converts_at_once(client):
     case = (EXAMPLES / "case-report-followup.xlsx").read_bytes()
     response = upload(client, case, "case.xlsx")
     assert response.headers["Location"].startswith("/results/")
-    location = to_mapping(client, case, "case.xlsx", mapping="yes")
-    html = client.get(location, headers=BROWSER).get_data(as_text=True)
-    assert "Why this step" not in html, "asked for, not refused"
-    selected = parsed(html).selected
-    assert selected["column-0"] == "$patient" and selected["column-1"] == "$visit_date"
-    assert "fiqr-f1" in selected.values()
 
 
 def test_a_contract_that_does_not_fit_goes_to_the_mapping_step(client):
@@ -224,7 +218,7 @@ def test_a_contract_that_does_not_fit_goes_to_the_mapping_step(client):
 
 
 def test_an_unreadable_file_stays_on_the_form(client):
-    response = upload(client, b"PK\x03\x04 not a workbook", "broken.xlsx", mapping="yes")
+    response = upload(client, b"PK\x03\x04 not a workbook", "broken.xlsx")
     assert response.status_code == 422 and response.mimetype == "text/html"
     assert "The sheet could not be converted" in response.get_data(as_text=True)
 

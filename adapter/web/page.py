@@ -16,8 +16,7 @@ in the one registry like every other, as `system` interactions: they are in /ope
     GET  /template.xlsx                     the canonical sheet template
     GET  /help/contract                     what a sheet contract is, with an example
 
-A browser's upload whose headers do not fit the template (or the contract given), or that asks
-for it, is kept as it came and the browser is sent to the mapping step (`page_mapping.py`): the
+A browser's upload whose headers do not fit the template (or the contract given) is kept as it came and the browser is sent to the mapping step (`page_mapping.py`): the
 suggestion of `adapter.sheets.suggest` column by column, changed with plain selects; its choices
 become a contract in the documented format, and Convert runs the same conversion as an upload
 with that contract.
@@ -196,7 +195,7 @@ def _problems(error: FmsError | HTTPException) -> tuple[int, list[str]]:
     return status, [error.description or error.name]
 
 
-def _chosen() -> dict[str, Any]:
+def _chosen() -> dict[str, str]:
     """The choices made before an error, to show the form as it was (the template's defaults
     when the form could not be read)."""
     try:
@@ -209,7 +208,6 @@ def _chosen() -> dict[str, Any]:
         "format": layout if layout in FORMATS else "transaction",
         "bundle_type": bundle_type if bundle_type in BUNDLE_TYPES else "transaction",
         "patient_system": (form.get("patient-system") or "")[:500],
-        "mapping": form.get("mapping") == "yes",
     }
 
 
@@ -429,15 +427,13 @@ def _does_not_fit(error: InvalidInput) -> bool:
 def upload() -> Response:
     """The form of `GET /`, read as `$convert-sheet` reads it (the same fields, the same
     request, the same conversion); the output goes to the page's store. A browser's sheet whose
-    header does not fit (or whose sender asked) goes to the mapping step instead."""
+    header does not fit goes to the mapping step instead."""
     settings = state().settings
     options = page_store().options
     given = read_upload(settings)
     layout = requested_format() or "transaction"
     rows = min(settings.max_sheet_rows, options.max_rows)
     sheet = sheet_request(given, layout, rows)
-    if _wants_html() and request.form.get("mapping") == "yes":
-        return _to_mapping(given, sheet, [])
     try:
         stored = _keep(sheet, layout, rows)
     except InvalidInput as error:

@@ -155,13 +155,6 @@ output holds no Bundles.</p>
 {% endfor %}
 </select>
 </div>
-<div class="field choice">
-<input type="checkbox" id="mapping" name="mapping" value="yes" aria-describedby="mapping-hint"
-{%- if chosen.mapping %} checked{% endif %}>
-<label for="mapping">Let me check the columns before converting</label>
-<p class="hint" id="mapping-hint">Shows how each column of the sheet is read, to change it,
-even when the headers fit. A sheet whose headers do not fit is always shown this way.</p>
-</div>
 <fieldset>
 <legend>Output</legend>
 {% for value, label, hint in formats %}
