@@ -518,7 +518,7 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
         if gated is None:
             return RowResult(number, [], blank=True)
         cells, issues = gated
-    failed = any(issue.is_error for issue in issues)
+    failed = bool(issues) and any(issue.is_error for issue in issues)
     patient = cell(plan.patient)
     if is_blank(patient):
         issues.append(
@@ -593,11 +593,12 @@ def convert_row(plan: RowPlan, number: int, cells: list[Any]) -> RowResult:
         made = _convert_instrument(
             entry, values, subject, authored or PLACEHOLDER_DATE, number, found_issues, plan
         )
-        issues.extend(found_issues)
-        if any(issue.is_error for issue in found_issues):
-            rejected.append(entry.instrument.id)
-        else:
-            kept.extend(made)
+        if found_issues:
+            issues.extend(found_issues)
+            if any(issue.is_error for issue in found_issues):
+                rejected.append(entry.instrument.id)
+                continue
+        kept.extend(made)
     if bad is not None:
         mine = {target for entry in chosen for target, _, _ in entry.column_targets}
         stray = [issue for target, issue in bad.items() if target not in mine]
