@@ -486,11 +486,15 @@ def test_upload_csv_with_contract(client):
 def test_upload_without_contract_of_a_legacy_sheet_is_422(client):
     response = upload(client, (EXAMPLES / "legacy-followup.csv").read_bytes(), "legacy.csv")
     outcome(response, 422)
+    # a browser is sent to the mapping step instead (tests/test_page_mapping.py)
     page = upload(
         client, (EXAMPLES / "legacy-followup.csv").read_bytes(), "legacy.csv", headers=BROWSER
     )
-    assert page.status_code == 422 and page.mimetype == "text/html"
-    html = page.get_data(as_text=True)
+    assert page.status_code == 303
+    assert re.fullmatch(r"/mappings/[A-Za-z0-9_-]{32}", page.headers["Location"])
+    unreadable = upload(client, b"PK\x03\x04 no workbook", "legacy.xlsx", headers=BROWSER)
+    assert unreadable.status_code == 422 and unreadable.mimetype == "text/html"
+    html = unreadable.get_data(as_text=True)
     assert 'role="alert"' in html and "The sheet could not be converted" in html
     assert "<title>Error: " in html
 

@@ -9,7 +9,17 @@ in the one registry like every other, as `system` interactions: they are in /ope
     POST /                                  convert -> the result page (a browser: 303 to it)
     GET  /results/{id}                      the result page again
     GET  /results/{id}/fhir.zip             the output (Bundles or NDJSON files) and the row report
-    GET  /results/{id}/patients/{number}    that patient's follow-up report (HTML)
+    GET  /results/{id}/patients/{number}    that patient's follow-up report (HTML), linking back
+    GET  /results/{id}/contract.yaml        the contract made in the mapping step
+    GET  /mappings/{id}                     the mapping step: each column, what it seems to hold
+    POST /mappings/{id}                     preview the first rows, convert, or the contract
+    GET  /template.xlsx                     the canonical sheet template
+    GET  /help/contract                     what a sheet contract is, with an example
+
+A browser's upload whose headers do not fit the template (or the contract given) is kept as it came and the browser is sent to the mapping step (`page_mapping.py`): the
+suggestion of `adapter.sheets.suggest` column by column, changed with plain selects; its choices
+become a contract in the documented format, and Convert runs the same conversion as an upload
+with that contract.
 
 Each conversion is kept on disk by `page_store.Store` under an unguessable id, so the result
 survives between requests and across gunicorn workers, for FMS_FHIR_PAGE_TTL_MINUTES. Bearer
@@ -26,8 +36,12 @@ everywhere else.
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import json
 import os
 import re
+import secrets
 import zipfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -41,15 +55,33 @@ from adapter import api
 from adapter.bundle import BUNDLE_TYPES, FORMATS
 from adapter.model import Issue
 from adapter.outcome import FmsError, InvalidInput
-from adapter.report import load_resources, render_report
+from adapter.report import follow_up, load_resources
 from adapter.report import patients as patient_list
+from adapter.report.core import one_patient
+from adapter.report.html import report_html
 from adapter.settings import MIB, Settings
 from adapter.sheets.output import MARKER
 from adapter.sheets.pipeline import RowIssues
-from adapter.sheets.request import ToFolder
-from adapter.web.conversions import read_upload, requested_format, sheet_request
+from adapter.sheets.request import WEB_PLACES, ContractFile, SheetOptions, SheetRequest, ToFolder
+from adapter.sheets.suggest import Suggestion
+from adapter.web.conversions import Upload, read_upload, requested_format, sheet_request
 from adapter.web.operations import MULTIPART_TYPE, Operation, Param
-from adapter.web.page_store import OUT, ZIP, Store, Stored
+from adapter.web.page_mapping import (
+    Choices,
+    Preview,
+    check_choices,
+    choice_groups,
+    choice_labels,
+    contract_data,
+    contract_yaml,
+    preview,
+    read_choices,
+    rows,
+    suggest_for,
+    suggestion_from_json,
+    suggestion_to_json,
+)
+from adapter.web.page_store import CONTRACT, MAPPING, OUT, RESULT, SHEET, ZIP, Store, Stored
 from adapter.web.page_templates import render
 from adapter.web.problems import HttpProblem
 from adapter.web.protocol import serialize
@@ -58,6 +90,12 @@ from adapter.web.schemas import ref
 from adapter.web.state import state
 
 ZIP_TYPE = "application/zip"
+YAML_TYPE = "application/yaml"
+FORM_TYPE = "application/x-www-form-urlencoded"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOES_NOT_FIT = frozenset({"missing-column", "duplicate-column"})
+"""The rules of a header the contract does not describe: the mapping step, for a browser."""
+ACTIONS = ("preview", "convert", "contract")
 PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'self'"
@@ -208,6 +246,10 @@ def _for_people(view: Callable[..., Response]) -> Callable[..., Response]:
                 raise
             if view is upload:
                 return _form_page(status, problems, "The sheet could not be converted")
+            if view is mapping_post and kwargs.get("id") and status not in (404, 413):
+                stored = page_store().get(kwargs["id"])
+                if stored is not None and stored.kind == MAPPING:
+                    return _mapping_again(stored, status, problems)
             heading = "Not found" if status == 404 else "Something is wrong with this request"
             body = render("error", title=heading, heading=heading, base=_base(), problems=problems)
             return _html(body, status)
@@ -224,9 +266,9 @@ def _gone() -> InvalidInput:
     return InvalidInput([Issue("error", "not-found", message, None, "unknown-result")], 404)
 
 
-def _stored(id: str) -> Stored:  # noqa: A002 - the name of the path parameter
+def _stored(id: str, kind: str = RESULT) -> Stored:  # noqa: A002 - the path parameter's name
     stored = page_store().get(id)
-    if stored is None:
+    if stored is None or stored.kind != kind:
         raise _gone()
     return stored
 
@@ -308,16 +350,17 @@ def _too_many_rows(error: InvalidInput, rows: int) -> InvalidInput:
     return InvalidInput([*error.issues, hint], error.status)
 
 
-def upload() -> Response:
-    """The form of `GET /`, read as `$convert-sheet` reads it (the same fields, the same
-    request, the same conversion); the output goes to the page's store."""
+def _keep(
+    sheet: SheetRequest,
+    layout: str,
+    rows: int,
+    extra: dict[str, Any] | None = None,
+    files: dict[str, bytes] | None = None,
+) -> Stored:
+    """Converts the sheet into a new kept result (its output, zip and the files given)."""
     settings = state().settings
     store = page_store()
     options = store.options
-    given = read_upload(settings)
-    layout = requested_format() or "transaction"
-    rows = min(settings.max_sheet_rows, options.max_rows)
-    sheet = sheet_request(given, layout, rows)
     store.sweep()
     identifier, staging = store.begin()
     try:
@@ -325,6 +368,8 @@ def upload() -> Response:
             report = api.convert_sheet(sheet, ToFolder(staging / OUT), settings).report
         except InvalidInput as error:
             raise _too_many_rows(error, rows) from None
+        for file, data in (files or {}).items():
+            (staging / file).write_bytes(data)
         patients, note = _patients(staging / OUT, settings)
         name = sheet.name
         zip_name = _zip_name(name, layout)
@@ -341,8 +386,12 @@ def upload() -> Response:
             )
             raise InvalidInput([Issue("error", "too-long", message, None, "too-large")], 413)
         rejected, rejected_total = _listed(report.rejected)
+        partial, _ = _listed(
+            [RowIssues(e.row, tuple(i for i in e.issues if i.is_error)) for e in report.partial]
+        )
         warnings, _ = _listed(report.warnings)
         meta = {
+            "kind": RESULT,
             "file": name,
             "format": layout,
             "bundle_type": sheet.options.bundle_type,
@@ -351,24 +400,281 @@ def upload() -> Response:
             "resources": dict(sorted(report.resources.items())),
             "rejected": rejected,
             "rejected_total": rejected_total,
+            "partial": partial,
             "warnings": warnings,
             "warnings_total": report.warnings_total,
             "patients": patients,
             "reports_note": note,
             "zip_name": zip_name,
             "zip_bytes": zip_bytes,
+            **(extra or {}),
+        }
+        return store.commit(identifier, staging, meta)
+    except BaseException:
+        store.abort(staging)
+        raise
+
+
+def _see(path: str) -> Response:
+    """Post/Redirect/Get: the browser shows the answer at its own address, so Back and reload
+    never post again."""
+    response = redirect(f"{_base()}{path}", 303)
+    response.headers["Cache-Control"] = "no-store"
+    return response  # type: ignore[return-value]  # flask.redirect makes the app's Response class
+
+
+def _does_not_fit(error: InvalidInput) -> bool:
+    return any(issue.rule in DOES_NOT_FIT for issue in error.issues)
+
+
+def upload() -> Response:
+    """The form of `GET /`, read as `$convert-sheet` reads it (the same fields, the same
+    request, the same conversion); the output goes to the page's store. A browser's sheet whose
+    header does not fit goes to the mapping step instead."""
+    settings = state().settings
+    options = page_store().options
+    given = read_upload(settings)
+    layout = requested_format() or "transaction"
+    rows = min(settings.max_sheet_rows, options.max_rows)
+    sheet = sheet_request(given, layout, rows)
+    try:
+        stored = _keep(sheet, layout, rows)
+    except InvalidInput as error:
+        if _wants_html() and _does_not_fit(error):
+            return _to_mapping(given, sheet, _problems(error)[1])
+        raise
+    if _wants_html():
+        return _see(f"/results/{stored.id}")
+    return _result_page(stored)
+
+
+def _to_mapping(given: Upload, sheet: SheetRequest, reasons: list[str]) -> Response:
+    """Keeps the upload as it came (a sheet the suggestion can read) and sends the browser to
+    its mapping step."""
+    given.stream.seek(0)
+    data = given.stream.read()
+    suggestion = suggest_for(io.BytesIO(data), sheet.name)  # unreadable: the form says so
+    store = page_store()
+    store.sweep()
+    identifier, staging = store.begin()
+    try:
+        (staging / SHEET).write_bytes(data)
+        meta = {
+            "kind": MAPPING,
+            "file": sheet.name,
+            "format": sheet.options.format,
+            "bundle_type": sheet.options.bundle_type,
+            "patient_system": sheet.options.patient_system or None,
+            "reasons": reasons[:20],
+            "contract_given": sheet.contract is not None,
+            "suggestion": suggestion_to_json(suggestion),
         }
         stored = store.commit(identifier, staging, meta)
     except BaseException:
         store.abort(staging)
         raise
+    return _see(f"/mappings/{stored.id}")
+
+
+# --- the mapping step ----------------------------------------------------------------------------
+
+
+def _suggestion(stored: Stored, worksheet: str | None) -> Suggestion:
+    """The suggestion kept with the upload; for another worksheet, suggested then kept too
+    (suggesting reads the sheet again, which takes a moment for a wide one)."""
+    kept = stored.meta.get("suggestion")
+    if kept and worksheet in (None, kept.get("worksheet")):
+        try:
+            return suggestion_from_json(kept)
+        except ValueError:
+            pass
+    digest = hashlib.sha256((worksheet or "").encode()).hexdigest()[:16]
+    cached = stored.folder / f"suggestion-{digest}.json"
+    try:
+        return suggestion_from_json(json.loads(cached.read_bytes()))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(stored.sheet, "rb") as stream:
+            suggestion = suggest_for(stream, stored.meta["file"], worksheet)
+    except OSError:
+        raise _gone() from None
+    partial = cached.with_suffix(f".{secrets.token_hex(4)}.partial")
+    try:
+        partial.write_bytes(json.dumps(suggestion_to_json(suggestion)).encode())
+        partial.replace(cached)
+    except OSError:
+        partial.unlink(missing_ok=True)  # removed meanwhile: the next request says so
+    return suggestion
+
+
+def _first_choices(suggestion: Suggestion) -> Choices:
+    """The form as the suggestion fills it."""
+    formats = suggestion.date_formats
+    return Choices({}, formats[0] if formats else "", suggestion.decimal_comma)
+
+
+def _mapping_page(
+    stored: Stored,
+    suggestion: Suggestion,
+    choices: Choices,
+    status: int = 200,
+    problems: Iterable[str] = (),
+    invalid: Iterable[str] = (),
+    shown: Preview | None = None,
+) -> Response:
+    meta = stored.meta
+    listed = list(problems)
+    body = render(
+        "mapping",
+        title=("Error: " if listed else "") + f"Match the columns of {meta['file']}",
+        base=_base(),
+        id=stored.id,
+        file=meta["file"],
+        rows=rows(suggestion, choices.columns),
+        groups=choice_groups(),
+        labels=choice_labels(),
+        worksheets=suggestion.worksheets,
+        worksheet=suggestion.worksheet,
+        header_row=suggestion.header_row,
+        header_rows=suggestion.header_rows,
+        notes=suggestion.notes,
+        reasons=meta.get("reasons", []),
+        contract_given=meta.get("contract_given", False),
+        date_format=choices.date_format,
+        decimal_comma=choices.decimal_comma,
+        problems=listed,
+        problem_title="These choices cannot be used yet",
+        invalid=set(invalid),
+        preview=shown,
+    )
+    return _html(body, status)
+
+
+def _mapping_again(stored: Stored, status: int, problems: list[str]) -> Response:
+    """The mapping page with the problems of a post that could not be read (the suggestion's
+    choices, since the post's are not)."""
+    try:
+        suggestion = _suggestion(stored, None)
+    except (FmsError, HTTPException):
+        body = render(
+            "error", title="Not converted", heading="Not converted", base=_base(), problems=problems
+        )
+        return _html(body, status)
+    return _mapping_page(stored, suggestion, _first_choices(suggestion), status, problems)
+
+
+def mapping(id: str) -> Response:  # noqa: A002
+    stored = _stored(id, MAPPING)
+    suggestion = _suggestion(stored, request.args.get("worksheet") or None)
+    return _mapping_page(stored, suggestion, _first_choices(suggestion))
+
+
+def _stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).stem)[:60].strip("._") or "sheet"
+
+
+def mapping_post(id: str) -> Response:  # noqa: A002
+    """Preview, Convert or the contract, from the choices of the mapping page."""
+    stored = _stored(id, MAPPING)
+    meta = stored.meta
+    form = request.form
+    action = form.get("action") or "preview"
+    if action not in ACTIONS:
+        message = f"action is one of {', '.join(ACTIONS)}, not {action[:40]!r}"
+        raise InvalidInput([Issue("error", "value", message, "action", "invalid-value")], 400)
+    suggestion = _suggestion(stored, form.get("worksheet") or None)
+    choices = read_choices(form, suggestion)
+    wrong = check_choices(suggestion, choices)
+    if wrong:
+        return _mapping_page(
+            stored,
+            suggestion,
+            choices,
+            422,
+            [issue.message for issue in wrong],
+            [issue.expression for issue in wrong if issue.expression],
+        )
+    text = contract_yaml(
+        contract_data(suggestion, choices, meta.get("patient_system")), meta["file"]
+    )
+    contract_name = f"{_stem(meta['file'])}-contract.yaml"
+    if action == "contract":
+        return _attachment(text.encode(), YAML_TYPE, contract_name)
+    settings = state().settings
+    rows_ = min(settings.max_sheet_rows, page_store().options.max_rows)
+    options = SheetOptions(
+        format=meta["format"],
+        bundle_type=meta["bundle_type"],
+        patient_system=meta.get("patient_system"),
+        max_rows=rows_,
+    )
+    try:
+        with open(stored.sheet, "rb") as stream:
+            sheet = SheetRequest(
+                stream,
+                meta["file"],
+                ContractFile(text.encode(), contract_name),
+                options,
+                WEB_PLACES,
+            )
+            if action == "preview":
+                shown = preview(sheet, settings)
+                return _mapping_page(stored, suggestion, choices, shown=shown)
+            result = _keep(
+                sheet,
+                meta["format"],
+                rows_,
+                {"contract": contract_name, "mapping": stored.id},
+                {CONTRACT: text.encode()},
+            )
+    except OSError:
+        raise _gone() from None
+    except InvalidInput as error:
+        if error.status in (404, 413):
+            raise
+        status, problems = _problems(error)
+        return _mapping_page(stored, suggestion, choices, status, problems)
     if _wants_html():
-        # Post/Redirect/Get: the browser shows the result at its own address, so Back and
-        # reload never post the sheet again
-        response = redirect(f"{_base()}/results/{stored.id}", 303)
-        response.headers["Cache-Control"] = "no-store"
-        return response  # type: ignore[return-value]  # flask.redirect makes the app's Response class
-    return _result_page(stored)
+        return _see(f"/results/{result.id}")
+    return _result_page(result)
+
+
+def _attachment(data: bytes, media_type: str, name: str) -> Response:
+    response = send_file(
+        io.BytesIO(data), mimetype=media_type, as_attachment=True, download_name=name, max_age=0
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def template() -> Response:
+    from adapter.sheets.template import write_template
+
+    return _attachment(write_template(".xlsx"), XLSX_TYPE, "fms-fhir-template.xlsx")
+
+
+HELP_EXAMPLE = """sheet: Visiten                 # the worksheet (or its position: 2)
+header: {row: 3, rows: 2}      # "FIQR" merged over its columns in row 3, their headers in row 4
+patient: {column: Pat.-Nr.}
+visit_date: {column: Datum, formats: ['%d.%m.%Y']}
+ldn_dose: {column: LDN}        # cells such as "4,5 mg"
+decimal_comma: true
+columns:
+  FIQR Schmerz: fiqr-s1
+  FIQR Energie: fiqr-s2
+  Schmerz max: pain-max
+  PHQ-4 nervös: phq4-nervous
+  Kopfschmerz:                 # the column's own words
+    to: sss-headache
+    values: {ja: true, nein: false}
+"""
+
+
+def contract_help() -> Response:
+    body = render("help", title="Sheet contracts", base=_base(), example=HELP_EXAMPLE.rstrip("\n"))
+    return _html(body)
 
 
 # --- the kept result -----------------------------------------------------------------------------
@@ -425,6 +731,19 @@ def download(id: str) -> Response:  # noqa: A002
     return response
 
 
+def contract(id: str) -> Response:  # noqa: A002
+    stored = _stored(id)
+    name = stored.meta.get("contract")
+    try:
+        data = stored.contract.read_bytes() if name else None
+    except OSError:
+        data = None
+    if data is None or not name:
+        message = "this result was converted without the mapping step: it has no contract here"
+        raise InvalidInput([Issue("error", "not-found", message, None, "no-contract")], 404)
+    return _attachment(data, YAML_TYPE, str(name))
+
+
 def patient_report(id: str, number: str) -> Response:  # noqa: A002
     stored = _stored(id)
     patients = stored.meta["patients"]
@@ -436,7 +755,9 @@ def patient_report(id: str, number: str) -> Response:  # noqa: A002
     settings = state().settings
     patient = patients[int(number) - 1]
     try:
-        page = render_report(load_resources(stored.out, settings), settings, patient["key"])
+        resources = load_resources(stored.out, settings)
+        report = one_patient(follow_up(resources, settings, patient["key"]))
+        page = report_html(report, index_href=f"{_base()}/results/{stored.id}")
     except (InvalidInput, OSError):
         if page_store().get(id) is None:  # removed while reading
             raise _gone() from None
@@ -537,6 +858,80 @@ OPERATIONS = (
             ),
         ),
         errors=(404,),
+        fhir=False,
+    ),
+    Operation(
+        name="page-contract",
+        method="GET",
+        path="/results/{id}/contract.yaml",
+        view=_for_people(contract),
+        summary="The page: the contract a conversion from the mapping step was made with",
+        description=PAGE + ". YAML in the documented contract format; 404 for a conversion "
+        "that did not go through the mapping step.",
+        interaction="system",
+        produces=(YAML_TYPE,),
+        params=(ID,),
+        errors=(404,),
+        fhir=False,
+    ),
+    Operation(
+        name="page-mapping",
+        method="GET",
+        path="/mappings/{id}",
+        view=_for_people(mapping),
+        summary="The page: match the columns of a sheet whose headers do not fit",
+        description=(
+            PAGE + ". Each column of the uploaded sheet, a few of its values and the item it "
+            "seems to hold (the suggestion of `fms-fhir contract suggest`), to change with "
+            "plain selects. 404 once the upload has expired."
+        ),
+        interaction="system",
+        produces=(HTML_TYPE,),
+        params=(
+            ID,
+            Param("worksheet", "Read this worksheet of the workbook instead of the best match"),
+        ),
+        errors=(404, 422),
+        fhir=False,
+    ),
+    Operation(
+        name="page-mapping-post",
+        method="POST",
+        path="/mappings/{id}",
+        view=_for_people(mapping_post),
+        summary="The page: preview, convert, or download the contract of the columns matched",
+        description=(
+            PAGE + ". The form of the mapping page: `column-<n>` (what column n holds: an item "
+            "id, a score code, `$patient`, `$visit_date`, `$ldn_dose` or `ignore`), "
+            "`date-format`, `decimal-comma`, `worksheet`, and `action`: `preview` (the first "
+            "rows as they will be converted), `convert` (the conversion with the contract the "
+            "choices make: a browser is sent to its result) or `contract` (that contract, YAML)."
+        ),
+        interaction="system",
+        consumes={FORM_TYPE: {"type": "object", "additionalProperties": {"type": "string"}}},
+        produces=(HTML_TYPE, YAML_TYPE),
+        params=(ID,),
+        errors=(400, 404, 413, 415, 422),
+        fhir=False,
+    ),
+    Operation(
+        name="page-template",
+        method="GET",
+        path="/template.xlsx",
+        view=_for_people(template),
+        summary="The page: the canonical sheet template (XLSX, its columns explained)",
+        interaction="system",
+        produces=(XLSX_TYPE,),
+        fhir=False,
+    ),
+    Operation(
+        name="page-contract-help",
+        method="GET",
+        path="/help/contract",
+        view=_for_people(contract_help),
+        summary="The page: what a sheet contract is, with an example",
+        interaction="system",
+        produces=(HTML_TYPE,),
         fhir=False,
     ),
 )

@@ -4,6 +4,11 @@ named by an unguessable id, so any gunicorn worker can answer for it.
     <root>/<id>/meta.json   what the result page shows (counts, rejected rows, patients, ...)
     <root>/<id>/out/        the FHIR as the folder sink wrote it (read by the patients' reports)
     <root>/<id>/fhir.zip    the download: out/ and the row report
+    <root>/<id>/contract.yaml  the contract the page wrote (a conversion from the mapping step)
+
+An upload whose columns do not fit is kept the same way until its columns are mapped (`kind`
+"mapping"): `<root>/<id>/sheet` holds the uploaded file as it came, meta.json its name and the
+options chosen with it.
 
 A conversion is written into `<root>/.<id>.partial` and renamed into place whole, so a reader
 sees all of it or nothing. The id is `secrets.token_urlsafe(24)` (192 bits); a path is only ever
@@ -36,6 +41,9 @@ PARTIAL = re.compile(r"\.([A-Za-z0-9_-]{32})\.partial")
 META = "meta.json"
 OUT = "out"
 ZIP = "fhir.zip"
+SHEET = "sheet"
+CONTRACT = "contract.yaml"
+RESULT, MAPPING = "result", "mapping"
 
 
 def now() -> float:
@@ -58,6 +66,20 @@ class Stored:
     @property
     def zip(self) -> Path:
         return self.folder / ZIP
+
+    @property
+    def sheet(self) -> Path:
+        """The uploaded sheet, kept while its columns are mapped."""
+        return self.folder / SHEET
+
+    @property
+    def contract(self) -> Path:
+        return self.folder / CONTRACT
+
+    @property
+    def kind(self) -> str:
+        """RESULT (a conversion) or MAPPING (an upload waiting for its columns to be mapped)."""
+        return str(self.meta.get("kind", RESULT))
 
     @property
     def expires(self) -> float:
