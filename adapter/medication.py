@@ -231,8 +231,12 @@ def _mg(dose: Decimal) -> str:
     return format(dose.normalize(), "f")
 
 
-def _quantity(dose: Decimal) -> float:
-    """JSON has no decimal type: the float whose shortest form is exactly the dose's digits."""
+def _quantity(dose: Decimal) -> int | float:
+    """JSON has no decimal type: a whole number written without decimals stays a whole number
+    (`3` is not `3.0`, whose precision FHIR reads as significant); otherwise the float whose
+    shortest form is exactly the dose's digits."""
+    if dose.as_tuple().exponent == 0:
+        return int(dose)
     value = float(dose)
     if Decimal(repr(value)) != dose:
         raise ValueError(f"dose {dose} cannot be written exactly")

@@ -266,3 +266,15 @@ def test_doses_are_written_exactly():
     values = [d["doseAndRate"][0]["doseQuantity"]["value"] for d in statement["dosage"]]
     assert values == [0.125, 4.375]
     assert "4.375 mg" in statement["dosage"][1]["text"]
+
+
+@pytest.mark.parametrize(
+    ("written", "on_the_wire"),
+    [("3", "3"), ("3.0", "3.0"), ("4.5", "4.5"), ("0.75", "0.75"), ("4.125", "4.125")],
+)
+def test_a_dose_goes_on_the_wire_as_it_was_written(written, on_the_wire):
+    """FHIR reads a decimal's precision as significant: 3 mg is not 3.0 mg."""
+    from adapter.medication import _mg_quantity
+
+    quantity = _mg_quantity(Decimal(written))
+    assert json.dumps(quantity["value"]) == on_the_wire
