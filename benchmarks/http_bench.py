@@ -5,7 +5,8 @@ port (FMS_FHIR_BIND), every other setting its default. The load generator is thi
 threads, each with its own connection, sending the next request as soon as the last answer is
 read (HTTP/1.1; a connection the server closes is opened again, and that time counts in the
 latency). Each case runs a fixed time after a short warm-up; requests/s counts answers received,
-and every answer must be 200.
+and every answer must be 200. The workers' CPU time (user + system, from /proc) over each case,
+divided by its requests, is what one request costs the server whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import ROOT, child_environment, count, median, say
 
 EXAMPLE = ROOT / "examples" / "baseline-visit.json"
+CONVERT = "POST /$convert-answers"
 FHIR_JSON = "application/fhir+json"
 
 
@@ -153,10 +156,16 @@ class Load:
     seconds: float
     latencies: list[float]
     answer_bytes: int
+    cpu: float | None = None
+    """CPU seconds (user + system) the server's workers spent over the case, when known."""
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_per_request(self) -> float | None:
+        return self.cpu / self.requests if self.cpu is not None and self.requests else None
 
     def percentile(self, fraction: float) -> float:
         ordered = sorted(self.latencies)
@@ -165,8 +174,16 @@ class Load:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def load(port: int, request: bytes, concurrency: int, seconds: float, warmup: float) -> Load:
-    """`concurrency` threads, each its own connection, for `warmup` + `seconds`."""
+def load(
+    port: int,
+    request: bytes,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    server: Gunicorn | None = None,
+) -> Load:
+    """`concurrency` threads, each its own connection, for `warmup` + `seconds`; with `server`,
+    its workers' CPU time over the measured `seconds`."""
     start_at = time.perf_counter() + warmup
     stop_at = start_at + seconds
     results: list[tuple[int, list[float], int]] = []
@@ -201,6 +218,12 @@ def load(port: int, request: bytes, concurrency: int, seconds: float, warmup: fl
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
+    cpu = None
+    if server is not None:
+        time.sleep(max(0.0, start_at - time.perf_counter()))
+        before = server.cpu_times()
+        time.sleep(max(0.0, stop_at - time.perf_counter()))
+        cpu = _spent(before, server.cpu_times())
     for thread in threads:
         thread.join(warmup + seconds + 60)
     if failures:
@@ -210,7 +233,18 @@ def load(port: int, request: bytes, concurrency: int, seconds: float, warmup: fl
         seconds,
         [latency for r in results for latency in r[1]],
         max((r[2] for r in results), default=0),
+        cpu,
     )
+
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _spent(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """CPU seconds between two readings (a worker started in between counts from zero)."""
+    if before is None or after is None:
+        return None
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 class Gunicorn:
@@ -256,12 +290,26 @@ class Gunicorn:
             f"gunicorn did not answer /healthz within {timeout:.0f} s:\n{self.log()}"
         )
 
-    def workers(self) -> int:
+    def worker_pids(self) -> list[int]:
         try:
             children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-            return len(children.read_text().split())
+            return [int(pid) for pid in children.read_text().split()]
         except OSError:
-            return 0
+            return []
+
+    def workers(self) -> int:
+        return len(self.worker_pids())
+
+    def cpu_times(self) -> dict[int, float] | None:
+        """Each worker's CPU seconds so far (user + system), or None where /proc cannot say."""
+        times: dict[int, float] = {}
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            times[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        return times or None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -291,12 +339,12 @@ def cases(port: int) -> list[tuple[str, bytes]]:
             request_bytes("GET", "/healthz", None, port, "application/json"),
         ),
         (
-            f"POST /$convert (visit, {len(visit)} documents)",
-            request_bytes("POST", "/$convert", json.dumps(visit).encode(), port),
+            f"POST /$convert-answers (visit, {len(visit)} documents)",
+            request_bytes("POST", "/$convert-answers", json.dumps(visit).encode(), port),
         ),
         (
-            "POST /$convert (one FIQR document)",
-            request_bytes("POST", "/$convert", json.dumps(fiqr).encode(), port),
+            "POST /$convert-answers (one FIQR document)",
+            request_bytes("POST", "/$convert-answers", json.dumps(fiqr).encode(), port),
         ),
         (
             "POST /QuestionnaireResponse/$validate (FIQR)",
@@ -309,7 +357,7 @@ def cases(port: int) -> list[tuple[str, bytes]]:
 
 def run(
     seconds: float, rounds: int = 1, concurrencies: tuple[int, ...] = (1, 4)
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Every case at every concurrency, `rounds` times interleaved (a busy spell of a shared
     machine then hits every case alike); medians over the rounds."""
     if not gunicorn_available():
@@ -337,40 +385,54 @@ def run(
             for _ in range(rounds):
                 for name, request in requests:
                     for concurrency in concurrencies:
-                        measured = load(server.port, request, concurrency, seconds, 0.5)
-                        runs.setdefault((name, concurrency), []).append(measured)
+                        one = load(server.port, request, concurrency, seconds, 0.5, server)
+                        runs.setdefault((name, concurrency), []).append(one)
         finally:
             server.stop()
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     say(
         f"{'case':<46} {'c':>3} {'requests':>9} {'req/s':>8} {'range':>13} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'answer B':>9}"
+        f"{'p99 ms':>7} {'CPU ms/req':>10} {'answer B':>9}"
     )
     for (name, concurrency), measured in runs.items():
         rates = sorted(m.rate for m in measured)
-        figures = {
+        costs = [c for m in measured if (c := m.cpu_per_request) is not None]
+        figures: dict[str, Any] = {
             "rate": median(rates),
             "p50": median([m.percentile(0.50) for m in measured]),
             "p99": median([m.percentile(0.99) for m in measured]),
             "requests": sum(m.requests for m in measured),
+            "cpu": median(costs) if costs else None,
         }
+        cost = f"{figures['cpu'] * 1e3:.2f}" if figures["cpu"] is not None else "-"
         results[f"{name} c={concurrency}"] = figures
         spread = f"{count(rates[0])}-{count(rates[-1])}" if len(rates) > 1 else "-"
         say(
             f"{name:<46} {concurrency:>3} {count(figures['requests']):>9} "
             f"{count(figures['rate']):>8} {spread:>13} {figures['p50'] * 1e3:>7.2f} "
-            f"{figures['p99'] * 1e3:>7.2f} {count(measured[0].answer_bytes):>9}"
+            f"{figures['p99'] * 1e3:>7.2f} {cost:>10} {count(measured[0].answer_bytes):>9}"
         )
-    trivial = {c: results[f"GET /healthz (trivial) c={c}"]["rate"] for c in concurrencies}
+    trivial = {c: results[f"GET /healthz (trivial) c={c}"] for c in concurrencies}
     for name, figures in results.items():
-        if name.startswith("POST /$convert"):
-            figures["of_trivial"] = figures["rate"] / trivial[int(name.rsplit("=", 1)[1])]
+        if name.startswith(CONVERT):
+            base = trivial[int(name.rsplit("=", 1)[1])]
+            figures["of_trivial"] = figures["rate"] / base["rate"]
+            if figures["cpu"] and base["cpu"]:
+                figures["cpu_of_trivial"] = figures["cpu"] / base["cpu"]
     say(
-        "$convert / trivial route, requests/s: "
+        "$convert-answers / trivial route, requests/s: "
         + "; ".join(
-            f"{name.removeprefix('POST /$convert ')}: {figures['of_trivial']:.0%}"
+            f"{name.removeprefix(CONVERT + ' ')}: {figures['of_trivial']:.0%}"
             for name, figures in results.items()
             if "of_trivial" in figures
+        )
+    )
+    say(
+        "CPU per request, $convert-answers / trivial route: "
+        + "; ".join(
+            f"{name.removeprefix(CONVERT + ' ')}: {figures['cpu_of_trivial']:.2f}x"
+            for name, figures in results.items()
+            if "cpu_of_trivial" in figures
         )
     )
     return results

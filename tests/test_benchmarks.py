@@ -55,7 +55,7 @@ def test_every_benchmark_runs_at_its_smallest_size(tmp_path):
         assert "recommendation: " in output, shown
     assert "validate / parse alone: " in output, shown
     if http:
-        assert "$convert / trivial route, requests/s: " in output, shown
+        assert "$convert-answers / trivial route, requests/s: " in output, shown
     # The report: today's code against the baseline kept from before issue 22, same bytes.
     assert "report same-bytes check: passed" in output, shown
     assert "long-history same-page check: passed" in output, shown

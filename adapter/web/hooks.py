@@ -1,6 +1,10 @@
 """Around every request: the request id, a CORS preflight, admission (shutting down,
 overloaded), cross-site refusal, bearer tokens; then the CORS and baseline security headers, and
-one log line (request id, route rule, status, duration; never a body or a value from it)."""
+one log line (request id, route rule, status, duration; never a body or a value from it).
+
+The guards run from one `before_request` function, in the order above, so that Flask wraps and
+calls one hook per request instead of five; each reads the app's state once.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from flask import Flask, Response, g, request
 
 from adapter.web import origins
 from adapter.web.errors import BASELINE_HEADERS
+from adapter.web.logs import VALUES_FREE
 from adapter.web.operations import Operation
 from adapter.web.problems import HttpProblem
-from adapter.web.state import state
+from adapter.web.state import WebState, state
 
 log = logging.getLogger("fms_fhir.http")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -34,32 +39,36 @@ def _start() -> None:
     g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
-def _operation() -> Operation | None:
-    return state().operations.get(request.endpoint or "")
+def _operation(current: WebState) -> Operation | None:
+    return current.operations.get(request.endpoint or "")
 
 
-def _admit() -> None:
-    current = state()
-    retry = {"Retry-After": str(current.options.retry_after)}
+def _admit(current: WebState, operation: Operation | None) -> None:
     if current.shutting_down.is_set():
         raise HttpProblem(
-            503, "the service is shutting down; retry", "transient", "shutting-down", retry
+            503,
+            "the service is shutting down; retry",
+            "transient",
+            "shutting-down",
+            {"Retry-After": str(current.options.retry_after)},
         )
-    operation = _operation()
     if operation is not None and operation.name == "healthz":
         return
     if not current.admit():
         raise HttpProblem(
-            503, "the service is busy; retry shortly", "transient", "overloaded", retry
+            503,
+            "the service is busy; retry shortly",
+            "transient",
+            "overloaded",
+            {"Retry-After": str(current.options.retry_after)},
         )
     g.admitted = True
 
 
-def _authenticate() -> None:
-    tokens = state().settings.api_tokens
+def _authenticate(current: WebState, operation: Operation | None) -> None:
+    tokens = current.settings.api_tokens
     if not tokens:
         return
-    operation = _operation()
     if operation is not None and not operation.auth:
         return
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -86,15 +95,32 @@ def _authenticate() -> None:
         )
 
 
+def _before() -> Response | None:
+    """The request id, then a CORS preflight's answer, admission, cross-site refusal, bearer
+    tokens: the first to answer or raise ends the request."""
+    _start()
+    current = state()
+    answer = origins.preflight(current)
+    if answer is not None:
+        return answer
+    operation = _operation(current)
+    _admit(current, operation)
+    origins.refuse_cross_site(current)
+    _authenticate(current, operation)
+    return None
+
+
 def _finish(response: Response) -> Response:
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
     for name, value in BASELINE_HEADERS.items():
         response.headers.setdefault(name, value)  # a page sets its own policy
-    origins.add_cors_headers(response)
+    origins.add_cors_headers(response, state())
     started = g.get("started")
     duration = (time.perf_counter() - started) * 1000 if started else 0.0
     route = request.url_rule.rule if request.url_rule is not None else "-"
+    # Values-free by construction (a plain request id, a method of METHODS, the route's rule as
+    # the app declares it, numbers): the logs filter passes it without rewriting it.
     log.info(
         "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
         request_id,
@@ -102,6 +128,7 @@ def _finish(response: Response) -> Response:
         route,
         response.status_code,
         duration,
+        extra=VALUES_FREE,
     )
     return response
 
@@ -112,10 +139,6 @@ def _release(error: BaseException | None) -> None:
 
 
 def install(app: Flask) -> None:
-    app.before_request(_start)
-    app.before_request(origins.preflight)
-    app.before_request(_admit)
-    app.before_request(origins.refuse_cross_site)
-    app.before_request(_authenticate)
+    app.before_request(_before)
     app.after_request(_finish)
     app.teardown_request(_release)

@@ -83,11 +83,18 @@ def clean_record(record: logging.LogRecord) -> None:
     record.stack_info = None
 
 
+VALUES_FREE = {"values_free": True}
+"""`extra` of a record whose message and arguments hold no request value by construction (the
+service's own line per request): `WithoutValues` passes it as it is."""
+
+
 class WithoutValues(logging.Filter):
-    """Rewrites each record with `clean_record`; never drops one."""
+    """Rewrites each record with `clean_record` (but one marked `VALUES_FREE` without a
+    traceback); never drops one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        clean_record(record)
+        if not (record.__dict__.get("values_free") is True and record.exc_info is None):
+            clean_record(record)
         return True
 
 

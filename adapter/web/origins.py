@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from flask import Response, request
 
 from adapter.web.problems import HttpProblem
-from adapter.web.state import state
+from adapter.web.state import WebState
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE = frozenset({"same-origin", "none"})
@@ -53,11 +53,11 @@ def _origin() -> str | None:
     return value.strip().lower() if value is not None else None
 
 
-def listed(origin: str | None) -> bool:
+def listed(origin: str | None, current: WebState) -> bool:
     """Whether this origin may call this route from a browser (CORS)."""
     if not origin or origin == "null" or is_page():
         return False
-    allowed = state().options.cors_origins
+    allowed = current.options.cors_origins
     return "*" in allowed or origin in allowed
 
 
@@ -73,7 +73,7 @@ def _same_host(origin: str) -> bool:
     return parts.netloc.removesuffix(default) == request.host.lower().removesuffix(default)
 
 
-def cross_site() -> bool:
+def cross_site(current: WebState) -> bool:
     """Whether a browser says this state-changing request comes from another site (and that
     site is not listed for CORS)."""
     if request.method in SAFE_METHODS:
@@ -86,12 +86,12 @@ def cross_site() -> bool:
         return False
     if not site and origin is not None and _same_host(origin):
         return False
-    return not listed(origin)
+    return not listed(origin, current)
 
 
-def refuse_cross_site() -> None:
+def refuse_cross_site(current: WebState) -> None:
     """403 for a cross-site request that could change something (see the module's docstring)."""
-    if not cross_site():
+    if not cross_site(current):
         return
     where = "the page takes posts from its own pages only"
     if not is_page():
@@ -105,14 +105,14 @@ def refuse_cross_site() -> None:
     )
 
 
-def preflight() -> Response | None:
+def preflight(current: WebState) -> Response | None:
     """The answer to a CORS preflight, or None when the request is none."""
     if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
         return None
     if request.url_rule is None:
         return None  # no such route: 404, as for any method
     origin = _origin()
-    if not listed(origin):
+    if not listed(origin, current):
         raise HttpProblem(
             403,
             "this origin may not call this route from a browser (FMS_FHIR_CORS_ORIGINS; never "
@@ -128,17 +128,17 @@ def preflight() -> Response | None:
     return response
 
 
-def add_cors_headers(response: Response) -> None:
+def add_cors_headers(response: Response, current: WebState) -> None:
     """`Access-Control-Allow-Origin` (and what a script may read) for a listed origin; with a
     list, `Vary: Origin` on every answer of these routes (a cache keeps them apart)."""
-    allowed = state().options.cors_origins
+    allowed = current.options.cors_origins
     if not allowed or is_page():
         return
     star = "*" in allowed
     if not star:
         response.vary.add("Origin")
     origin = _origin()
-    if not listed(origin):
+    if not listed(origin, current):
         return
     response.headers["Access-Control-Allow-Origin"] = "*" if star else str(origin)
     response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS

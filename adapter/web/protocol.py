@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, NoReturn
 
 import orjson
@@ -41,6 +42,10 @@ CONTENT_TYPES = {FHIR_JSON_TYPE: FHIR_JSON, JSON_TYPE: "application/json", NDJSO
 # --- media types ---------------------------------------------------------------------------------
 
 
+PARSED_HEADERS = 256
+"""Distinct Accept and Content-Type values whose parse each worker keeps (clients send a few)."""
+
+
 def _media_range(text: str) -> tuple[str, dict[str, str]]:
     kind, *rest = text.split(";")
     params: dict[str, str] = {}
@@ -55,7 +60,15 @@ def _version_ok(params: Mapping[str, str]) -> bool:
     return version is None or version in FHIR_VERSIONS
 
 
-def _accept_ranges(header: str) -> tuple[list[tuple[str, float]], list[str]]:
+@lru_cache(maxsize=PARSED_HEADERS)
+def _content_type(header: str) -> tuple[str, str | None]:
+    """A Content-Type's media type and its fhirVersion parameter (None: not given)."""
+    kind, params = _media_range(header)
+    return kind, params.get("fhirversion")
+
+
+@lru_cache(maxsize=PARSED_HEADERS)
+def _accept_ranges(header: str) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
     """The ranges with their q, and the fhirVersions asked for that this service does not serve."""
     ranges: list[tuple[str, float]] = []
     refused: list[str] = []
@@ -72,10 +85,10 @@ def _accept_ranges(header: str) -> tuple[list[tuple[str, float]], list[str]]:
             continue
         if q == q and 0 <= q <= 1:  # q == q: not NaN; q=0 means "not this one"
             ranges.append((kind, q))
-    return ranges, refused
+    return tuple(ranges), tuple(refused)
 
 
-def _quality(candidate: str, ranges: list[tuple[str, float]]) -> float:
+def _quality(candidate: str, ranges: tuple[tuple[str, float], ...]) -> float:
     """RFC 9110 12.5.1: the most specific matching range decides."""
     best: tuple[int, float] = (-1, 0.0)
     family = candidate.split("/")[0] + "/*"
@@ -94,9 +107,18 @@ def _format_param() -> str | None:
     return value.strip().replace(" ", "+").lower() if value is not None else None
 
 
+@lru_cache(maxsize=PARSED_HEADERS)
+def _by_accept(header: str, offered: tuple[str, ...]) -> str | None:
+    """The first of the best-rated offered types by an `Accept` header, None if none is."""
+    ranges, _ = _accept_ranges(header)
+    scored = [(_quality(kind, ranges), -index, kind) for index, kind in enumerate(offered)]
+    q, _, kind = max(scored)
+    return kind if q > 0 else None
+
+
 def choose(produces: Iterable[str]) -> str | None:
     """The answer's media type by `_format`, else `Accept`; None: nothing acceptable."""
-    offered = list(produces)
+    offered = tuple(produces)
     if not offered:
         return None
     asked = _format_param()
@@ -106,10 +128,7 @@ def choose(produces: Iterable[str]) -> str | None:
     header = request.headers.get("Accept", "").strip()
     if not header:
         return offered[0]
-    ranges, _ = _accept_ranges(header)
-    scored = [(_quality(kind, ranges), -index, kind) for index, kind in enumerate(offered)]
-    q, _, kind = max(scored)
-    return kind if q > 0 else None
+    return _by_accept(header, offered)
 
 
 def not_acceptable(offered: Iterable[str]) -> HttpProblem:
@@ -129,7 +148,7 @@ def not_acceptable(offered: Iterable[str]) -> HttpProblem:
 def negotiate(operation: Operation) -> None:
     """Checks the request's media type (415) and picks the answer's (406) before the view runs."""
     if operation.consumes and request.method == "POST":
-        kind, params = _media_range(request.headers.get("Content-Type", ""))
+        kind, version = _content_type(request.headers.get("Content-Type", ""))
         accepted = list(operation.consumes)
         if not kind and FHIR_JSON_TYPE in accepted:
             kind = FHIR_JSON_TYPE  # a JSON operation reads a body sent without a type as JSON
@@ -141,10 +160,8 @@ def negotiate(operation: Operation) -> None:
                 "not-supported",
                 rule="unsupported-media-type",
             )
-        if not _version_ok(params):
-            message = (
-                f"the body is fhirVersion {params['fhirversion']}; this service reads FHIR 4.0 (R4)"
-            )
+        if version is not None and version not in FHIR_VERSIONS:
+            message = f"the body is fhirVersion {version}; this service reads FHIR 4.0 (R4)"
             raise HttpProblem(415, message, "not-supported", rule="unsupported-fhir-version")
     chosen = choose(operation.produces)
     if chosen is None:
