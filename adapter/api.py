@@ -294,7 +294,8 @@ def convert_sheet(
     limited = bounded(request.options, settings)
     since = open_since(request, limited)
     sink = open_sink(destination, request.options, limited)
-    report = run(request.stream, request.name, contract, sink, limited, progress, since)
+    jobs = request.options.jobs
+    report = run(request.stream, request.name, contract, sink, limited, progress, since, jobs)
     bundles = sink.bundles() if isinstance(sink, MemorySink) else []
     held = sink.output if isinstance(sink, FolderSink) and sink.hold else None
     return SheetResult(report, bundles, held)

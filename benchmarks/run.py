@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks --smoke    # the smallest sizes only (what CI runs)
 
 Sections: (1) sheet conversion, CSV and XLSX to NDJSON, against the same-output baseline
-(`benchmarks/baseline_sheet.py`); (2) the XLSX reader alone, openpyxl against python-calamine;
+(`benchmarks/baseline_sheet.py`); (1b) the same conversion with --jobs 2 against --jobs 1; (2) the XLSX reader alone, openpyxl against python-calamine;
 (3) in-process convert and validate; (4) HTTP under gunicorn on 127.0.0.1; (5) the follow-up
 report against its code before issue 22 (`benchmarks/report_baseline/`); (6) the targets.
 
@@ -27,9 +27,10 @@ from typing import Any
 from benchmarks import http_bench, micro_bench, reader_bench, report_bench, sheet_bench
 from benchmarks.common import count, heading, load_line, machine_lines, say, table
 
-SECTIONS = ("sheets", "readers", "micro", "http", "report")
+SECTIONS = ("sheets", "jobs", "readers", "micro", "http", "report")
 TITLES = {
     "sheets": "Sheet conversion to NDJSON: fms-fhir against the same-output baseline",
+    "jobs": "Sheet conversion in N processes: --jobs 2 against --jobs 1 (CSV -> NDJSON)",
     "readers": "XLSX reader alone: openpyxl (read-only) against python-calamine",
     "micro": "In-process: convert one answers document, validate one FIQR response",
     "http": "HTTP under gunicorn on 127.0.0.1, concurrency 1 and 4",
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 "sheets",
                 lambda: sheet_bench.run(workdir, args.formats, args.sizes, args.repeats),
             )
+        if "jobs" in args.only:
+            number += 1
+            section(number, "jobs", lambda: sheet_bench.run_jobs(workdir, args.sizes, args.repeats))
         if "readers" in args.only:
             number += 1
             section(
@@ -180,6 +184,18 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> None:
                     _status(value <= 1.25),
                 ]
             )
+    jobs = results.get("jobs")
+    if jobs:
+        largest = max(jobs["figures"], key=lambda f: f["rows"])
+        rows.append(
+            [
+                f"--jobs 2 / --jobs 1 rows/s ({count(largest['rows'])} rows, CSV -> NDJSON)",
+                ">= 1.70x",
+                f"{largest['speedup']:.2f}x (CPU time {largest['cpu'][2]:.1f} vs "
+                f"{largest['cpu'][1]:.1f} s)",
+                _status(largest["speedup"] >= 1.7),
+            ]
+        )
     micro = results.get("micro")
     if micro:
         value = micro["ratio"]

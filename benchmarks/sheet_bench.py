@@ -228,3 +228,83 @@ def run(workdir: Path, kinds: list[str], sizes: list[int], repeats: int) -> dict
     if not passed:
         raise CheckFailed("the baseline's output is not the same as fms-fhir's (see above)")
     return {"figures": figures, "startup": startup}
+
+
+# --- --jobs: the same command in N processes ------------------------------------------------------
+
+
+JOBS = (1, 2)
+
+
+def jobs_command(sheet: Path, out: Path, jobs: int) -> list[str | Path]:
+    return [*ours(sheet, out), "--jobs", str(jobs)]
+
+
+def _same_folder(first: Path, second: Path) -> bool:
+    names = sorted(p.name for p in first.iterdir())
+    return names == sorted(p.name for p in second.iterdir()) and all(
+        _identical(first / name, second / name) for name in names if (first / name).is_file()
+    )
+
+
+def run_jobs(workdir: Path, sizes: list[int], repeats: int) -> dict[str, object]:
+    """`convert-sheet --jobs 2` against `--jobs 1` on the CSV: rows/s, CPU time (os.wait4: the
+    command's and its reaped workers'), the peak RSS of its largest process, and the outputs
+    compared byte for byte."""
+    say(
+        "fms-fhir: `fms-fhir convert-sheet FILE --format ndjson --out DIR --jobs N`, CSV; each run "
+        f"a fresh process; median of {repeats} runs up to {count(LARGE)} rows, 1 run above. CPU "
+        "is the parent's and its workers' (a shared machine's other work slows wall time, not "
+        "CPU time)."
+    )
+    say()
+    say(
+        f"{'rows':>8} {'runs':>5} | "
+        + " | ".join(f"jobs {j}: {'rows/s':>8} {'CPU s':>7} {'peak MiB':>9}" for j in JOBS)
+        + f" | {'speed-up':>8} {'CPU ratio':>9} | same bytes"
+    )
+    results: list[dict[str, object]] = []
+    all_same = True
+    for rows in sizes:
+        path = generate.ensure(workdir, "csv", rows)
+        runs = repeats if rows <= LARGE else 1
+        seconds: dict[int, list[float]] = {j: [] for j in JOBS}
+        cpu: dict[int, list[float]] = {j: [] for j in JOBS}
+        rss: dict[int, list[int]] = {j: [] for j in JOBS}
+        outs: dict[int, Path] = {}
+        for attempt in range(runs):
+            for jobs in JOBS:
+                out = workdir / f"out-jobs{jobs}-{rows}"
+                measured = _measure(jobs_command(path, out, jobs), out)
+                seconds[jobs].append(measured.seconds)
+                cpu[jobs].append(measured.cpu)
+                rss[jobs].append(measured.peak_rss)
+                outs[jobs] = out
+                if attempt < runs - 1:
+                    shutil.rmtree(out, ignore_errors=True)
+        same = _same_folder(outs[1], outs[2])
+        all_same &= same
+        for out in outs.values():
+            shutil.rmtree(out, ignore_errors=True)
+        rate = {j: rows / median(seconds[j]) for j in JOBS}
+        figures = {
+            "rows": rows,
+            "rate": rate,
+            "cpu": {j: median(cpu[j]) for j in JOBS},
+            "speedup": rate[2] / rate[1],
+            "same": same,
+        }
+        results.append(figures)
+        say(
+            f"{count(rows):>8} {runs:>5} | "
+            + " | ".join(
+                f"jobs {j}: {count(rate[j]):>8} {median(cpu[j]):>7.2f} {mib(median(rss[j])):>9}"
+                for j in JOBS
+            )
+            + f" | {rate[2] / rate[1]:>7.2f}x {median(cpu[2]) / median(cpu[1]):>8.2f}x | "
+            + ("yes" if same else "NO")
+        )
+    say(f"jobs same-bytes check: {'passed' if all_same else 'FAILED'}")
+    if not all_same:
+        raise CheckFailed("--jobs 2 did not write what --jobs 1 writes (see above)")
+    return {"figures": results}

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_benchmark_runs_at_its_smallest_size(tmp_path):
     # The HTTP section needs gunicorn; only then is it left out.
     http = importlib.util.find_spec("gunicorn") is not None
-    sections = ["sheets", "readers", "micro"] + (["http"] if http else []) + ["report"]
+    sections = ["sheets", "jobs", "readers", "micro"] + (["http"] if http else []) + ["report"]
     result = subprocess.run(
         [
             sys.executable,
@@ -53,6 +53,7 @@ def test_every_benchmark_runs_at_its_smallest_size(tmp_path):
     if importlib.util.find_spec("python_calamine") is not None:
         assert "cell values, openpyxl vs calamine" in output, shown
         assert "recommendation: " in output, shown
+    assert "jobs same-bytes check: passed" in output, shown
     assert "validate / parse alone: " in output, shown
     if http:
         assert "$convert-answers / trivial route, requests/s: " in output, shown

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +48,15 @@ class Sink:
         raise NotImplementedError
 
     def add_patient(self, patient: str, resources: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        """What `add_visit` makes of a visit's resources before writing them (pure: another
+        process may run it), for `add_encoded`; None: this sink takes the resources only."""
+        return None
+
+    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
+        """`add_visit` with the resources already encoded by `encoder()`."""
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -102,6 +111,12 @@ class NdjsonStreamSink(Sink):
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         self.stream.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in resources)
+
+    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        return _lines
+
+    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
+        self.stream.write(encoded)
 
     def add_patient(self, patient: str, resources: list[dict[str, Any]]) -> None:
         self.add_visit(patient, "", resources)
@@ -175,6 +190,18 @@ class TransactionSink(FolderSink):
             path = self.staging / f"visit-{safe_name(patient)}-{visit}.json"
             path.write_bytes(jsonio.dumps(bundle(resources, self.settings, self.bundle_type)))
 
+    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        return self._file
+
+    def _file(self, resources: list[dict[str, Any]]) -> bytes:
+        return (
+            jsonio.dumps(bundle(resources, self.settings, self.bundle_type)) if resources else b""
+        )
+
+    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
+        if encoded:
+            (self.staging / f"visit-{safe_name(patient)}-{visit}.json").write_bytes(encoded)
+
     def add_patient(self, patient: str, resources: list[dict[str, Any]]) -> None:
         if resources:
             path = self.staging / f"medication-{safe_name(patient)}.json"
@@ -206,6 +233,14 @@ class PatientSink(FolderSink):
     def add_patient(self, patient: str, resources: list[dict[str, Any]]) -> None:
         self.add_visit(patient, "", resources)
 
+    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        return _lines
+
+    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
+        if encoded:
+            with open(self._part(patient), "ab") as handle:
+                handle.write(encoded)
+
     def finish(self) -> None:
         """Each patient's Bundle is streamed from the part file: a patient with tens of
         thousands of visits costs one resource of memory, not the whole history."""
@@ -236,15 +271,20 @@ class NdjsonSink(FolderSink):
         self.handles: dict[str, IO[bytes]] = {}
 
     def _write(self, resources: list[dict[str, Any]]) -> None:
+        self.add_encoded("", "", _typed_lines(resources))
+
+    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        return _typed_lines
+
+    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
         handles = self.handles
-        for resource in resources:
-            kind = resource["resourceType"]
+        for kind, line in encoded:
             handle = handles.get(kind)
             if handle is None:
                 handle = handles[kind] = open(  # noqa: SIM115
                     self.staging / f"{kind}.ndjson", "wb", buffering=WRITE_BUFFER
                 )
-            handle.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
+            handle.write(line)
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         self._write(resources)
@@ -256,6 +296,21 @@ class NdjsonSink(FolderSink):
         for handle in self.handles.values():
             handle.close()
         self.handles.clear()
+
+
+def _lines(resources: list[dict[str, Any]]) -> bytes:
+    """The resources as NDJSON lines."""
+    return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in resources)
+
+
+def _typed_lines(resources: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+    """The NDJSON lines of each resource type, in order (the types in order of first use)."""
+    lines: dict[str, list[bytes]] = {}
+    for r in resources:
+        lines.setdefault(r["resourceType"], []).append(
+            orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+        )
+    return [(kind, b"".join(found)) for kind, found in lines.items()]
 
 
 SINKS: dict[str, type[FolderSink]] = {

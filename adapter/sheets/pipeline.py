@@ -6,6 +6,7 @@ import secrets
 from array import array
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -18,8 +19,9 @@ from adapter.sheets.contract import SheetContract
 from adapter.sheets.delta import STATES, State, Visit
 from adapter.sheets.doses import Dose, Rejected, medication_statements
 from adapter.sheets.output import Sink
+from adapter.sheets.parallel import Encoded, converted
 from adapter.sheets.readers import open_sheet
-from adapter.sheets.rows import RowPlan, convert_row, plan_rows
+from adapter.sheets.rows import RowPlan, RowResult, plan_rows
 from adapter.sheets.values import is_blank
 
 if TYPE_CHECKING:
@@ -290,10 +292,13 @@ def convert_sheet(
     settings: Settings,
     progress: Progress | None = None,
     since: Since | None = None,
+    jobs: int = 1,
 ) -> SheetReport:
     """Every row converted or rejected with its reasons; a file that cannot be read raises.
 
-    `since`: write only what changed since a previous output (`adapter.sheets.since`)."""
+    `since`: write only what changed since a previous output (`adapter.sheets.since`).
+    `jobs`: processes converting rows (`adapter.sheets.parallel`); every row is still taken in
+    the order read, here, so the output is the same whatever the number."""
     report = SheetReport(name, sink.format, settings)
     if since is not None:
         report.since = SinceReport(str(since.folder))
@@ -310,22 +315,30 @@ def convert_sheet(
                 raise InvalidInput([*plan, *([read] if read is not None else [])])
             if plan.warnings:
                 report._warn(None, plan.warnings)
-            for number, cells, problem in sheet.rows:
-                if report.rows_read >= settings.max_sheet_rows:
-                    message = f"{name} has more than {settings.max_sheet_rows} rows, the limit"
-                    raise InvalidInput(
-                        [Issue("fatal", "too-long", message, None, "too-many-rows").at(number)], 413
+            # The workers encode what the sink writes, unless each visit's resources are
+            # compared with the previous output first.
+            encoder = sink.encoder() if since is None else None
+            with closing(converted(sheet.rows, plan, jobs, encoder)) as rows:
+                for number, cells, problem, result, encoded in rows:
+                    if report.rows_read >= settings.max_sheet_rows:
+                        message = f"{name} has more than {settings.max_sheet_rows} rows, the limit"
+                        raise InvalidInput(
+                            [Issue("fatal", "too-long", message, None, "too-many-rows").at(number)],
+                            413,
+                        )
+                    if problem is not None:
+                        report.rows_read += 1
+                        report.rows_rejected += 1
+                        message = f"row {number} {problem}"
+                        issue = Issue("error", "structure", message, None, "unreadable-row")
+                        report.rejected.append(RowIssues(number, (issue.at(number),)))
+                        continue
+                    assert result is not None
+                    _one_row(
+                        plan, number, cells, result, report, sink, visits, shared, since, encoded
                     )
-                if problem is not None:
-                    report.rows_read += 1
-                    report.rows_rejected += 1
-                    message = f"row {number} {problem}"
-                    issue = Issue("error", "structure", message, None, "unreadable-row")
-                    report.rejected.append(RowIssues(number, (issue.at(number),)))
-                    continue
-                _one_row(plan, number, cells, report, sink, visits, shared, since)
-                if progress and report.rows_read % 500 == 0:
-                    progress(report.rows_read, sheet.progress())
+                    if progress and report.rows_read % 500 == 0:
+                        progress(report.rows_read, sheet.progress())
         statements: dict[str, list[dict[str, Any]]] = {}
         if plan.dose is not None:
             for patient in sorted(visits):
@@ -376,16 +389,17 @@ def _one_row(
     plan: RowPlan,
     number: int,
     cells: list[Any],
+    result: RowResult,
     report: SheetReport,
     sink: Sink,
     visits: dict[str, Visits],
     shared: dict[Decimal, Decimal],
     since: Since | None = None,
+    encoded: Encoded | None = None,
 ) -> None:
     """`visits` holds each patient's visit days, to refuse a visit twice in constant time, and
     the doses: a row whose day is new is converted, so its dose is recorded with its day; a
     rejected row that holds a dose ends the course before it (`adapter.sheets.doses`)."""
-    result = convert_row(plan, number, cells)
     if result.blank:
         report.rows_blank += 1
         return
@@ -431,6 +445,11 @@ def _one_row(
     elif result.issues:
         report._warn(number, result.issues)
     assert result.patient is not None and result.date is not None
+    if encoded is not None:  # what the sink writes, made by a worker
+        kinds, payload = encoded
+        sink.add_encoded(result.patient, result.date, payload)
+        report.resources.update(kinds)
+        return
     resources = result.resources
     if since is not None:
         state, resources = since.visit(result.patient, result.date, resources)

@@ -63,6 +63,11 @@ class SheetOptions:
     since: str | Path | None = None
     """A previous output folder of convert-sheet: write only what changed since it (new and
     changed resources, a withdrawn visit's resources marked entered-in-error)."""
+    jobs: int = 1
+    """Processes converting rows (`adapter.sheets.parallel`): the output is the same, byte for
+    byte and in the same order, whatever the number. 1 by default: a request served from a
+    threaded server must not fork, and more processes take more of a shared machine's cores
+    and memory than the caller may want to give."""
 
     def __post_init__(self) -> None:
         # The edges check the caller's choice in their own terms (click.Choice, a 400 naming
@@ -73,6 +78,8 @@ class SheetOptions:
             raise ValueError(f"bundle type is one of {BUNDLE_TYPES}, not {self.bundle_type!r}")
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError("max_rows is at least 1")
+        if self.jobs < 1:
+            raise ValueError("jobs is at least 1")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,161 @@
+"""Rows converted on several cores, handed back in row order (`convert-sheet --jobs N`).
+
+`convert_row` is pure and takes most of a conversion's time, so it is what the workers do; what
+depends on earlier rows (a patient's visits, the duplicate check, the doses, the sink) stays in
+the calling process, which reads the rows, sends them in chunks and takes the results back in
+the order it sent them. The output is therefore the same, byte for byte, whatever N is.
+
+The workers are forked once the sheet's header is planned, so each inherits the `RowPlan`
+without copying it through a pipe. At most `WINDOW` chunks a worker are in flight: the reader
+waits for the workers (memory stays flat however long the sheet), and the workers for the
+writer. A worker also encodes a row's resources as the sink would write them (`Sink.encoder`), so the
+calling process only copies bytes to files; where the resources themselves are needed (`--since`
+compares them with the previous output; a sink in memory keeps them) they travel as JSON
+bytes, cheaper to send and read back than a pickle of the same dicts (only JSON types are in
+them: the sinks write them with orjson).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from multiprocessing.pool import AsyncResult
+from typing import Any
+
+import orjson
+
+from adapter.sheets.rows import RowPlan, RowResult, convert_row
+
+Row = tuple[int, list[Any], str | None]
+"""A row as a reader gives it: its number, its cells, why it cannot be read (None: it can)."""
+Encoder = Callable[[list[dict[str, Any]]], Any]
+Encoded = tuple[tuple[str, ...], Any]
+"""A row's resource types and its resources as the sink's encoder made them."""
+Converted = tuple[int, list[Any], str | None, RowResult | None, Encoded | None]
+"""The row, its result (None for a row that cannot be read) and, when an encoder was given and
+the row has resources, those resources encoded (the result then holds none)."""
+
+CHUNK = 200
+"""Rows sent to a worker at a time: enough that sending costs little beside converting, few
+enough that the chunks in flight hold a few MB of resources (about 25 kB a row)."""
+WINDOW = 2
+"""Chunks in flight per worker: one being converted, one waiting."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def converted(
+    rows: Iterable[Row], plan: RowPlan, jobs: int = 1, encoder: Encoder | None = None
+) -> Generator[Converted, None, None]:
+    """Each row with its result, in the order read; `jobs` > 1 converts in that many processes,
+    which also encode each row's resources with `encoder` (a sink's: writing is then a copy).
+
+    A reader error is raised where it happened: after the results of every row before it."""
+    if jobs <= 1:
+        for number, cells, problem in rows:
+            result = convert_row(plan, number, cells) if problem is None else None
+            yield number, cells, problem, result, None
+        return
+    yield from _in_workers(rows, plan, jobs, encoder)
+
+
+_PLAN: RowPlan | None = None
+_ENCODER: Encoder | None = None
+
+
+def _start(plan: RowPlan, encoder: Encoder | None) -> None:
+    """A worker: the plan it converts with; signals are the parent's to handle (it ends us)."""
+    global _PLAN, _ENCODER
+    _PLAN, _ENCODER = plan, encoder
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+Done = tuple[RowResult, bytes, Encoded | None]
+
+
+def _convert(chunk: list[tuple[int, list[Any]]]) -> list[Done]:
+    """A worker's share: each row's result, with its resources encoded, else as JSON bytes."""
+    assert _PLAN is not None, "the pool's initializer sets the plan"
+    done: list[Done] = []
+    for number, cells in chunk:
+        result = convert_row(_PLAN, number, cells)
+        resources, encoded = b"", None
+        if result.resources:
+            if _ENCODER is not None:
+                kinds = tuple(r["resourceType"] for r in result.resources)
+                encoded = (kinds, _ENCODER(result.resources))
+            else:
+                resources = orjson.dumps(result.resources)
+            result.resources = []
+        done.append((result, resources, encoded))
+    return done
+
+
+def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
+    """The rows in chunks; the rows read before a reader error come out before it."""
+    chunk: list[Row] = []
+    try:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    except Exception:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
+
+
+def _in_workers(
+    rows: Iterable[Row], plan: RowPlan, jobs: int, encoder: Encoder | None
+) -> Iterator[Converted]:
+    context = multiprocessing.get_context("fork")
+    chunks = _chunks(rows)
+    pending: deque[tuple[list[Row], AsyncResult[list[Done]]]] = deque()
+    failure: Exception | None = None
+    with context.Pool(jobs, initializer=_start, initargs=(plan, encoder)) as pool:
+
+        def send() -> bool:
+            nonlocal failure
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return False
+            except Exception as error:  # raised once the rows read before it are handed back
+                failure = error
+                return False
+            work = [(number, cells) for number, cells, problem in chunk if problem is None]
+            pending.append((chunk, pool.apply_async(_convert, (work,))))
+            return True
+
+        more = True
+        while more and len(pending) < WINDOW * jobs:
+            more = send()
+        while pending:
+            chunk, answer = pending.popleft()
+            # Taken out one at a time, so a row's resources are freed once it is written: a
+            # chunk's worth kept alive would make every garbage collection walk them.
+            results = deque(answer.get())
+            if more:
+                more = send()
+            for number, cells, problem in chunk:
+                if problem is not None:
+                    yield number, cells, problem, None, None
+                    continue
+                result, resources, encoded = results.popleft()
+                if resources:
+                    result.resources = orjson.loads(resources)
+                yield number, cells, problem, result, encoded
+    if failure is not None:
+        raise failure
