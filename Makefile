@@ -2,13 +2,14 @@
 # `make check` is the fast loop: lint, types and the tests not marked slow, in under a minute.
 # `make demo` installs only what fms-fhir runs on; `make test`, `make check` and `make bench` add
 # the test tools (the `dev` extra: pytest, hypothesis, fhirpathpy, Playwright, schemathesis,
-# ruff, mypy, python-calamine), each set once, with a stamp of its own.
+# ruff, mypy, python-calamine), each set once, with a stamp of its own. pip leaves the byte code
+# to the first import (--no-compile): most of what it installs is never imported by one command.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.installed-dev-stamp
-# pytest's worker processes in `make test` (pytest-xdist; a test file stays in one process):
+# pytest's worker processes in `make test` (pytest-xdist, tests handed out one by one):
 # `auto` is one per core; JOBS=0 runs the suite in one process.
 JOBS ?= auto
 
@@ -27,13 +28,12 @@ EXAMPLE_NOTE := Example from the published case (Moser, Cureus 2025): the totals
 $(STAMP): pyproject.toml
 	@echo "== setting up $(VENV): fms-fhir and what it runs on (flask, fhir.resources, matplotlib, openpyxl, gunicorn)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -e .
+	$(BIN)/python -m pip install --progress-bar on --no-compile -e .
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
 	@echo "== adding the test tools to $(VENV) (pytest, hypothesis, fhirpathpy, playwright, schemathesis, ruff, mypy)"
-	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on --no-compile -e '.[dev]'
 	touch $(DEV_STAMP)
 
 # Without npm the tests that need them are skipped (CI sets FMS_FHIR_REQUIRE_REAL_PARTS: failed).
@@ -63,7 +63,7 @@ test: $(DEV_STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
+	$(BIN)/python -m pytest -n $(JOBS) --dist load
 
 # Tests marked slow (a second or more, or a browser, a FHIR server, node, gunicorn, schemathesis)
 # are left out; `make test` still runs everything.
