@@ -9,10 +9,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.installed-dev-stamp
-# pytest's worker processes in `make test` and `make check` (pytest-xdist, the tests handed out
-# one by one): one per core, at most 4 (each worker starts its own FHIR server and browser).
-# JOBS=0 runs the suite in one process.
-JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+# pytest's worker processes in `make test` (pytest-xdist, tests handed out one by one):
+# `auto` is one per core; JOBS=0 runs the suite in one process.
+JOBS ?= auto
 
 # The outside parts the tests run for real: fhirpath.js (LHC-Forms' engine) and Medplum's FHIR
 # router with its in-memory repository (a real FHIR server). 4.5.2 is the newest on Node 20.
@@ -72,7 +71,7 @@ check: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not slow" -n $(JOBS) --dist load
+	$(BIN)/python -m pytest -m "not slow"
 
 # Sheet conversion against the same-output baseline, the XLSX readers, convert and validate
 # in process, and the service under gunicorn; `--smoke` runs each once at the smallest size.
