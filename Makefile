@@ -9,9 +9,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.installed-dev-stamp
-# pytest's worker processes in `make test` (pytest-xdist, tests handed out one by one):
-# `auto` is one per core; JOBS=0 runs the suite in one process.
-JOBS ?= auto
+# pytest's worker processes in `make test` (pytest-xdist, the tests handed out one by one): one
+# per core, at most 4 (each worker starts its own FHIR server and browser); JOBS=0 runs the suite
+# in one process. `make check` stays in one process: each worker collects the tests again, which
+# cost more than the second core gave back.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 
 # The outside parts the tests run for real: fhirpath.js (LHC-Forms' engine) and Medplum's FHIR
 # router with its in-memory repository (a real FHIR server). 4.5.2 is the newest on Node 20.
