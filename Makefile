@@ -1,9 +1,19 @@
 # Two commands: `make demo` and `make test` set everything up from nothing, then run.
 # `make check` is the fast loop: lint, types and the tests not marked slow, in under a minute.
+# `make demo` installs only what fms-fhir runs on; `make test`, `make check` and `make bench` add
+# the test tools (the `dev` extra: pytest, hypothesis, fhirpathpy, Playwright, schemathesis,
+# ruff, mypy, python-calamine), each set once, with a stamp of its own. pip leaves the byte code
+# to the first import (--no-compile): most of what it installs is never imported by one command.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.installed-dev-stamp
+# pytest's worker processes in `make test` (pytest-xdist, the tests handed out one by one): one
+# per core, at most 4 (each worker starts its own FHIR server and browser); JOBS=0 runs the suite
+# in one process. `make check` stays in one process: each worker collects the tests again, which
+# cost more than the second core gave back.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 
 # The outside parts the tests run for real: fhirpath.js (LHC-Forms' engine) and Medplum's FHIR
 # router with its in-memory repository (a real FHIR server). 4.5.2 is the newest on Node 20.
@@ -22,13 +32,19 @@ JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES) $(FHIR_PACKAGES)'
 EXAMPLE_NOTE := Example from the published case (Moser, Cureus 2025): the totals, the baseline WPI areas, the pain ratings and LDN 4.5 mg/day follow the figure captions; the item answers, the visit days and the 1.5 -> 3 -> 4.5 mg titration are invented to match them.
 
 $(STAMP): pyproject.toml
+	@echo "== setting up $(VENV): fms-fhir and what it runs on (flask, fhir.resources, matplotlib, openpyxl, gunicorn)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on --no-compile -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	@echo "== adding the test tools to $(VENV) (pytest, hypothesis, fhirpathpy, playwright, schemathesis, ruff, mypy)"
+	$(BIN)/python -m pip install --progress-bar on --no-compile -e '.[dev]'
+	touch $(DEV_STAMP)
 
 # Without npm the tests that need them are skipped (CI sets FMS_FHIR_REQUIRE_REAL_PARTS: failed).
 $(JS_STAMP): | $(STAMP)
+	@echo "== installing fhirpath.js and Medplum's FHIR router into $(VENV)/js (npm)"
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --silent --no-audit --no-fund --save-exact --prefix $(VENV)/js $(JS_PACKAGES) \
 		&& mkdir -p $(VENV)/js/fhir-packages \
@@ -41,22 +57,25 @@ $(JS_STAMP): | $(STAMP)
 EXAMPLE_PATIENT_SYSTEM := urn:example:mrn
 
 demo: $(STAMP)
+	@echo "== 1/3 the baseline visit's answers to a FHIR Bundle, its scores as a table"
 	$(BIN)/fms-fhir convert examples/baseline-visit.json --out build/baseline-bundle.json --table
+	@echo "== 2/3 the case report's follow-up sheet to a transaction Bundle per visit"
 	$(BIN)/fms-fhir convert-sheet examples/case-report-followup.xlsx --out build/case-report \
 		--patient-system $(EXAMPLE_PATIENT_SYSTEM) \
 		--report build/case-report-report.json --test-data "$(EXAMPLE_NOTE)"
+	@echo "== 3/3 the follow-up report of those Bundles (HTML and charts)"
 	$(BIN)/fms-fhir report build/case-report --out build/report
 	@echo "the follow-up report: build/report/index.html"
 
-test: $(STAMP) $(JS_STAMP)
+test: $(DEV_STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist load
 
 # Tests marked slow (a second or more, or a browser, a FHIR server, node, gunicorn, schemathesis)
 # are left out; `make test` still runs everything.
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -64,7 +83,7 @@ check: $(STAMP)
 
 # Sheet conversion against the same-output baseline, the XLSX readers, convert and validate
 # in process, and the service under gunicorn; `--smoke` runs each once at the smallest size.
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:

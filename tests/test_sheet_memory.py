@@ -78,6 +78,7 @@ def test_doses_are_kept_exactly_with_their_visits():
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("frozen_heap")
 def test_a_visit_costs_a_few_bytes_whatever_its_date():
     """A set of day numbers and the doses cost 85 to 145 bytes a visit; now about 20 to 25."""
 
@@ -129,6 +130,7 @@ def growth_per_row(path: Path, out: Path) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("frozen_heap")
 def test_a_longer_sheet_keeps_a_few_bytes_a_visit(tmp_path):
     """A set of day numbers per patient kept some 80 bytes a visit here."""
     growth = growth_per_row(visits_csv(tmp_path / "visits.csv", 10_000), tmp_path / "out")
@@ -195,6 +197,7 @@ def test_xlsx_rows_read_as_before_gaps_included(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("frozen_heap")
 def test_an_xlsx_sheet_is_read_in_bounded_memory(tmp_path):
     """openpyxl left each row it had read in the parsed tree: some 80 bytes a row."""
     count = 20_000
