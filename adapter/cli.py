@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -70,6 +70,17 @@ def _read_bytes(path: str, limit: int) -> bytes:
     if len(data) > limit:
         raise jsonio.too_large(path, limit)
     return data
+
+
+def _open_input(path: str) -> IO[bytes]:
+    """A sheet opened for reading, or InvalidInput (exit 1) naming it."""
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
+    except OSError as error:
+        message = f"cannot read {path}: {error.strerror}"
+        raise InvalidInput(
+            [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
+        ) from None
 
 
 def _read_json(path: str, settings: Settings, limit: int | None = None) -> Any:
@@ -364,13 +375,7 @@ def convert_sheet(
             if contract_path
             else None
         )
-        try:
-            stream = open(sheet_path, "rb")  # noqa: SIM115
-        except OSError as error:
-            message = f"cannot read {sheet_path}: {error.strerror}"
-            raise InvalidInput(
-                [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
-            ) from None
+        stream = _open_input(sheet_path)
         # The report is checked before converting, and put in place with the output: both or
         # neither (a report that cannot be written leaves the old output where it was).
         report_file = (
@@ -495,13 +500,7 @@ def contract_suggest(sheet_path: str, worksheet: str | None, out: str | None) ->
 
     settings = _settings()
     try:
-        try:
-            stream = open(sheet_path, "rb")  # noqa: SIM115
-        except OSError as error:
-            message = f"cannot read {sheet_path}: {error.strerror}"
-            raise InvalidInput(
-                [Issue("fatal", "not-found", message, None, "unreadable-file")], 400
-            ) from None
+        stream = _open_input(sheet_path)
         with stream:
             suggestion = suggest_contract(stream, Path(sheet_path).name, worksheet)
         draft = suggestion.to_yaml().encode()
