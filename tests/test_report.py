@@ -28,6 +28,7 @@ from adapter.report import (
     change_observations,
     chart,
     chart_data,
+    charts,
     follow_up,
     load_resources,
     render_report,
@@ -609,6 +610,7 @@ def test_draw_hands_the_chart_data_to_matplotlib(case_report, monkeypatch):
 
     monkeypatch.setattr(Axes, "plot", plot)
     monkeypatch.setattr(Axes, "axvspan", axvspan)
+    monkeypatch.setattr(charts, "DRAWN", charts.DrawnCharts(2**20))  # nothing drawn before
     gap = [
         obs("fiqr-total", "2024-01-01", 60),
         obs("fiqr-total", "2024-02-01", absent="x"),
@@ -634,15 +636,47 @@ def test_draw_hands_the_chart_data_to_matplotlib(case_report, monkeypatch):
 
 
 @pytest.mark.slow
-def test_charts_are_png_and_svg_with_the_same_bytes_every_time(case_report):
+def test_charts_are_png_and_svg_with_the_same_bytes_every_time(case_report, monkeypatch):
     from adapter.report.charts import chart as draw_report
 
+    monkeypatch.setattr(charts, "DRAWN", charts.DrawnCharts(0))  # every chart drawn anew
     first, second = draw_report(case_report, "png"), draw_report(case_report, "png")
     assert first.startswith(b"\x89PNG\r\n\x1a\n") and first == second
     svg = draw_report(case_report, "svg")
     assert svg == draw_report(case_report, "svg") and b"<svg" in svg
     assert b"<dc:date>" not in svg and b"tIME" not in first[:2000]
     assert draw_report(case_report, "svg", panel="a") != svg
+    assert charts.DRAWN.held == 0
+
+
+def test_a_chart_drawn_again_is_the_same_bytes_from_the_recent_ones(case_report, monkeypatch):
+    """The same data is the same bytes: drawn once, then given from the recent charts, which
+    hold no more than their budget (the oldest go first) and never one chart over a quarter."""
+    drawn: list[int] = []
+    original = charts._drawn
+
+    def counting(panels, fmt):
+        drawn.append(len(panels))
+        return original(panels, fmt)
+
+    monkeypatch.setattr(charts, "_drawn", counting)
+    monkeypatch.setattr(charts, "DRAWN", charts.DrawnCharts(2**20))
+    (panel_a, panel_b) = chart_data(case_report)
+    first = draw([panel_a], "svg")
+    assert draw([panel_a], "svg") is first and drawn == [1]
+    assert draw([panel_a], "png") != first and drawn == [1, 1]  # another format: drawn
+    assert draw([panel_b], "svg") != first and drawn == [1, 1, 1]
+    assert charts.DRAWN.held == sum(len(b) for b in charts.DRAWN._charts.values())
+    small = charts.DrawnCharts(4 * len(first))
+    small.put(((panel_a,), "svg"), first)
+    small.put(((panel_b,), "svg"), b"x" * len(first))
+    small.put(((panel_b,), "png"), b"y" * len(first))
+    small.put(((panel_a,), "png"), b"z" * len(first))
+    small.put(((panel_a, panel_b), "png"), b"w" * len(first))  # over budget: the oldest goes
+    assert small.get(((panel_a,), "svg")) is None and small.held <= small.budget
+    assert small.get(((panel_b,), "svg")) == b"x" * len(first)
+    small.put(((panel_a, panel_b), "svg"), b"v" * (len(first) + 1))  # over a quarter: not held
+    assert small.get(((panel_a, panel_b), "svg")) is None
 
 
 # --- HTML ------------------------------------------------------------------------------------

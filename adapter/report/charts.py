@@ -18,6 +18,8 @@ fixed, and neither format carries a date.
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -443,11 +445,54 @@ def warm() -> None:
     import matplotlib.patches  # noqa: F401
 
 
+class DrawnCharts:
+    """The charts drawn lately in this process, by their data: the same data is the same bytes,
+    so a patient's page shown again, or posted again by an engine's retry, is not drawn again.
+    Bounded by the bytes it holds (the oldest go first); one lock, for threaded servers."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held = 0
+        self._charts: OrderedDict[tuple[tuple[ChartData, ...], Format], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[tuple[ChartData, ...], Format]) -> bytes | None:
+        with self._lock:
+            found = self._charts.get(key)
+            if found is not None:
+                self._charts.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[tuple[ChartData, ...], Format], drawn: bytes) -> None:
+        if len(drawn) > self.budget // 4:  # a very long history: drawn each time, not held
+            return
+        with self._lock:
+            if key not in self._charts:
+                self._charts[key] = drawn
+                self.held += len(drawn)
+            while self.held > self.budget:
+                _, dropped = self._charts.popitem(last=False)
+                self.held -= len(dropped)
+
+
+DRAWN = DrawnCharts(16 * 2**20)
+"""About a hundred patients' charts (60 to 150 kB each) per process."""
+
+
 def draw(panels: Sequence[ChartData], fmt: Format = "png") -> bytes:
     """PNG or SVG of the panels, stacked; deterministic bytes for the same data."""
     if fmt not in FORMATS:
         message = f"unknown chart format {fmt!r}; known: {', '.join(FORMATS)}"
         raise InvalidInput([Issue("error", "value", message, "format", "invalid-value")])
+    key = (tuple(panels), fmt)
+    drawn = DRAWN.get(key)
+    if drawn is None:
+        drawn = _drawn(panels, fmt)
+        DRAWN.put(key, drawn)
+    return drawn
+
+
+def _drawn(panels: Sequence[ChartData], fmt: Format) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
