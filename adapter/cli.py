@@ -460,17 +460,28 @@ def serve(host: str, port: int) -> None:
     help="Compare with the values of this date (default: the last before LDN started).",
 )
 @click.option("--out", required=True, help="Output folder (HTML, PNG and SVG charts, changes).")
-def report(input_path: str, patient: str | None, baseline: str | None, out: str) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Draw N patients at once in N processes (0: one per usable core); the same files.",
+)
+def report(input_path: str, patient: str | None, baseline: str | None, out: str, jobs: int) -> None:
     """Follow-up report: each score over time, change from baseline, responders, LDN doses.
 
     INPUT: a Bundle, a folder of Bundles or NDJSON, as convert and convert-sheet write them.
     """
     from adapter.report import load_resources, write_reports
+    from adapter.sheets.parallel import usable_cores
 
     settings = _settings()
     try:
         resources = load_resources(input_path, settings)
-        written = write_reports(resources, out, settings, patient, baseline, (input_path,))
+        written = write_reports(
+            resources, out, settings, patient, baseline, (input_path,), jobs or usable_cores()
+        )
     except FmsError as error:
         _fail(error, settings)
     click.echo(f"wrote {len(written)} files to {out}", err=True)

@@ -31,6 +31,10 @@ class FmsError(Exception):
             self.status = status
         super().__init__("; ".join(issue.message for issue in self.issues))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # raised in a worker process (`--jobs`), it crosses back as a pickle, whole
+        return (type(self), (self.issues, self.status))
+
 
 class InvalidInput(FmsError):
     """The input breaks a rule: 400 unparseable, 404 unknown, 413 too large, 415 media type,

@@ -137,3 +137,44 @@ JSON_VALUES = st.recursive(
 def test_lone_surrogates_are_replaced_as_before(value):
     assert fast.scrub(value) == before.scrub(value)
     assert repr(fast.scrub(value)) == repr(before.scrub(value))
+
+
+@pytest.mark.slow  # three patients' charts drawn twice
+def test_report_jobs_writes_the_same_files_as_one_process(cohort, tmp_path):
+    """`fms-fhir report --jobs 2`: patients drawn in two processes, the same files, the same
+    order of names, the same bytes; `--jobs 0` takes every usable core."""
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+
+    source = tmp_path / "cohort.ndjson"
+    source.write_text("".join(json.dumps(resource) + "\n" for resource in cohort))
+    outputs = {}
+    for jobs in ("1", "2", "0"):
+        result = CliRunner().invoke(
+            main, ["report", str(source), "--out", str(tmp_path / jobs), "--jobs", jobs]
+        )
+        assert result.exit_code == 0, result.output
+        outputs[jobs] = sorted(p.name for p in (tmp_path / jobs).iterdir())
+    assert outputs["1"] == outputs["2"] == outputs["0"]
+    assert "index.html" in outputs["1"] and len(outputs["1"]) == 2 * 4 + 2  # + index, marker
+    for jobs in ("2", "0"):
+        compared, differ = report_bench.same_folders(tmp_path / "1", tmp_path / jobs)
+        assert compared == len(outputs["1"]) and not differ
+
+
+def test_an_error_in_a_worker_comes_back_whole(cohort, tmp_path, monkeypatch):
+    """An error raised while drawing a patient in a worker reaches the caller as the same
+    error (its issues and status), and nothing is written."""
+    from adapter.model import Issue
+    from adapter.outcome import InternalFault
+
+    def broken(report, stem, settings, with_index):
+        raise InternalFault([Issue("error", "invariant", f"cannot draw {stem}", None)], 500)
+
+    monkeypatch.setattr(usecases, "_patient_files", broken)
+    with pytest.raises(InternalFault) as raised:
+        usecases.write_reports(cohort, tmp_path / "out", SETTINGS, jobs=2)
+    assert raised.value.status == 500
+    assert raised.value.issues[0].message.startswith("cannot draw SYNTH-")
+    assert not (tmp_path / "out").exists()

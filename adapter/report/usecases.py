@@ -7,7 +7,9 @@ taxonomy in `adapter.outcome`.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import signal
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -93,33 +95,87 @@ def write_reports(
     patient: str | None = None,
     baseline: date | str | None = None,
     inputs: Iterable[str | Path] = (),
+    jobs: int = 1,
 ) -> list[Path]:
     """Per patient `<id>.html` (self-contained), `<id>.png`, `<id>.svg` (both panels) and
     `<id>-changes.json` (the change Observations, a transaction Bundle); with no patient named,
     every patient and `index.html`. Written through `adapter.outputs`: into a staging folder, moved
-    into place whole; a folder holding anything it did not write, or an input, is refused."""
+    into place whole; a folder holding anything it did not write, or an input, is refused.
+
+    `jobs` > 1 draws that many patients at once in worker processes (the charts are nearly all
+    of a patient's time, and patients are independent): the same files, byte for byte."""
     reports = follow_up(resources, settings, patient, baseline)
+    with_index = patient is None
+    stems = _file_stems(reports)
     names: list[str] = []
     try:
         with outputs.output_folder(out_dir, KIND, inputs, _recognise) as staging:
-            for name, data in _report_files(reports, settings, patient is None):
-                (staging / name).write_bytes(data)
-                names.append(name)
+            for written in _patients_written(reports, stems, settings, with_index, staging, jobs):
+                names += written
+            if with_index:
+                pages = [f"{stem}.html" for stem in stems]
+                (staging / INDEX).write_bytes(html.index_html(reports, pages).encode())
+                names.append(INDEX)
     except OSError as error:
         raise outputs.unwritable(out_dir, error) from None
     return [Path(out_dir) / name for name in names]
 
 
-def _report_files(
-    reports: list[FollowUp], settings: Settings, with_index: bool
+def _patient_files(
+    report: FollowUp, stem: str, settings: Settings, with_index: bool
 ) -> Iterator[tuple[str, bytes]]:
-    """The report's files by name, one patient at a time."""
-    stems = _file_stems(reports)
-    for report, stem in zip(reports, stems, strict=True):
-        yield f"{stem}.html", html.report_html(report, INDEX if with_index else None).encode()
-        yield f"{stem}.png", charts.chart(report, "png")
-        yield f"{stem}.svg", charts.chart(report, "svg")
-        changes = _checked(changes_bundle([report], settings), settings)
-        yield f"{stem}-changes.json", jsonio.dumps(changes)
-    if with_index:
-        yield INDEX, html.index_html(reports, [f"{stem}.html" for stem in stems]).encode()
+    """One patient's files by name."""
+    yield f"{stem}.html", html.report_html(report, INDEX if with_index else None).encode()
+    yield f"{stem}.png", charts.chart(report, "png")
+    yield f"{stem}.svg", charts.chart(report, "svg")
+    changes = _checked(changes_bundle([report], settings), settings)
+    yield f"{stem}-changes.json", jsonio.dumps(changes)
+
+
+def _write_patient(
+    report: FollowUp, stem: str, settings: Settings, with_index: bool, staging: Path
+) -> list[str]:
+    names = []
+    for name, data in _patient_files(report, stem, settings, with_index):
+        (staging / name).write_bytes(data)
+        names.append(name)
+    return names
+
+
+def _patients_written(
+    reports: list[FollowUp],
+    stems: list[str],
+    settings: Settings,
+    with_index: bool,
+    staging: Path,
+    jobs: int,
+) -> Iterator[list[str]]:
+    """Each patient's files written into `staging`, their names in patient order."""
+    if jobs <= 1 or len(reports) <= 1:
+        for report, stem in zip(reports, stems, strict=True):
+            yield _write_patient(report, stem, settings, with_index, staging)
+        return
+    # Forked once the reports are built: each worker inherits them and is sent only a number;
+    # matplotlib is imported before, so no worker loads it again.
+    charts.warm()
+    work = (reports, stems, settings, with_index, staging)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(min(jobs, len(reports)), initializer=_start, initargs=(work,)) as pool:
+        yield from pool.imap(_write_numbered, range(len(reports)))
+
+
+_WORK: tuple[list[FollowUp], list[str], Settings, bool, Path] | None = None
+
+
+def _start(work: tuple[list[FollowUp], list[str], Settings, bool, Path]) -> None:
+    """A worker: what it draws from; signals are the parent's to handle (it ends us)."""
+    global _WORK
+    _WORK = work
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _write_numbered(number: int) -> list[str]:
+    assert _WORK is not None, "the pool's initializer sets the work"
+    reports, stems, settings, with_index, staging = _WORK
+    return _write_patient(reports[number], stems[number], settings, with_index, staging)
