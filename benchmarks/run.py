@@ -1,4 +1,4 @@
-"""fms-fhir benchmarks: everything in one run, side by side with the targets of issue 11.
+"""fms-fhir benchmarks: everything in one run, side by side with the performance targets (issues 11 and 22).
 
     .venv/bin/python -m benchmarks            # make bench: 1,000 / 10,000 / 100,000 rows
     .venv/bin/python -m benchmarks --smoke    # the smallest sizes only (what CI runs)
@@ -35,7 +35,7 @@ TITLES = {
     "micro": "In-process: convert one answers document, validate one FIQR response",
     "http": "HTTP under gunicorn on 127.0.0.1, concurrency 1 and 4",
     "report": "Follow-up report: fms-fhir against the report's code before issue 22 (baseline)",
-    "targets": "Targets of issue 11 next to the measured figures",
+    "targets": "Targets (issues 11 and 22) next to the measured figures",
 }
 
 
