@@ -114,7 +114,6 @@ class Fragments:
             }
         ]
         self.note = [{"text": DOSE_NOTE}]
-        self.per_day = {"value": 1, "unit": "d", "system": UCUM, "code": "d"}
 
     def coding(self, code: Any) -> dict[str, Any]:
         return {
@@ -512,21 +511,26 @@ class Converter:
                 period["end"] = date.fromordinal(last).isoformat()
             span = f"from {begin}" + (f" to {period['end']}" if last is not None else ", ongoing")
             mg = repr(dose).removesuffix(".0")
+            whole = int(dose) if dose == int(dose) else dose  # a dose goes out as written
             dosages.append(
                 {
                     "sequence": sequence,
-                    "text": f"{mg} mg per day, {span}",
-                    "timing": {"repeat": {"boundsPeriod": period}},
+                    "text": f"{mg} mg once a day, {span}",
+                    "timing": {
+                        "repeat": {
+                            "boundsPeriod": period,
+                            "frequency": 1,
+                            "period": 1,
+                            "periodUnit": "d",
+                        }
+                    },
                     "doseAndRate": [
                         {
-                            "rateRatio": {
-                                "numerator": {
-                                    "value": dose,
-                                    "unit": "mg",
-                                    "system": UCUM,
-                                    "code": "mg",
-                                },
-                                "denominator": self.f.per_day,
+                            "doseQuantity": {
+                                "value": whole,
+                                "unit": "mg",
+                                "system": UCUM,
+                                "code": "mg",
                             }
                         }
                     ],
