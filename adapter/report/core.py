@@ -964,8 +964,11 @@ def _doses(phases: tuple[DosePhase, ...], days: list[date]) -> list[Decimal | No
     return doses
 
 
-def build(collected: _Collected, baseline: date | None, settings: Settings) -> FollowUp:
-    """One patient's report from what `collect` gathered."""
+def build(
+    collected: _Collected, baseline: date | None, settings: Settings, with_changes: bool = True
+) -> FollowUp:
+    """One patient's report from what `collect` gathered; without its changes (`with_changes`
+    False) for what does not show them (a chart)."""
     warnings = list(collected.warnings)
     index = {info.code: info for info in score_index(settings).values()}
     series = []
@@ -997,6 +1000,8 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
             base = earlier[-1] if earlier else None
             later = [p for p in item.points if p.day > day]
         baselines[item.code] = base
+        if not with_changes:
+            continue
         # A follow-up is classified by its value and band alone (the baseline is the series'):
         # each pair once, however many visits repeat it.
         classified: dict[tuple[int, int, Band | None], Classified] = {}
@@ -1073,12 +1078,14 @@ def follow_up(
     settings: Settings,
     patient: str | None = None,
     baseline: date | str | None = None,
+    with_changes: bool = True,
 ) -> list[FollowUp]:
     """The report of every patient in `resources` (or of the one named), ordered by patient.
 
     `patient` is an identifier value, `system|value`, or a reference; `baseline` a date that
-    replaces the LDN start as the baseline day. Raises InvalidInput when the input holds no score
-    Observations (422) or none of the named patient (404).
+    replaces the LDN start as the baseline day; `with_changes` False leaves the changes out (a
+    chart does not show them). Raises InvalidInput when the input holds no score Observations
+    (422) or none of the named patient (404).
     """
     day = parse_baseline(baseline)
     found = collect(resources, settings)
@@ -1096,7 +1103,7 @@ def follow_up(
             raise InvalidInput(
                 [Issue("error", "not-found", message, "patient", "unknown-patient")], 404
             )
-    return [build(collected, day, settings) for collected in chosen]
+    return [build(collected, day, settings, with_changes) for collected in chosen]
 
 
 def patients(
