@@ -7,6 +7,10 @@ binary float, and an integer of any length stays an integer. A key written twice
 is refused (which one was meant is unclear), and so are NaN and Infinity (not JSON), and a lone
 surrogate (a `\\ud800` escape without its pair: JSON's grammar allows it, but it is no Unicode
 text, and nothing downstream can write it: UTF-8, orjson, a log line); the error names where.
+
+`loads_written` reads the same texts with the same answers, in C when the text is exactly what
+orjson writes (a Bulk Data export of this project, a line at a time): for readers that take a
+decimal as a float as well as a Decimal (the report).
 """
 
 from __future__ import annotations
@@ -95,6 +99,50 @@ def lone_surrogate(value: Any) -> str | None:
                 (_step(path, index), child) for index, child in reversed(list(enumerate(node)))
             )
     return None
+
+
+STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+"""A JSON string (the text is valid JSON when this is used: every quote opens or closes one)."""
+_BRACKETS = bytes.maketrans(b"[]", b"{}")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def text_depth(text: bytes) -> int:
+    """How deeply a valid JSON text nests, read from its brackets outside strings: every round
+    removes the innermost pairs, so the rounds are the depth (in C, a round a level)."""
+    shape = STRING.sub(b"", text).translate(_BRACKETS, _NOT_BRACKETS)
+    depth = 0
+    while shape:
+        shorter = shape.replace(b"{}", b"")
+        if len(shorter) == len(shape):  # not JSON's brackets: never for a parsed text
+            break
+        shape, depth = shorter, depth + 1
+    return depth
+
+
+def loads_written(
+    data: bytes, what: str = "input", max_bytes: int | None = None, max_depth: int = 64
+) -> Any:
+    """`loads`, in C for a text that is exactly what orjson writes for the value it holds.
+
+    Such a text has each key once (a key written twice would be missing from the writing), no
+    NaN, no lone surrogate and no integer beyond 64 bits (orjson reads none of them), and every
+    decimal in its shortest form, so the float read has the written digits (`repr`); its depth
+    is read from its brackets. Any other text, or one too deep, goes through `loads`: the same
+    values, the same errors. A decimal comes back as a float here, not a Decimal: for readers
+    that take either (`Decimal(repr(value))` is the written number)."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise too_large(what, max_bytes)
+    try:
+        value = orjson.loads(data)
+        written = orjson.dumps(value) == data
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        written = False
+    if not written or (
+        data.count(b"{") + data.count(b"[") > max_depth and text_depth(data) > max_depth
+    ):
+        return loads(data, what, max_bytes, max_depth)
+    return value
 
 
 def _constant(name: str) -> Any:

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html import unescape
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -41,6 +41,9 @@ from adapter.report.rules import ResponderRule, rule_of
 from adapter.settings import Settings
 from adapter.terminology import coding
 from mappings import ldn
+
+MAP = (dict, Mapping)
+"""What `isinstance` takes for a JSON object: a dict is recognised at once, before the ABC."""
 
 
 def shown_scores() -> tuple[Score, ...]:
@@ -98,25 +101,57 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
+CACHED = 65536
+"""Formatted numbers kept (a report of many visits formats the same few values again and again:
+a score has few values, a change and a percent fewer than the pairs of them)."""
+K = TypeVar("K")
+V = TypeVar("V")
+_ROUNDED: dict[tuple[int, int, int], Decimal] = {}
+_NUMBER_TEXTS: dict[tuple[int, int, int, bool], str] = {}
+_PERCENT_TEXTS: dict[tuple[int, int, bool], str] = {}
+
+
+def _keep(cache: dict[K, V], key: K, value: V) -> V:
+    if len(cache) < CACHED:  # bounded: a long-running service formats ever new values
+        cache[key] = value
+    return value
+
+
 def rounded(value: Fraction, places: int = 2) -> Decimal:
-    """Half up to `places` decimals, trailing zeros dropped (72.50 -> 72.5, 35.00 -> 35)."""
+    """Half up to `places` decimals, trailing zeros dropped (72.50 -> 72.5, 35.00 -> 35).
+
+    Remembered by numerator and denominator (a Fraction's own hash is slow), as are the texts."""
+    key = (value.numerator, value.denominator, places)
+    found = _ROUNDED.get(key)
+    if found is not None:
+        return found
     quantum = Decimal(1).scaleb(-places)
     number = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
         quantum, rounding=ROUND_HALF_UP
     )
-    return number.normalize() if number != number.to_integral() else number.quantize(Decimal(1))
+    result = number.normalize() if number != number.to_integral() else number.quantize(Decimal(1))
+    return _keep(_ROUNDED, key, result)
 
 
 def number_text(value: Fraction, places: int = 2, signed: bool = False) -> str:
     """Readable number: 72.5, 35; `signed` adds + to rises (a fall keeps its minus)."""
+    key = (value.numerator, value.denominator, places, signed)
+    found = _NUMBER_TEXTS.get(key)
+    if found is not None:
+        return found
     text = format(rounded(value, places), "f")
     if text == "-0":
         text = "0"
-    return f"+{text}" if signed and value > 0 and not text.startswith("-") else text
+    text = f"+{text}" if signed and value > 0 and not text.startswith("-") else text
+    return _keep(_NUMBER_TEXTS, key, text)
 
 
 def percent_text(value: Fraction, signed: bool = True) -> str:
     """One decimal, as percent changes are published: -57.1, +14.3."""
+    key = (value.numerator, value.denominator, signed)
+    found = _PERCENT_TEXTS.get(key)
+    if found is not None:
+        return found
     text = format(
         (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
             Decimal("0.1"), rounding=ROUND_HALF_UP
@@ -125,7 +160,8 @@ def percent_text(value: Fraction, signed: bool = True) -> str:
     )
     if text == "-0.0":
         text = "0.0"
-    return f"+{text}" if signed and value > 0 else text
+    text = f"+{text}" if signed and value > 0 else text
+    return _keep(_PERCENT_TEXTS, key, text)
 
 
 # --- what the input holds ------------------------------------------------------------------
@@ -145,10 +181,10 @@ class Patient:
 
 
 def patient_of(subject: Any) -> Patient | None:
-    if not isinstance(subject, Mapping):
+    if not isinstance(subject, MAP):
         return None
     ident = subject.get("identifier")
-    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str) and ident["value"]:
+    if isinstance(ident, MAP) and isinstance(ident.get("value"), str) and ident["value"]:
         value = ident["value"]
         system = ident.get("system") if isinstance(ident.get("system"), str) else ""
         element = {"system": system, "value": value} if system else {"value": value}
@@ -183,7 +219,7 @@ def scrub(value: Any) -> Any:
 def _scrubbed(value: Any) -> Any:
     if isinstance(value, str):
         return LONE_SURROGATE.sub("\ufffd", value) if LONE_SURROGATE.search(value) else value
-    if isinstance(value, Mapping):
+    if isinstance(value, MAP):
         return {key: _scrubbed(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_scrubbed(item) for item in value]
@@ -205,7 +241,7 @@ def day_of(text: Any) -> date | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Point:
     """One score Observation: a value, or a gap with its reason (never a zero)."""
 
@@ -259,6 +295,9 @@ class ScoreInfo:
     def outside(self, value: Fraction) -> bool:
         """Outside the score's declared range: not a value of this score."""
         low, high = self.score.low, self.score.high
+        if isinstance(low, int) and isinstance(high, int):  # Fraction's own compare is slow
+            scaled_low, scaled_high = low * value.denominator, high * value.denominator
+            return not scaled_low <= value.numerator <= scaled_high
         return (low is not None and value < low) or (high is not None and value > high)
 
     @property
@@ -324,11 +363,11 @@ def _observation_reference(
 ) -> tuple[str | None, dict[str, Any] | None]:
     """(key, reference): by the project's identifier, another identifier, or `Observation/<id>`."""
     identifiers = resource.get("identifier")
-    identifiers = [identifiers] if isinstance(identifiers, Mapping) else _list(identifiers)
+    identifiers = [identifiers] if isinstance(identifiers, MAP) else _list(identifiers)
     usable = [
         i
         for i in identifiers
-        if isinstance(i, Mapping) and isinstance(i.get("value"), str) and i["value"]
+        if isinstance(i, MAP) and isinstance(i.get("value"), str) and i["value"]
     ]
     ours = next((i for i in usable if i.get("system") == settings.identifier_system), None)
     if ours is not None:
@@ -353,7 +392,7 @@ def _value(
     if "valueBoolean" in resource and isinstance(resource["valueBoolean"], bool):
         return resource["valueBoolean"], None
     quantity = resource.get("valueQuantity")
-    raw = quantity.get("value") if isinstance(quantity, Mapping) else None
+    raw = quantity.get("value") if isinstance(quantity, MAP) else None
     raw = raw if is_number(raw) else resource.get("valueInteger")
     if is_number(raw):
         number = exact(raw)
@@ -364,12 +403,12 @@ def _value(
     if answer is not None:
         return answer, None
     reason = resource.get("dataAbsentReason")
-    if isinstance(reason, Mapping):
+    if isinstance(reason, MAP):
         text = reason.get("text")
         if not isinstance(text, str) or not text:
             codings = reason.get("coding")
             first = codings[0] if isinstance(codings, list) and codings else None
-            first = first if isinstance(first, Mapping) else {}
+            first = first if isinstance(first, MAP) else {}
             text = first.get("display") or first.get("code") or "data absent"
         return None, str(text)
     return None, "no value"
@@ -377,9 +416,9 @@ def _value(
 
 def _answer_score(concept: Any, info: ScoreInfo) -> Fraction | None:
     """The score of a coded answer (the PHQ-9 item 9 Observation carries the LOINC answer)."""
-    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    codings = concept.get("coding") if isinstance(concept, MAP) else None
     for item in codings if isinstance(codings, list) else []:
-        if isinstance(item, Mapping):
+        if isinstance(item, MAP):
             found = info.answers.get((item.get("system"), item.get("code")))
             if found is not None:
                 return Fraction(found)
@@ -405,10 +444,10 @@ class DosePhase:
 
 def is_ldn(resource: Mapping[str, Any]) -> bool:
     concept = resource.get("medicationCodeableConcept")
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, MAP):
         return False
     for item in _list(concept.get("coding")):
-        if isinstance(item, Mapping) and (item.get("system"), item.get("code")) == (
+        if isinstance(item, MAP) and (item.get("system"), item.get("code")) == (
             ldn.NALTREXONE.system,
             ldn.NALTREXONE.code,
         ):
@@ -422,7 +461,7 @@ DAYS = {"h": Fraction(1, 24), "d": Fraction(1), "wk": Fraction(7)}
 
 
 def _mg(quantity: Any) -> Fraction | None:
-    if not isinstance(quantity, Mapping):
+    if not isinstance(quantity, MAP):
         return None
     unit = quantity.get("code") or quantity.get("unit") or "mg"
     return exact(quantity.get("value")) if unit == "mg" else None
@@ -436,10 +475,10 @@ def _days(value: Any, unit: Any) -> Fraction | None:
 def daily_dose(dosage: Mapping[str, Any]) -> Decimal | None:
     """mg per day of a dosage, whichever way it is written: a doseQuantity taken `frequency`
     times per `period`, a rateRatio (mg per d), or a rateQuantity in mg/d; None when unknown."""
-    timing = dosage["timing"] if isinstance(dosage.get("timing"), Mapping) else {}
-    repeat = timing["repeat"] if isinstance(timing.get("repeat"), Mapping) else {}
+    timing = dosage["timing"] if isinstance(dosage.get("timing"), MAP) else {}
+    repeat = timing["repeat"] if isinstance(timing.get("repeat"), MAP) else {}
     for rate in _list(dosage.get("doseAndRate")):
-        if not isinstance(rate, Mapping):
+        if not isinstance(rate, MAP):
             continue
         per_day: Fraction | None = None
         dose = _mg(rate.get("doseQuantity"))
@@ -449,13 +488,11 @@ def daily_dose(dosage: Mapping[str, Any]) -> Decimal | None:
             times = exact(repeat.get("frequency", 1))
             days = _days(repeat.get("period", 1), repeat.get("periodUnit", "d"))
             per_day = dose * times / days if times and days else None
-        elif isinstance(ratio, Mapping) and _mg(ratio.get("numerator")) is not None:
+        elif isinstance(ratio, MAP) and _mg(ratio.get("numerator")) is not None:
             below = ratio.get("denominator")
-            days = (
-                _days(below.get("value"), below.get("code")) if isinstance(below, Mapping) else None
-            )
+            days = _days(below.get("value"), below.get("code")) if isinstance(below, MAP) else None
             per_day = _mg(ratio["numerator"]) / days if days else None  # type: ignore[operator]  # not None: tested above
-        elif isinstance(quantity, Mapping) and quantity.get("code") == "mg/d":
+        elif isinstance(quantity, MAP) and quantity.get("code") == "mg/d":
             per_day = exact(quantity.get("value"))
         if per_day is not None:
             value = Decimal(per_day.numerator) / Decimal(per_day.denominator)
@@ -467,13 +504,13 @@ def dose_phases(resource: Mapping[str, Any]) -> list[DosePhase]:
     """The phases of an LDN MedicationStatement: each dosage's boundsPeriod and dose."""
     phases = []
     effective = resource.get("effectivePeriod")
-    effective = effective if isinstance(effective, Mapping) else {}
-    dosages = [d for d in _list(resource.get("dosage")) if isinstance(d, Mapping)]
+    effective = effective if isinstance(effective, MAP) else {}
+    dosages = [d for d in _list(resource.get("dosage")) if isinstance(d, MAP)]
     for dosage in dosages:
-        timing = dosage["timing"] if isinstance(dosage.get("timing"), Mapping) else {}
-        repeat = timing["repeat"] if isinstance(timing.get("repeat"), Mapping) else {}
+        timing = dosage["timing"] if isinstance(dosage.get("timing"), MAP) else {}
+        repeat = timing["repeat"] if isinstance(timing.get("repeat"), MAP) else {}
         bounds = repeat.get("boundsPeriod")
-        if not isinstance(bounds, Mapping):
+        if not isinstance(bounds, MAP):
             bounds = effective if len(dosages) == 1 else {}
         start = day_of(bounds.get("start"))
         if start is None:
@@ -491,7 +528,7 @@ def _notes(resource: Mapping[str, Any]) -> list[str]:
     return [
         note["text"]
         for note in _list(resource.get("note"))
-        if isinstance(note, Mapping) and isinstance(note.get("text"), str) and note["text"]
+        if isinstance(note, MAP) and isinstance(note.get("text"), str) and note["text"]
     ]
 
 
@@ -502,11 +539,17 @@ MAX_NOTE = 2000
 def _narrative(resource: Mapping[str, Any]) -> list[str]:
     """The words of a resource's narrative (`text.div`), tags dropped."""
     text = resource.get("text")
-    div = text.get("div") if isinstance(text, Mapping) else None
+    div = text.get("div") if isinstance(text, MAP) else None
     if not isinstance(div, str):
         return []
-    words = " ".join(unescape(re.sub(r"<[^>]*>", " ", div[: MAX_NOTE * 4])).split())
+    words = _words(div[: MAX_NOTE * 4])
     return [words[:MAX_NOTE]] if words else []
+
+
+@lru_cache(maxsize=256)
+def _words(div: str) -> str:
+    """The words of a narrative (most resources of one export share theirs: read once)."""
+    return " ".join(unescape(re.sub(r"<[^>]*>", " ", div)).split())
 
 
 def _provenance(resource: Mapping[str, Any]) -> tuple[list[str], bool]:
@@ -519,11 +562,12 @@ def _provenance(resource: Mapping[str, Any]) -> tuple[list[str], bool]:
 
 def _is_test_data(resource: Mapping[str, Any]) -> bool:
     meta = resource.get("meta")
-    security = meta.get("security") if isinstance(meta, Mapping) else None
-    return isinstance(security, list) and any(
-        isinstance(tag, Mapping) and (tag.get("system"), tag.get("code")) == HTEST
-        for tag in security
-    )
+    security = meta.get("security") if isinstance(meta, MAP) else None
+    if isinstance(security, list):
+        for tag in security:
+            if isinstance(tag, MAP) and (tag.get("system"), tag.get("code")) == HTEST:
+                return True
+    return False
 
 
 @dataclass
@@ -542,18 +586,19 @@ class _Collected:
 
 def _is_reported(method: Any, settings: Settings) -> bool:
     """Observation.method says `reported` (the project's code): a total typed from a sheet."""
-    codings = method.get("coding") if isinstance(method, Mapping) else None
-    return any(
-        isinstance(item, Mapping)
-        and (item.get("system"), item.get("code")) == (settings.codesystem_url, "reported")
-        for item in (codings if isinstance(codings, list) else [])
-    )
+    codings = method.get("coding") if isinstance(method, MAP) else None
+    if isinstance(codings, list):
+        reported = (settings.codesystem_url, "reported")
+        for item in codings:
+            if isinstance(item, MAP) and (item.get("system"), item.get("code")) == reported:
+                return True
+    return False
 
 
 def _score_of(code: Any, index: Mapping[tuple[str, str], ScoreInfo]) -> ScoreInfo | None:
-    codings = code.get("coding") if isinstance(code, Mapping) else None
+    codings = code.get("coding") if isinstance(code, MAP) else None
     for item in codings if isinstance(codings, list) else []:
-        if isinstance(item, Mapping):
+        if isinstance(item, MAP):
             system, value = item.get("system"), item.get("code")
             if isinstance(system, str) and isinstance(value, str) and (system, value) in index:
                 return index[(system, value)]
@@ -584,10 +629,10 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         patient = patient_of(resource.get("subject"))
         if patient is None:
             continue
-        collected = found.setdefault(patient.key, _Collected(patient))
+        collected = found.get(patient.key) or found.setdefault(patient.key, _Collected(patient))
         day = day_of(resource.get("effectiveDateTime")) or day_of(
             (resource.get("effectivePeriod") or {}).get("start")
-            if isinstance(resource.get("effectivePeriod"), Mapping)
+            if isinstance(resource.get("effectivePeriod"), MAP)
             else None
         )
         if day is None:
@@ -659,7 +704,7 @@ class Series:
         return self.info.rule.category_of(point.band.code if point.band else None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Visit:
     day: date
     days_on_ldn: int | None
@@ -672,7 +717,7 @@ class Visit:
         return None if self.days_on_ldn is None else Fraction(self.days_on_ldn) / DAYS_PER_MONTH
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One score at one follow-up visit against its baseline."""
 
@@ -919,8 +964,11 @@ def _doses(phases: tuple[DosePhase, ...], days: list[date]) -> list[Decimal | No
     return doses
 
 
-def build(collected: _Collected, baseline: date | None, settings: Settings) -> FollowUp:
-    """One patient's report from what `collect` gathered."""
+def build(
+    collected: _Collected, baseline: date | None, settings: Settings, with_changes: bool = True
+) -> FollowUp:
+    """One patient's report from what `collect` gathered; without its changes (`with_changes`
+    False) for what does not show them (a chart)."""
     warnings = list(collected.warnings)
     index = {info.code: info for info in score_index(settings).values()}
     series = []
@@ -952,6 +1000,11 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
             base = earlier[-1] if earlier else None
             later = [p for p in item.points if p.day > day]
         baselines[item.code] = base
+        if not with_changes:
+            continue
+        # A follow-up is classified by its value and band alone (the baseline is the series'):
+        # each pair once, however many visits repeat it.
+        classified: dict[tuple[int, int, Band | None], Classified] = {}
         for point in later:
             if base is None:
                 text = (
@@ -964,7 +1017,12 @@ def build(collected: _Collected, baseline: date | None, settings: Settings) -> F
                 text = f"no value at this visit ({point.absent}): no change computed"
                 changes.append(Change(item, point.day, base, point, None, None, rule, None, text))
             else:
-                change, percent, category, text, extras = classify(rule, item, base, point)
+                number = point.number
+                key = (number.numerator, number.denominator, point.band)
+                found = classified.get(key)
+                if found is None:
+                    found = classified[key] = classify(rule, item, base, point)
+                change, percent, category, text, extras = found
                 changes.append(
                     Change(
                         item, point.day, base, point, change, percent, rule, category, text,
@@ -1020,12 +1078,14 @@ def follow_up(
     settings: Settings,
     patient: str | None = None,
     baseline: date | str | None = None,
+    with_changes: bool = True,
 ) -> list[FollowUp]:
     """The report of every patient in `resources` (or of the one named), ordered by patient.
 
     `patient` is an identifier value, `system|value`, or a reference; `baseline` a date that
-    replaces the LDN start as the baseline day. Raises InvalidInput when the input holds no score
-    Observations (422) or none of the named patient (404).
+    replaces the LDN start as the baseline day; `with_changes` False leaves the changes out (a
+    chart does not show them). Raises InvalidInput when the input holds no score Observations
+    (422) or none of the named patient (404).
     """
     day = parse_baseline(baseline)
     found = collect(resources, settings)
@@ -1043,7 +1103,7 @@ def follow_up(
             raise InvalidInput(
                 [Issue("error", "not-found", message, "patient", "unknown-patient")], 404
             )
-    return [build(collected, day, settings) for collected in chosen]
+    return [build(collected, day, settings, with_changes) for collected in chosen]
 
 
 def patients(

@@ -2,17 +2,19 @@
 
 A Bundle (transaction, batch, collection, searchset: each entry.resource), a JSON array of
 resources, a single resource, NDJSON (one resource a line), or a folder of those files. Every
-JSON text goes through `adapter.jsonio.loads` with the size and depth limits of the settings;
-NDJSON is read a line at a time, so a large Bulk Data file never sits in memory whole.
+JSON text goes through `adapter.jsonio.loads` with the size and depth limits of the settings
+(an NDJSON line through `loads_written`: the same answers, in C for the lines orjson wrote);
+NDJSON is read a line at a time, from a file or a request's stream, so a large Bulk Data file
+never sits in memory whole, and each resource can be read and dropped before the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from adapter.jsonio import loads, too_large
+from adapter.jsonio import loads, loads_written, too_large
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.settings import Settings
@@ -44,14 +46,25 @@ def resources_from_json(value: Any, where: str = "input") -> Iterator[dict[str, 
             yield from resources_from_json(resource, f"{where}.entry[{index}].resource")
 
 
+def _lines(data: bytes | IO[bytes]) -> Iterable[bytes]:
+    """The lines of a body as `bytes.splitlines` cuts them (at \\n, \\r\\n and a lone \\r), from
+    the bytes or read from a stream a line at a time."""
+    if isinstance(data, bytes):
+        yield from data.splitlines()
+        return
+    while chunk := data.readline():
+        yield from chunk.splitlines()
+
+
 def resources_from_ndjson(
-    data: bytes, settings: Settings, what: str = "input"
+    data: bytes | IO[bytes], settings: Settings, what: str = "input"
 ) -> Iterator[dict[str, Any]]:
-    """Resources of an NDJSON body (a request of the service), one JSON value a line."""
-    for number, line in enumerate(data.splitlines(), 1):
+    """Resources of an NDJSON body (a request of the service), one JSON value a line: the bytes,
+    or a binary stream read a line at a time (only the current line is held)."""
+    for number, line in enumerate(_lines(data), 1):
         if line.strip():
             where = f"{what} line {number}"
-            value = loads(line, where, settings.max_input_bytes, settings.max_json_depth)
+            value = loads_written(line, where, settings.max_input_bytes, settings.max_json_depth)
             yield from resources_from_json(value, where)
 
 
@@ -91,7 +104,10 @@ def _read_ndjson_file(file: Path, settings: Settings) -> Iterator[dict[str, Any]
             if len(line) > limit and not line.endswith(b"\n"):
                 raise too_large(where, limit)
             if line.strip():
-                value = loads(line, where, limit, settings.max_json_depth)
+                if len(line) > limit:  # as `loads` counts it, the line's end included
+                    raise too_large(where, limit)
+                text = line.rstrip(b"\r\n")
+                value = loads_written(text, where, limit, settings.max_json_depth)
                 yield from resources_from_json(value, where)
 
 

@@ -51,8 +51,9 @@ def chart(
     baseline: date | str | None = None,
     panel: str | None = None,
 ) -> bytes:
-    """One patient's chart as PNG or SVG: both panels, or panel "a" or "b"."""
-    report = one_patient(follow_up(resources, settings, patient, baseline))
+    """One patient's chart as PNG or SVG: both panels, or panel "a" or "b" (a chart shows no
+    change from baseline: none is computed)."""
+    report = one_patient(follow_up(resources, settings, patient, baseline, with_changes=False))
     return charts.chart(report, fmt, panel)
 
 

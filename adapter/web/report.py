@@ -18,10 +18,11 @@ need it when the body holds several patients, the Bundle then holds every patien
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, g, request
 
@@ -62,6 +63,8 @@ REPORT_POLICY = (
     "form-action 'none'; frame-ancestors 'self'"
 )
 """The report is self-contained: the browser is told to fetch nothing else, ever."""
+STREAM_BUFFER = 1024 * 1024
+"""How much of an NDJSON body is read from the server at once."""
 
 
 def _baseline() -> str | None:
@@ -85,11 +88,11 @@ def _patient() -> str | None:
 
 
 def _counted(resources: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
-    """The resources, and a 413 at the first one past `limit` (before the report is built)."""
-    kept = []
-    for resource in resources:
-        kept.append(resource)
-        if len(kept) > limit:
+    """The resources as they are read, and a 413 at the first one past `limit`: raised while
+    the report reads them, before anything of it is built, and before any error of a later
+    line (the same answer as counting them all first), without holding them all."""
+    for count, resource in enumerate(resources, 1):
+        if count > limit:
             message = (
                 f"the body holds more than {limit} resources, the most one $report reads "
                 "(FMS_FHIR_REPORT_MAX_RESOURCES); send one patient's resources at a time"
@@ -97,22 +100,25 @@ def _counted(resources: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[s
             raise InvalidInput(
                 [Issue("error", "too-long", message, None, "too-many-resources")], 413
             )
-    return iter(kept)
+        yield resource
 
 
 def read_resources(settings: Settings) -> Iterator[dict[str, Any]]:
-    """The body's resources: NDJSON a line at a time, else one JSON value (Bundle, array,
-    resource); within FMS_FHIR_REPORT_MAX_MB (and FMS_FHIR_MAX_INPUT_MB), the depth limit and
-    FMS_FHIR_REPORT_MAX_RESOURCES."""
+    """The body's resources: NDJSON a line at a time from the request's stream (the body is
+    never held whole, and each resource can be dropped once read), else one JSON value (Bundle,
+    array, resource); within FMS_FHIR_REPORT_MAX_MB (and FMS_FHIR_MAX_INPUT_MB), the depth limit
+    and FMS_FHIR_REPORT_MAX_RESOURCES. A body over the limit is a 413 before any line is read
+    when its Content-Length says so, else when the reading passes the limit."""
     options = state().options
     limit = min(settings.max_input_bytes, options.report_max_bytes)
     request.max_content_length = limit
-    data = request.get_data(cache=False)
-    if len(data) > limit:
-        raise jsonio.too_large("the body", limit)
     if request.mimetype == NDJSON_TYPE:
-        resources = resources_from_ndjson(data, settings, "the body")
+        stream = io.BufferedReader(cast(io.RawIOBase, request.stream), STREAM_BUFFER)
+        resources = resources_from_ndjson(stream, settings, "the body")
     else:
+        data = request.get_data(cache=False)
+        if len(data) > limit:
+            raise jsonio.too_large("the body", limit)
         resources = resources_from_json(
             api.read_json(data, settings, "the body", limit), "the body"
         )
