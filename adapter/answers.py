@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from marshmallow import ValidationError
 
 from adapter import registry
@@ -21,6 +22,40 @@ from adapter.rules import check_answer, required_issues
 from adapter.schemas import AnswersDocumentSchema, issues_from
 
 _SCHEMA = AnswersDocumentSchema()
+_OWN = ("instrument", "answers")
+"""What each document of a visit has of its own; the rest (subject, authored, status, test_data)
+the visit's documents usually share."""
+_OWN_FIELDS = tuple((name, _SCHEMA.fields[name]) for name in _OWN)
+
+Shared = dict[bytes, dict[str, Any]]
+"""The shared part of documents already loaded in one request, by its JSON (see `_load`)."""
+
+
+def _load(document: Mapping[str, Any], shared: Shared | None) -> dict[str, Any]:
+    """`_SCHEMA.load(document)`, loading a shared part once per request: a document whose part
+    besides instrument and answers is (as JSON) that of one loaded before has the same result
+    for it, so only its own two fields are loaded (by the schema's fields); whatever fails is
+    loaded whole again, so its errors are exactly those of a document alone."""
+    if shared is None or any(name not in document for name in _OWN):
+        return _SCHEMA.load(document)
+    try:
+        key = orjson.dumps(
+            {k: v for k, v in document.items() if k not in _OWN}, option=orjson.OPT_SORT_KEYS
+        )
+    except TypeError:  # what orjson does not write (a Decimal, a key that is no string)
+        return _SCHEMA.load(document)
+    common = shared.get(key)
+    if common is None:
+        data = _SCHEMA.load(document)
+        shared[key] = {k: v for k, v in data.items() if k not in _OWN}
+        return data
+    try:
+        own = {
+            name: field.deserialize(document[name], name, document) for name, field in _OWN_FIELDS
+        }
+    except ValidationError:
+        return _SCHEMA.load(document)
+    return {**common, **own}
 
 
 def check_answers(
@@ -52,14 +87,17 @@ def check_answers(
     return values, issues
 
 
-def response_from_document(document: Any, prefix: str = "") -> Response:
-    """Answers document -> Response, or InvalidInput with every issue found."""
+def response_from_document(
+    document: Any, prefix: str = "", shared: Shared | None = None
+) -> Response:
+    """Answers document -> Response, or InvalidInput with every issue found. `shared`: the
+    request's memo of shared parts, when it converts several documents (see `_load`)."""
     place = prefix.rstrip(".")
     if not isinstance(document, Mapping):
         message = "an answers document is a JSON object"
         raise InvalidInput([Issue("error", "structure", message, place or None, "not-an-object")])
     try:
-        data = _SCHEMA.load(document)
+        data = _load(document, shared)
     except ValidationError as error:
         raise InvalidInput(issues_from(error, place)) from None
     instrument = registry.get(data["instrument"])

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from adapter import registry
-from adapter.answers import response_from_document
+from adapter.answers import Shared, response_from_document
 from adapter.bundle import BundleType, bundle
 from adapter.jsonio import loads
 from adapter.links import links_for
@@ -78,10 +78,11 @@ def parse_documents(payload: Any) -> list[Response]:
     responses: list[Response] = []
     issues: list[Issue] = []
     seen: dict[str, int] = {}
+    shared: Shared | None = {} if len(documents) > 1 else None
     for index, document in enumerate(documents):
         prefix = f"[{index}]." if isinstance(payload, list) else ""
         try:
-            response = response_from_document(document, prefix)
+            response = response_from_document(document, prefix, shared)
         except InvalidInput as error:
             issues.extend(error.issues)
             continue

@@ -291,7 +291,20 @@ def check_answer(item: Item, raw: object, codesystem: str | None = None) -> Chec
     option, whatever its type), `wrong-system` (an option's code in another system); on an
     accepted Coding `display-mismatch` (a warning), on a valueInteger `integer-for-choice`.
     """
-    if item.type in ("group", "display"):
+    kind, cls = item.type, raw.__class__
+    # The usual answers first, accepted as `_check_plain` accepts them; anything else (a
+    # refusal above all) goes the whole way below.
+    if kind == "choice":
+        if cls is int or cls is str:
+            option = item.option_for(raw)
+            if option is not None:
+                return option, ()
+    elif kind == "boolean":
+        if cls is bool:
+            return raw, ()
+    elif kind == "integer" and cls is int:
+        return _in_range(item.link_id, raw, item.min_value, item.max_value, None)
+    if kind in ("group", "display"):
         return _rejected(item.link_id, "not-answerable", f"is a {item.type} and takes no answer")
     if isinstance(raw, FhirAnswer):
         return _check_fhir(item, raw, codesystem)
