@@ -32,6 +32,7 @@ renames in order.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -228,6 +229,51 @@ def _remove_ours(folder: Path) -> None:
         os.unlink(folder / MARKER)
     with contextlib.suppress(OSError):
         folder.rmdir()
+
+
+# --- copying between files ----------------------------------------------------------------------
+
+COPY_BLOCK = 1 << 20
+"""Bytes read at a time where the system cannot copy between files itself."""
+
+
+def copy_range(source: int, target: int, offset: int, length: int) -> None:
+    """Appends `length` bytes of the file `source` from `offset` at the position of `target`
+    (both open file descriptors) and moves that position past them.
+
+    The kernel copies (`os.copy_file_range`: no bytes pass through this process) where it
+    can; elsewhere (another system, file systems it cannot copy between) they are read and
+    written a block at a time."""
+    copy = getattr(os, "copy_file_range", None)
+    while length > 0 and copy is not None:
+        try:
+            done = copy(source, target, length, offset)
+        except OSError as error:
+            if error.errno not in _NO_KERNEL_COPY:
+                raise
+            break
+        if done == 0:
+            raise OSError(f"copying {length} bytes from offset {offset}: the source ends")
+        offset += done
+        length -= done
+    while length > 0:
+        block = os.pread(source, min(length, COPY_BLOCK), offset)
+        if not block:
+            raise OSError(f"copying {length} bytes from offset {offset}: the source ends")
+        view = memoryview(block)
+        while view:
+            view = view[os.write(target, view) :]
+        offset += len(block)
+        length -= len(block)
+
+
+_NO_KERNEL_COPY = {
+    getattr(errno, name)
+    for name in ("EXDEV", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "EBADF", "EPERM")
+    if hasattr(errno, name)
+}
+"""What copy_file_range answers where it cannot copy between these two files (EINVAL, EBADF,
+EPERM: a file system or file kind it does not support; the fallback then says what is wrong)."""
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -567,6 +613,7 @@ __all__ = [
     "OutputFolder",
     "commit",
     "conflict",
+    "copy_range",
     "foreign",
     "marked",
     "marker_text",

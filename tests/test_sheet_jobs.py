@@ -6,15 +6,20 @@ workers are made small so the rows of one patient straddle chunks and workers.""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapter.cli import main
 from adapter.sheets import parallel
+from adapter.sheets.output import SINKS
 from adapter.sheets.request import SheetOptions
+from tests.support import SETTINGS
 from tests.support.sheets import HEADER, write_csv
 
 FORMATS = ("transaction", "patient", "ndjson")
@@ -135,3 +140,78 @@ def test_jobs_is_at_least_one():
         SheetOptions(jobs=0)
     result = CliRunner().invoke(main, ["convert-sheet", "x.csv", "--out", "o", "--jobs", "-1"])
     assert result.exit_code == 2 and "--jobs" in result.output
+
+
+# --- the workers write, this process places: the spool of each folder sink ---------------------
+
+
+KINDS = ("QuestionnaireResponse", "Observation", "MedicationStatement")
+PATIENTS = ("P1", "P2", "a b/c", "P1 ", f"a_b_c-{hashlib.sha1(b'a b/c').hexdigest()[:8]}")
+"""Two need cleaning into file names, and the last is the file name of the one before it: two
+patients whose visits on a day take one file name, the later row's file kept (one process
+leaves that; see `safe_name`)."""
+
+
+@st.composite
+def _spooled_runs(draw: st.DrawFn) -> tuple[list[tuple[str, str, list[dict]]], int, list[int]]:
+    """Rows (patient, day, resources) with visits given twice, the chunk size, and for each
+    window of chunks the order the workers finish them in."""
+    count = draw(st.integers(1, 40))
+    rows = []
+    for number in range(count):
+        patient = draw(st.sampled_from(PATIENTS))
+        day = f"2024-01-{draw(st.integers(1, 4)):02d}"
+        kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=4))
+        resources = [{"resourceType": k, "id": f"r{number}-{i}"} for i, k in enumerate(kinds)]
+        rows.append((patient, day, resources))
+    size = draw(st.integers(1, 6))
+    chunks = -(-count // size)
+    order = draw(st.permutations(range(chunks)))
+    return rows, size, list(order)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(run=_spooled_runs(), window=st.integers(1, 4))
+def test_what_workers_write_is_placed_as_one_process_writes_it(
+    tmp_path_factory, output_format, run, window
+):
+    """The spool (the workers' side of a folder sink) against `add_encoded` in row order:
+    chunks written in any order within the window of chunks in flight (so a visit given twice
+    may be written first by the later row), slots reused, rows given twice dropped, then the
+    patients' own resources written by this process into the same files."""
+    rows, size, order = run
+    folder = tmp_path_factory.mktemp("spool")
+    one = SINKS[output_format](folder / "one", SETTINGS)
+    many = SINKS[output_format](folder / "many", SETTINGS)
+    encode = one.encoder()
+    assert encode is not None
+    spool = many.spool()
+    assert spool is not None
+    chunks = [rows[start : start + size] for start in range(0, len(rows), size)]
+    seen: set[tuple[str, str]] = set()
+    for first in range(0, len(chunks), window):
+        batch = [n for n in order if first <= n < first + window]
+        placed = {
+            n: spool.write_chunk(n % window, [(p, d, encode(r)) for p, d, r in chunks[n]])
+            for n in batch
+        }
+        for n in sorted(batch):
+            for (patient, day, resources), where in zip(chunks[n], placed[n], strict=True):
+                if (patient, day) in seen:  # a visit given twice: the later row is rejected
+                    many.drop_spooled(patient, day, where)
+                    continue
+                seen.add((patient, day))
+                one.add_encoded(patient, day, encode(resources))
+                many.add_spooled(patient, day, where)
+            spool.release(n % window)
+    for patient in PATIENTS:
+        statement = [{"resourceType": "MedicationStatement", "id": f"m-{patient}"}]
+        one.add_patient(patient, statement)
+        many.add_patient(patient, statement)
+    one.finish()
+    many.finish()
+    assert _files(folder / "many") == _files(folder / "one")
+    assert not [p for p in folder.iterdir() if ".partial-" in p.name]
