@@ -6,8 +6,15 @@ workers are made small so the rows of one patient straddle chunks and workers.""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,10 +24,13 @@ from hypothesis import strategies as st
 
 from adapter.cli import main
 from adapter.sheets import parallel
+from adapter.sheets.contract import default_contract
 from adapter.sheets.output import SINKS
+from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.request import SheetOptions
 from tests.support import SETTINGS
 from tests.support.sheets import HEADER, write_csv
+from tests.test_sheet_memory import visits_csv
 
 FORMATS = ("transaction", "patient", "ndjson")
 
@@ -170,6 +180,7 @@ def _spooled_runs(draw: st.DrawFn) -> tuple[list[tuple[str, str, list[dict]]], i
     return rows, size, list(order)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", FORMATS)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -215,3 +226,175 @@ def test_what_workers_write_is_placed_as_one_process_writes_it(
     many.finish()
     assert _files(folder / "many") == _files(folder / "one")
     assert not [p for p in folder.iterdir() if ".partial-" in p.name]
+
+
+# --- the whole command: any sheet, any number of workers, the same bytes ------------------------
+
+
+UNREADABLE = (
+    b"P1," + b"x" * 140_000 + b",,1,1,1,1,,10,20\r\n",  # the csv module refuses the row
+    b"P2,2024-02-0\xff,,1,1,1,1,,10,20\r\n",  # a stray byte (the encoding is guessed)
+)
+"""Rows the reader cannot give: its error for the one, the rows after it read on."""
+
+
+@st.composite
+def _sheets(draw: st.DrawFn) -> tuple[bytes, str, int, int]:
+    """A CSV of every kind of row `_row` makes, unreadable rows among them; the format, the
+    number of workers and the chunk size."""
+    seed = draw(st.integers(0, 2**32))
+    rows = _sheet_rows(random.Random(seed), draw(st.integers(1, 90)))
+    lines = [_csv_line(HEADER), *(_csv_line(row) for row in rows)]
+    for line in draw(st.lists(st.sampled_from(UNREADABLE), max_size=3)):
+        lines.insert(draw(st.integers(1, len(lines))), line)
+    return (
+        b"".join(lines),
+        draw(st.sampled_from(FORMATS)),
+        draw(st.integers(2, 3)),
+        draw(st.integers(1, 12)),
+    )
+
+
+def _sheet_rows(draw: random.Random, count: int) -> list[list[object]]:
+    return [_row(draw, draw.randint(0, 40)) for _ in range(count)]
+
+
+def _csv_line(row: Sequence[object]) -> bytes:
+    return (",".join(str(cell) for cell in row) + "\r\n").encode()
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=_sheets())
+def test_any_sheet_in_workers_gives_the_bytes_of_one_process(tmp_path_factory, case):
+    data, output_format, jobs, chunk = case
+    folder = tmp_path_factory.mktemp("jobs")
+    sheet = folder / "visits.csv"
+    sheet.write_bytes(data)
+    original = parallel.CHUNK
+    parallel.CHUNK = chunk
+    try:
+        one = _convert(sheet, folder / "one", output_format, 1)
+        many = _convert(sheet, folder / "many", output_format, jobs)
+    finally:
+        parallel.CHUNK = original
+    assert many == one
+    assert _files(folder / "many") == _files(folder / "one")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "many",
+        "many.report.json",
+        "one",
+        "one.report.json",
+        "visits.csv",
+    ]
+
+
+# --- nothing left behind: an error, a stop, a kill ----------------------------------------------
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name or ".old-" in p.name)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_a_sheet_stopped_midway_leaves_nothing_of_the_workers(tmp_path, monkeypatch, output_format):
+    monkeypatch.setattr(parallel, "CHUNK", 4)
+    sheet = _sheet(tmp_path / "visits.csv", 4, 120)
+    result = CliRunner().invoke(
+        main,
+        ["convert-sheet", str(sheet), "--format", output_format, "--out", str(tmp_path / "out")],
+        env={"FMS_FHIR_MAX_SHEET_ROWS": "50"},
+    )
+    assert result.exit_code != 0 and "too-many-rows" in result.output
+    again = CliRunner().invoke(
+        main,
+        [
+            *("convert-sheet", str(sheet), "--format", output_format),
+            *("--out", str(tmp_path / "out"), "--jobs", "2"),
+        ],
+        env={"FMS_FHIR_MAX_SHEET_ROWS": "50"},
+    )
+    assert again.exit_code == result.exit_code and again.output == result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["visits.csv"]
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie waiting for its parent has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_end_with_a_stopped_run_and_its_staging_goes(tmp_path, stop):
+    """SIGTERM: the run removes its staging folder itself. SIGKILL: the workers end with it
+    (nothing more is written into the staging folder) and the next run removes the folder."""
+    rows = [
+        [f"P{n % 50}", f"{2000 + n // 365 % 20}-{n % 12 + 1:02d}-{n % 28 + 1:02d}", "4.5"]
+        + [n % 4, 1, 2, 3, "", n % 100, 90]
+        for n in range(30_000)
+    ]
+    sheet = write_csv(tmp_path / "big.csv", [HEADER, *rows])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "adapter.cli", "convert-sheet", str(sheet), "--out", str(out)]
+    process = subprocess.Popen(
+        [*command, "--format", "ndjson", "--jobs", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    staging = tmp_path / f".out.partial-{process.pid}"
+    deadline = time.monotonic() + 60
+    while not any((staging / ".spool").glob("*.ndjson")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    workers = [int(pid) for pid in children]
+    assert len(workers) == 2
+    process.send_signal(stop)
+    assert process.wait(timeout=30) == (128 + stop if stop == signal.SIGTERM else -stop)
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived the run"
+        time.sleep(0.02)
+    if stop == signal.SIGKILL:
+        assert _leftovers(tmp_path) == [staging.name]
+        small = write_csv(tmp_path / "small.csv", [HEADER, rows[0]])
+        subprocess.run([*command[:4], str(small), "--out", str(out)], cwd=ROOT, check=True)
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("frozen_heap")
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_with_workers_this_process_keeps_a_few_bytes_a_row(tmp_path, output_format):
+    """What the workers hand back is let go once placed: traced every 500 rows from row 1,000
+    on, this process keeps what one process keeps (the visit days: a few bytes a visit)."""
+    sheet = visits_csv(tmp_path / "visits.csv", 5_000)
+    traced: list[int] = []
+
+    def sample(rows: int, share: float | None) -> None:
+        gc.collect()
+        traced.append(tracemalloc.get_traced_memory()[0])
+
+    sink = SINKS[output_format](tmp_path / "out", SETTINGS)
+    tracemalloc.start()
+    try:
+        with open(sheet, "rb") as stream:
+            report = run_pipeline(
+                stream, sheet.name, default_contract(), sink, SETTINGS, sample, jobs=2
+            )
+    finally:
+        tracemalloc.stop()
+    assert report.rows_converted == report.rows_read == 5_000
+    growth = (traced[-1] - traced[1]) / (500 * (len(traced) - 2))
+    assert growth < 40, growth
