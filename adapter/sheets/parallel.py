@@ -41,8 +41,9 @@ from adapter.sheets.rows import RowPlan, RowResult, convert_row
 Row = tuple[int, list[Any], str | None]
 """A row as a reader gives it: its number, its cells, why it cannot be read (None: it can)."""
 Encoder = Callable[[list[dict[str, Any]]], Any]
-Encoded = tuple[tuple[str, ...], Any]
-"""A row's resource types and its resources as the sink's encoder made them."""
+Encoded = tuple[tuple[tuple[str, int], ...], Any]
+"""A row's resources counted by type, and those resources as the sink's encoder made them (with
+a spool: where a worker wrote them)."""
 Converted = tuple[int, list[Any], str | None, RowResult | None, Encoded | None]
 """The row, its result (None for a row that cannot be read) and, when an encoder was given and
 the row has resources, those resources encoded (the result then holds none)."""
@@ -129,15 +130,19 @@ def _convert(slot: int, rows: list[tuple[int, list[Any]]]) -> list[Done]:
     spool), else as JSON bytes."""
     assert _PLAN is not None, "the pool's initializer sets the plan"
     done: list[Done] = []
-    spooled: list[tuple[int, tuple[str, ...]]] = []
-    """The rows of `done` the spool writes, with their resource types."""
+    spooled: list[tuple[int, tuple[tuple[str, int], ...]]] = []
+    """The rows of `done` the spool writes, with their resources counted by type."""
     written: list[tuple[str, str, Any]] = []
     for number, cells in rows:
         result = convert_row(_PLAN, number, cells)
         resources, encoded = b"", None
         if result.resources:
             if _ENCODER is not None:
-                kinds = tuple(r["resourceType"] for r in result.resources)
+                counts: dict[str, int] = {}
+                for resource in result.resources:
+                    kind = resource["resourceType"]
+                    counts[kind] = counts.get(kind, 0) + 1
+                kinds = tuple(counts.items())
                 encoded = (kinds, _ENCODER(result.resources))
                 if _SPOOL is not None:
                     assert result.patient and result.date, "a row with resources is converted"
