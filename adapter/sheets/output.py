@@ -391,11 +391,13 @@ class PatientSink(FolderSink):
     def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
         placed: list[tuple[int, int, int]] = []
         offset = 0
+        for _, _, encoded in rows:
+            placed.append((slot, offset, len(encoded)))
+            offset += len(encoded)
         with self._slot_writer(slot) as handle:
-            for _, _, encoded in rows:
-                handle.write(encoded)
-                placed.append((slot, offset, len(encoded)))
-                offset += len(encoded)
+            handle.write(
+                b"".join(encoded for _, _, encoded in rows)
+            )  # a system call, not one a row
         return placed
 
     def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
@@ -502,8 +504,7 @@ class NdjsonSink(FolderSink):
         with self._slot_writer(slot) as handle:
             for kind, pieces in grouped.items():
                 starts[kind] = offset
-                handle.writelines(pieces)
-                offset += sum(len(piece) for piece in pieces)
+                offset += handle.write(b"".join(pieces))  # a system call, not one a row
         placed: list[tuple[int, tuple[tuple[str, int, int], ...]]] = []
         for _, _, encoded in rows:
             where = []
