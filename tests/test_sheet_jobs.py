@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import random
 import signal
 import subprocess
@@ -332,24 +333,23 @@ def _running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
-def test_workers_end_with_a_stopped_run_and_its_staging_goes(tmp_path, stop):
-    """SIGTERM: the run removes its staging folder itself. SIGKILL: the workers end with it
-    (nothing more is written into the staging folder) and the next run removes the folder."""
-    rows = [
-        [f"P{n % 50}", f"{2000 + n // 365 % 20}-{n % 12 + 1:02d}-{n % 28 + 1:02d}", "4.5"]
-        + [n % 4, 1, 2, 3, "", n % 100, 90]
-        for n in range(30_000)
-    ]
-    sheet = write_csv(tmp_path / "big.csv", [HEADER, *rows])
+BIG_ROWS = [
+    [f"P{n % 50}", f"{2000 + n // 365 % 20}-{n % 12 + 1:02d}-{n % 28 + 1:02d}", "4.5"]
+    + [n % 4, 1, 2, 3, "", n % 100, 90]
+    for n in range(30_000)
+]
+
+
+def _started(tmp_path: Path) -> tuple[list[str], subprocess.Popen[bytes], list[int]]:
+    """`convert-sheet --jobs 2` on a long sheet, once its workers write: the command line
+    (without the options), the process and its workers."""
+    sheet = write_csv(tmp_path / "big.csv", [HEADER, *BIG_ROWS])
     out = tmp_path / "out"
     command = [sys.executable, "-m", "adapter.cli", "convert-sheet", str(sheet), "--out", str(out)]
     process = subprocess.Popen(
         [*command, "--format", "ndjson", "--jobs", "2"],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     staging = tmp_path / f".out.partial-{process.pid}"
@@ -360,6 +360,17 @@ def test_workers_end_with_a_stopped_run_and_its_staging_goes(tmp_path, stop):
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
     workers = [int(pid) for pid in children]
     assert len(workers) == 2
+    return command, process, workers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_end_with_a_stopped_run_and_its_staging_goes(tmp_path, stop):
+    """SIGTERM: the run removes its staging folder itself. SIGKILL: the workers end with it
+    (nothing more is written into the staging folder) and the next run removes the folder."""
+    command, process, workers = _started(tmp_path)
+    staging = tmp_path / f".out.partial-{process.pid}"
     process.send_signal(stop)
     assert process.wait(timeout=30) == (128 + stop if stop == signal.SIGTERM else -stop)
     deadline = time.monotonic() + 10
@@ -368,9 +379,20 @@ def test_workers_end_with_a_stopped_run_and_its_staging_goes(tmp_path, stop):
         time.sleep(0.02)
     if stop == signal.SIGKILL:
         assert _leftovers(tmp_path) == [staging.name]
-        small = write_csv(tmp_path / "small.csv", [HEADER, rows[0]])
-        subprocess.run([*command[:4], str(small), "--out", str(out)], cwd=ROOT, check=True)
+        small = write_csv(tmp_path / "small.csv", [HEADER, BIG_ROWS[0]])
+        subprocess.run([*command[:4], str(small), *command[-2:]], cwd=ROOT, check=True)
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_killed_ends_the_run_with_an_outcome_and_nothing_written(tmp_path):
+    _, process, workers = _started(tmp_path)
+    os.kill(workers[0], signal.SIGKILL)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 5
+    assert b"worker-ended" in out and b"OperationOutcome" in out
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

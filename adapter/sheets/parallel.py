@@ -30,11 +30,14 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from multiprocessing.pool import AsyncResult
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import orjson
 
+from adapter.model import Issue
+from adapter.outcome import InternalFault
 from adapter.sheets.output import Spool
 from adapter.sheets.rows import RowPlan, RowResult, convert_row
 
@@ -53,6 +56,17 @@ CHUNK = 200
 enough that the chunks in flight hold a few MB of resources (about 25 kB a row)."""
 WINDOW = 2
 """Chunks in flight per worker: one being converted, one waiting."""
+
+
+WORKER_ENDED = Issue(
+    "fatal",
+    "exception",
+    "a worker process ended abruptly (killed by a signal, or by the system when memory ran "
+    "short) while converting rows; nothing was written: run again, with fewer --jobs if "
+    "memory is short",
+    None,
+    "worker-ended",
+)
 
 
 def slots(jobs: int) -> int:
@@ -180,12 +194,19 @@ def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
 def _in_workers(
     rows: Iterable[Row], plan: RowPlan, jobs: int, encoder: Encoder | None, spool: Spool | None
 ) -> Iterator[Converted]:
-    context = multiprocessing.get_context("fork")
     chunks = _chunks(rows)
     slot_numbers = itertools.cycle(range(slots(jobs)))
-    pending: deque[tuple[int, list[Row], AsyncResult[list[Done]]]] = deque()
+    pending: deque[tuple[int, list[Row], Future[list[Done]]]] = deque()
     failure: Exception | None = None
-    with context.Pool(jobs, initializer=_start, initargs=(plan, encoder, spool)) as pool:
+    pool = ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start,
+        initargs=(plan, encoder, spool),
+    )
+    # Leaving early (an error, a stop), the chunks running end first: nothing is written into
+    # the staging folder after this returns.
+    with pool:
 
         def send() -> bool:
             nonlocal failure
@@ -198,28 +219,35 @@ def _in_workers(
                 return False
             work = [(number, cells) for number, cells, problem in chunk if problem is None]
             slot = next(slot_numbers)
-            pending.append((slot, chunk, pool.apply_async(_convert, (slot, work))))
+            pending.append((slot, chunk, pool.submit(_convert, slot, work)))
             return True
 
-        more = True
-        while more and len(pending) < WINDOW * jobs:
-            more = send()
-        while pending:
-            slot, chunk, answer = pending.popleft()
-            # Taken out one at a time, so a row's resources are freed once it is written: a
-            # chunk's worth kept alive would make every garbage collection walk them.
-            results = deque(answer.get())
-            if more:
+        try:
+            more = True
+            while more and len(pending) < WINDOW * jobs:
                 more = send()
-            for number, cells, problem in chunk:
-                if problem is not None:
-                    yield number, cells, problem, None, None
-                    continue
-                result, resources, encoded = results.popleft()
-                if resources:
-                    result.resources = orjson.loads(resources)
-                yield number, cells, problem, result, encoded
-            if spool is not None:  # every row of the chunk taken: its files can go
-                spool.release(slot)
+            while pending:
+                slot, chunk, answer = pending.popleft()
+                # Taken out one at a time, so a row's resources are freed once it is written: a
+                # chunk's worth kept alive would make every garbage collection walk them.
+                try:
+                    results = deque(answer.result())
+                except BrokenProcessPool:
+                    raise InternalFault([WORKER_ENDED]) from None
+                if more:
+                    more = send()
+                for number, cells, problem in chunk:
+                    if problem is not None:
+                        yield number, cells, problem, None, None
+                        continue
+                    result, resources, encoded = results.popleft()
+                    if resources:
+                        result.resources = orjson.loads(resources)
+                    yield number, cells, problem, result, encoded
+                if spool is not None:  # every row of the chunk taken: its slot may be reused
+                    spool.release(slot)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     if failure is not None:
         raise failure
