@@ -21,7 +21,7 @@ from adapter import jsonio
 from adapter.bundle import BundleType, Format, bundle, write_bundle
 from adapter.links import Links, links_for
 from adapter.outputs import MARKER as MARKER  # re-exported: the page and tests use it here
-from adapter.outputs import OutputFolder, commit, copy_range, marked, matching
+from adapter.outputs import OutputFolder, commit, copy_range, marked, matching, write_pieces
 from adapter.settings import Settings
 
 
@@ -222,9 +222,13 @@ class FolderSink(Sink):
         assert self.spooled is not None, "spool() made the folder"
         return self.spooled / f"{slot}.ndjson"
 
-    def _slot_writer(self, slot: int) -> IO[bytes]:
-        """In a worker: its slot's file, to write from the start (not truncated)."""
-        return open(os.open(self._slot_path(slot), os.O_WRONLY | os.O_CREAT, 0o666), "wb")
+    def _write_slot(self, slot: int, pieces: list[bytes]) -> None:
+        """In a worker: `pieces` written from the start of its slot's file (not truncated)."""
+        handle = os.open(self._slot_path(slot), os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            write_pieces(handle, pieces)
+        finally:
+            os.close(handle)
 
     def _source(self, slot: int) -> int:
         """The file descriptor of a slot's file, opened once."""
@@ -394,10 +398,7 @@ class PatientSink(FolderSink):
         for _, _, encoded in rows:
             placed.append((slot, offset, len(encoded)))
             offset += len(encoded)
-        with self._slot_writer(slot) as handle:
-            handle.write(
-                b"".join(encoded for _, _, encoded in rows)
-            )  # a system call, not one a row
+        self._write_slot(slot, [encoded for _, _, encoded in rows])
         return placed
 
     def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
@@ -501,10 +502,10 @@ class NdjsonSink(FolderSink):
                 grouped.setdefault(kind, []).append(lines)
         starts: dict[str, int] = {}
         offset = 0
-        with self._slot_writer(slot) as handle:
-            for kind, pieces in grouped.items():
-                starts[kind] = offset
-                offset += handle.write(b"".join(pieces))  # a system call, not one a row
+        for kind, pieces in grouped.items():
+            starts[kind] = offset
+            offset += sum(len(piece) for piece in pieces)
+        self._write_slot(slot, [piece for pieces in grouped.values() for piece in pieces])
         placed: list[tuple[int, tuple[tuple[str, int, int], ...]]] = []
         for _, _, encoded in rows:
             where = []

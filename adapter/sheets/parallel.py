@@ -112,7 +112,7 @@ _SPOOL: Spool | None = None
 
 
 def _start(plan: RowPlan, encoder: Encoder | None, spool: Spool | None) -> None:
-    """A worker: the plan it converts with; signals are the parent's to handle (it ends us)."""
+    """A worker: the plan it converts with; signals are the parent's to handle (it stops us)."""
     global _PLAN, _ENCODER, _SPOOL
     _PLAN, _ENCODER, _SPOOL = plan, encoder, spool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
