@@ -6,6 +6,7 @@ workers are made small so the rows of one patient straddle chunks and workers.""
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import os
@@ -23,6 +24,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapter import outputs
 from adapter.cli import main
 from adapter.sheets import parallel
 from adapter.sheets.contract import default_contract
@@ -420,3 +422,55 @@ def test_with_workers_this_process_keeps_a_few_bytes_a_row(tmp_path, output_form
     assert report.rows_converted == report.rows_read == 5_000
     growth = (traced[-1] - traced[1]) / (500 * (len(traced) - 2))
     assert growth < 40, growth
+
+
+# --- the two file operations the workers' output goes through -----------------------------------
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pieces=st.lists(st.binary(max_size=40), max_size=30),
+    most=st.none() | st.integers(1, 50),
+    batch=st.integers(1, 5),
+)
+def test_pieces_are_written_whole_and_in_order(tmp_path_factory, pieces, most, batch):
+    """However few bytes a writev takes (`most`: a full disk, a signal) and however few buffers
+    (`batch`), every piece is written once, in order."""
+    real = os.writev
+
+    def writev(fd: int, buffers: list[memoryview]) -> int:
+        assert 0 < len(buffers) <= batch
+        if most is None:
+            return real(fd, buffers)
+        return os.write(fd, b"".join(bytes(b) for b in buffers)[:most])
+
+    path = tmp_path_factory.mktemp("pieces") / "file"
+    with pytest.MonkeyPatch.context() as patch, open(path, "wb") as handle:
+        patch.setattr(outputs, "IOV_MAX", batch)
+        patch.setattr(outputs.os, "writev", writev)
+        assert outputs.write_pieces(handle.fileno(), list(pieces)) == sum(map(len, pieces))
+    assert path.read_bytes() == b"".join(pieces)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_a_range_is_copied_by_the_kernel_or_else_by_blocks(tmp_path, monkeypatch, kernel):
+    if not kernel:  # a system or file system that cannot copy between files
+
+        def refuse(*args: object) -> int:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(outputs.os, "copy_file_range", refuse, raising=False)
+        monkeypatch.setattr(outputs, "COPY_BLOCK", 7)
+    source = tmp_path / "source"
+    source.write_bytes(bytes(range(256)) * 40)
+    with open(source, "rb") as read, open(tmp_path / "target", "wb") as write:
+        write.write(b"head:")
+        write.flush()
+        outputs.copy_range(read.fileno(), write.fileno(), 1000, 5000)
+        outputs.copy_range(read.fileno(), write.fileno(), 3, 2)
+        with pytest.raises(OSError, match="the source ends"):
+            outputs.copy_range(read.fileno(), write.fileno(), 10_000, 500)
+    expected = b"head:" + source.read_bytes()[1000:6000] + source.read_bytes()[3:5]
+    assert (tmp_path / "target").read_bytes().startswith(expected)
