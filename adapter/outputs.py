@@ -32,6 +32,7 @@ renames in order.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -228,6 +229,73 @@ def _remove_ours(folder: Path) -> None:
         os.unlink(folder / MARKER)
     with contextlib.suppress(OSError):
         folder.rmdir()
+
+
+# --- copying between files ----------------------------------------------------------------------
+
+COPY_BLOCK = 1 << 20
+"""Bytes read at a time where the system cannot copy between files itself."""
+
+
+def copy_range(source: int, target: int, offset: int, length: int) -> None:
+    """Appends `length` bytes of the file `source` from `offset` at the position of `target`
+    (both open file descriptors) and moves that position past them.
+
+    The kernel copies (`os.copy_file_range`: no bytes pass through this process) where it
+    can; elsewhere (another system, file systems it cannot copy between) they are read and
+    written a block at a time."""
+    copy = getattr(os, "copy_file_range", None)
+    while length > 0 and copy is not None:
+        try:
+            done = copy(source, target, length, offset)
+        except OSError as error:
+            if error.errno not in _NO_KERNEL_COPY:
+                raise
+            break
+        if done == 0:
+            raise OSError(f"copying {length} bytes from offset {offset}: the source ends")
+        offset += done
+        length -= done
+    while length > 0:
+        block = os.pread(source, min(length, COPY_BLOCK), offset)
+        if not block:
+            raise OSError(f"copying {length} bytes from offset {offset}: the source ends")
+        view = memoryview(block)
+        while view:
+            view = view[os.write(target, view) :]
+        offset += len(block)
+        length -= len(block)
+
+
+IOV_MAX = max(16, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16)
+"""Buffers one `os.writev` takes (1024 on Linux)."""
+
+
+def write_pieces(target: int, pieces: list[bytes]) -> int:
+    """Writes `pieces` one after the other at the position of the file descriptor `target`, in
+    a few system calls and without joining them into one copy first; returns the bytes
+    written."""
+    total = 0
+    views = [memoryview(piece) for piece in pieces if piece]
+    first = 0
+    while first < len(views):
+        done = os.writev(target, views[first : first + IOV_MAX])
+        total += done
+        while first < len(views) and done >= len(views[first]):
+            done -= len(views[first])
+            first += 1
+        if done:  # a piece written in part (rare: a signal, a full disk)
+            views[first] = views[first][done:]
+    return total
+
+
+_NO_KERNEL_COPY = {
+    getattr(errno, name)
+    for name in ("EXDEV", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "EBADF", "EPERM")
+    if hasattr(errno, name)
+}
+"""What copy_file_range answers where it cannot copy between these two files (EINVAL, EBADF,
+EPERM: a file system or file kind it does not support; the fallback then says what is wrong)."""
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -567,6 +635,7 @@ __all__ = [
     "OutputFolder",
     "commit",
     "conflict",
+    "copy_range",
     "foreign",
     "marked",
     "marker_text",
@@ -575,5 +644,6 @@ __all__ = [
     "unwritable",
     "write_file",
     "write_files",
+    "write_pieces",
     "written",
 ]

@@ -8,11 +8,12 @@ into place only when the whole file converted, so a file that fails midway leave
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -20,7 +21,7 @@ from adapter import jsonio
 from adapter.bundle import BundleType, Format, bundle, write_bundle
 from adapter.links import Links, links_for
 from adapter.outputs import MARKER as MARKER  # re-exported: the page and tests use it here
-from adapter.outputs import OutputFolder, commit, marked, matching
+from adapter.outputs import OutputFolder, commit, copy_range, marked, matching, write_pieces
 from adapter.settings import Settings
 
 
@@ -59,11 +60,45 @@ class Sink:
         """`add_visit` with the resources already encoded by `encoder()`."""
         raise NotImplementedError
 
+    def spool(self) -> Spool | None:
+        """Where worker processes write the rows they encode themselves, so that only where
+        each row went travels back to this process (`add_spooled`); None: the encoded bytes
+        travel back (`add_encoded`)."""
+        return None
+
+    def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        """`add_encoded` for a row a worker wrote itself (`Spool.write_chunk` said where)."""
+        raise NotImplementedError
+
+    def drop_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        """A row a worker wrote that is rejected after all (a visit given twice): undone."""
+        raise NotImplementedError
+
     def finish(self) -> None:
         """The whole sheet converted: make the output visible."""
 
     def abort(self) -> None:
         """The sheet could not be converted: leave nothing behind."""
+
+
+class Spool(Protocol):
+    """A folder sink's part in the worker processes of `convert-sheet --jobs N`
+    (`adapter.sheets.parallel`): the workers write into the sink's staging folder, and this
+    process, which still takes every row in the order read, only says what is kept where."""
+
+    def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
+        """In a worker: a chunk's rows with resources, each (patient, visit, its resources as
+        `encoder()` made them), written to `slot` (a number: what the chunk before in that slot
+        left there is taken); each row's placement, for `add_spooled` or `drop_spooled`."""
+        ...
+
+    def release(self, slot: int) -> None:
+        """Every row of the chunk in `slot` has been added or dropped: the slot may be reused."""
+        ...
+
+
+SPOOL = ".spool"
+"""The folder in the staging folder where the workers write (removed before the commit)."""
 
 
 class MemorySink(Sink):
@@ -159,20 +194,63 @@ class FolderSink(Sink):
 
     def finish(self) -> None:
         self._close()
+        self._close_spool()
         if not self.hold:
             commit(self.output)
 
     def abort(self) -> None:
         self._close()
+        self._close_spool()
         self.output.abort()
 
     def _close(self) -> None:
         pass
 
+    # The workers' side of `spool()`, for the formats that take it: each chunk of rows in its
+    # slot's file in SPOOL (inside the staging folder, so whatever ends the run removes it),
+    # written over from its start, never cut short: only the ranges placed are read.
+
+    spooled: Path | None = None
+    _sources: dict[int, int]
+
+    def _open_spool(self) -> None:
+        self.spooled = self.staging / SPOOL
+        self.spooled.mkdir(exist_ok=True)
+        self._sources = {}
+
+    def _slot_path(self, slot: int) -> Path:
+        assert self.spooled is not None, "spool() made the folder"
+        return self.spooled / f"{slot}.ndjson"
+
+    def _write_slot(self, slot: int, pieces: list[bytes]) -> None:
+        """In a worker: `pieces` written from the start of its slot's file (not truncated)."""
+        handle = os.open(self._slot_path(slot), os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            write_pieces(handle, pieces)
+        finally:
+            os.close(handle)
+
+    def _source(self, slot: int) -> int:
+        """The file descriptor of a slot's file, opened once."""
+        source = self._sources.get(slot)
+        if source is None:
+            source = self._sources[slot] = os.open(self._slot_path(slot), os.O_RDONLY)
+        return source
+
+    def _close_spool(self) -> None:
+        if self.spooled is None:
+            return
+        for source in self._sources.values():
+            os.close(source)
+        self._sources.clear()
+        shutil.rmtree(self.spooled, ignore_errors=True)
+        self.spooled = None
+
 
 KIND = "convert-sheet"
 OUR_NAMES = re.compile(
-    r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson|\.parts|\.fms-fhir-state\.ndjson"
+    r"(visit-.*|medication-.*|patient-.*)\.json|[A-Za-z]+\.ndjson|\.parts|\.spool"
+    r"|\.fms-fhir-state\.ndjson"
 )
 """The names convert-sheet writes (for a marker of an earlier version, which listed none, and
 for the staging folder of a killed run)."""
@@ -206,6 +284,69 @@ class TransactionSink(FolderSink):
         if resources:
             path = self.staging / f"medication-{safe_name(patient)}.json"
             path.write_bytes(jsonio.dumps(bundle(resources, self.settings, self.bundle_type)))
+
+    # With workers, each writes a visit's file under its final name when no file has that
+    # name yet (O_EXCL), else in SPOOL (a visit given twice: which row keeps the name is known
+    # only here, in the order read). A kept row's spooled file then takes the name, and the
+    # file there is moved aside, known by its inode, for its own row to claim or drop: the
+    # names end up as `add_visit` would leave them, with no call at all for most rows.
+
+    def spool(self) -> Spool | None:
+        self._open_spool()
+        self._aside: dict[int, Path] = {}
+        return self
+
+    def _visit_path(self, patient: str, visit: str) -> Path:
+        return self.staging / f"visit-{safe_name(patient)}-{visit}.json"
+
+    def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
+        assert self.spooled is not None, "spool() made the folder"
+        placed: list[tuple[str | None, int]] = []
+        for index, (patient, visit, encoded) in enumerate(rows):
+            spare: str | None = None
+            try:
+                handle = os.open(self._visit_path(patient, visit), _CREATE, 0o666)
+            except FileExistsError:
+                spare = f"{slot}-{index}.json"  # gone before the slot is reused
+                handle = os.open(self.spooled / spare, _CREATE, 0o666)
+            with open(handle, "wb") as out:
+                out.write(encoded)
+                placed.append((spare, os.fstat(handle).st_ino))
+        return placed
+
+    def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        spare, inode = placed
+        final = self._visit_path(patient, visit)
+        if spare is None:  # written under its name; moved aside if a spooled row took it
+            aside = self._aside.pop(inode, None)
+            if aside is not None:
+                os.replace(aside, final)
+            return
+        assert self.spooled is not None, "spool() made the folder"
+        try:
+            held = os.lstat(final).st_ino
+        except FileNotFoundError:
+            pass
+        else:
+            aside = self.spooled / f"aside-{held}.json"
+            os.rename(final, aside)
+            self._aside[held] = aside
+        os.replace(self.spooled / spare, final)
+
+    def drop_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        spare, inode = placed
+        if spare is not None:
+            assert self.spooled is not None, "spool() made the folder"
+            os.unlink(self.spooled / spare)
+        else:
+            aside = self._aside.pop(inode, None)  # else it is still under its name
+            os.unlink(aside if aside is not None else self._visit_path(patient, visit))
+
+    def release(self, slot: int) -> None:
+        """Nothing to do: a chunk's rows are files of their own, placed or dropped one by one."""
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 class PatientSink(FolderSink):
@@ -241,6 +382,54 @@ class PatientSink(FolderSink):
             with open(self._part(patient), "ab") as handle:
                 handle.write(encoded)
 
+    # With workers, each writes a chunk's rows one after the other in its slot's file; here
+    # each kept row's bytes are copied to its patient's part file (the kernel copies), the
+    # rows that follow each other in a chunk and belong to one patient in one copy.
+
+    def spool(self) -> Spool | None:
+        self._open_spool()
+        self._run: list[Any] | None = None
+        """Bytes to copy still: [patient, slot, start, end]."""
+        return self
+
+    def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
+        placed: list[tuple[int, int, int]] = []
+        offset = 0
+        for _, _, encoded in rows:
+            placed.append((slot, offset, len(encoded)))
+            offset += len(encoded)
+        self._write_slot(slot, [encoded for _, _, encoded in rows])
+        return placed
+
+    def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        slot, start, length = placed
+        run = self._run
+        if run is not None and run[0] == patient and run[1] == slot and run[3] == start:
+            run[3] = start + length
+            return
+        self._copy()
+        self._run = [patient, slot, start, start + length]
+
+    def drop_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        """Nothing to undo: its bytes are not copied."""
+
+    def release(self, slot: int) -> None:
+        if self._run is not None and self._run[1] == slot:
+            self._copy()
+
+    def _copy(self) -> None:
+        if self._run is None:
+            return
+        patient, slot, start, end = self._run
+        self._run = None
+        # Not O_APPEND: copy_file_range refuses such a target; the copy starts at the end.
+        part = os.open(self._part(patient), os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            os.lseek(part, 0, os.SEEK_END)
+            copy_range(self._source(slot), part, start, end - start)
+        finally:
+            os.close(part)
+
     def finish(self) -> None:
         """Each patient's Bundle is streamed from the part file: a patient with tens of
         thousands of visits costs one resource of memory, not the whole history."""
@@ -269,6 +458,8 @@ class NdjsonSink(FolderSink):
 
     def _start(self) -> None:
         self.handles: dict[str, IO[bytes]] = {}
+        self._runs: dict[str, list[int]] = {}
+        """With workers: per resource type, bytes to copy still: [slot, start, end]."""
 
     def _write(self, resources: list[dict[str, Any]]) -> None:
         self.add_encoded("", "", _typed_lines(resources))
@@ -276,15 +467,79 @@ class NdjsonSink(FolderSink):
     def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
         return _typed_lines
 
+    def _handle(self, kind: str) -> IO[bytes]:
+        handle = self.handles.get(kind)
+        if handle is None:
+            handle = self.handles[kind] = open(  # noqa: SIM115
+                self.staging / f"{kind}.ndjson", "wb", buffering=WRITE_BUFFER
+            )
+        return handle
+
     def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
+        if self._runs:
+            for kind in list(self._runs):
+                self._copy(kind)
         handles = self.handles
         for kind, line in encoded:
             handle = handles.get(kind)
             if handle is None:
-                handle = handles[kind] = open(  # noqa: SIM115
-                    self.staging / f"{kind}.ndjson", "wb", buffering=WRITE_BUFFER
-                )
+                handle = self._handle(kind)
             handle.write(line)
+
+    # With workers, each writes a chunk's rows in its slot's file, the lines of each
+    # resource type together, in row order; here the kept rows' lines are copied to the type's
+    # file (the kernel copies), each type's lines of a chunk in one copy unless a row between
+    # them is dropped.
+
+    def spool(self) -> Spool | None:
+        self._open_spool()
+        return self
+
+    def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
+        grouped: dict[str, list[bytes]] = {}
+        for _, _, encoded in rows:
+            for kind, lines in encoded:
+                grouped.setdefault(kind, []).append(lines)
+        starts: dict[str, int] = {}
+        offset = 0
+        for kind, pieces in grouped.items():
+            starts[kind] = offset
+            offset += sum(len(piece) for piece in pieces)
+        self._write_slot(slot, [piece for pieces in grouped.values() for piece in pieces])
+        placed: list[tuple[int, tuple[tuple[str, int, int], ...]]] = []
+        for _, _, encoded in rows:
+            where = []
+            for kind, lines in encoded:
+                where.append((kind, starts[kind], len(lines)))
+                starts[kind] += len(lines)
+            placed.append((slot, tuple(where)))
+        return placed
+
+    def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        slot, pieces = placed
+        runs = self._runs
+        for kind, start, length in pieces:
+            run = runs.get(kind)
+            if run is not None and run[0] == slot and run[2] == start:
+                run[2] = start + length
+                continue
+            if run is not None:
+                self._copy(kind)
+            runs[kind] = [slot, start, start + length]
+
+    def drop_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        """Nothing to undo: its lines are not copied."""
+
+    def release(self, slot: int) -> None:
+        for kind in [kind for kind, run in self._runs.items() if run[0] == slot]:
+            self._copy(kind)
+
+    def _copy(self, kind: str) -> None:
+        slot, start, end = self._runs.pop(kind)
+        handle = self._handle(kind)
+        handle.flush()  # what this process wrote itself goes first
+        copy_range(self._source(slot), handle.fileno(), start, end - start)
+        handle.seek(0, os.SEEK_END)  # the file object learns where the copy left the file
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         self._write(resources)

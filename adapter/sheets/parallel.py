@@ -8,32 +8,45 @@ the order it sent them. The output is therefore the same, byte for byte, whateve
 The workers are forked once the sheet's header is planned, so each inherits the `RowPlan`
 without copying it through a pipe. At most `WINDOW` chunks a worker are in flight: the reader
 waits for the workers (memory stays flat however long the sheet), and the workers for the
-writer. A worker also encodes a row's resources as the sink would write them (`Sink.encoder`), so the
-calling process only copies bytes to files; where the resources themselves are needed (`--since`
-compares them with the previous output; a sink in memory keeps them) they travel as JSON
-bytes, cheaper to send and read back than a pickle of the same dicts (only JSON types are in
-them: the sinks write them with orjson).
+writer. A worker also encodes a row's resources as the sink would write them (`Sink.encoder`).
+A folder sink (`Sink.spool`) has the workers write those bytes themselves, into its staging
+folder, and only where each row went travels back: the calling process, which on two cores
+shares one with the workers, then reads the sheet, keeps the order and has the kernel copy
+the kept rows' bytes into place, about a twentieth of the work of a row. A stream sink gets
+the encoded bytes; where the resources themselves are needed (`--since` compares them with
+the previous output; a sink in memory keeps them) they travel as JSON bytes, cheaper to send
+and read back than a pickle of the same dicts (only JSON types are in them: the sinks write
+them with orjson).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import itertools
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from multiprocessing.pool import AsyncResult
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import orjson
 
+from adapter.model import Issue
+from adapter.outcome import InternalFault
+from adapter.sheets.output import Spool
 from adapter.sheets.rows import RowPlan, RowResult, convert_row
 
 Row = tuple[int, list[Any], str | None]
 """A row as a reader gives it: its number, its cells, why it cannot be read (None: it can)."""
 Encoder = Callable[[list[dict[str, Any]]], Any]
-Encoded = tuple[tuple[str, ...], Any]
-"""A row's resource types and its resources as the sink's encoder made them."""
+Encoded = tuple[tuple[tuple[str, int], ...], Any]
+"""A row's resources counted by type, and those resources as the sink's encoder made them (with
+a spool: where a worker wrote them)."""
 Converted = tuple[int, list[Any], str | None, RowResult | None, Encoded | None]
 """The row, its result (None for a row that cannot be read) and, when an encoder was given and
 the row has resources, those resources encoded (the result then holds none)."""
@@ -45,6 +58,25 @@ WINDOW = 2
 """Chunks in flight per worker: one being converted, one waiting."""
 
 
+WORKER_ENDED = Issue(
+    "fatal",
+    "exception",
+    "a worker process ended abruptly (killed by a signal, or by the system when memory ran "
+    "short) while converting rows; nothing was written: run again, with fewer --jobs if "
+    "memory is short",
+    None,
+    "worker-ended",
+)
+
+
+def slots(jobs: int) -> int:
+    """The spool's slots: one more than the chunks in flight, since the next chunk is sent
+    before the rows of the one taken out are handed on. Chunk n is written to slot n % slots,
+    so a slot is written again only after `Spool.release` (files reused: no file is made or
+    removed per chunk, and overwriting a file's blocks costs the file system less)."""
+    return WINDOW * jobs + 1
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its affinity mask, where the system has one)."""
     if hasattr(os, "sched_getaffinity"):
@@ -53,10 +85,17 @@ def usable_cores() -> int:
 
 
 def converted(
-    rows: Iterable[Row], plan: RowPlan, jobs: int = 1, encoder: Encoder | None = None
+    rows: Iterable[Row],
+    plan: RowPlan,
+    jobs: int = 1,
+    encoder: Encoder | None = None,
+    spool: Spool | None = None,
 ) -> Generator[Converted, None, None]:
     """Each row with its result, in the order read; `jobs` > 1 converts in that many processes,
-    which also encode each row's resources with `encoder` (a sink's: writing is then a copy).
+    which also encode each row's resources with `encoder` (a sink's: writing is then a copy)
+    and, given a `spool` (with an encoder), write them themselves: a row's encoded value is
+    then its placement, for the sink's `add_spooled` or `drop_spooled`, and the spool is told
+    when every row of a chunk has been taken (`slots`).
 
     A reader error is raised where it happened: after the results of every row before it."""
     if jobs <= 1:
@@ -64,39 +103,74 @@ def converted(
             result = convert_row(plan, number, cells) if problem is None else None
             yield number, cells, problem, result, None
         return
-    yield from _in_workers(rows, plan, jobs, encoder)
+    yield from _in_workers(rows, plan, jobs, encoder, spool if encoder is not None else None)
 
 
 _PLAN: RowPlan | None = None
 _ENCODER: Encoder | None = None
+_SPOOL: Spool | None = None
 
 
-def _start(plan: RowPlan, encoder: Encoder | None) -> None:
-    """A worker: the plan it converts with; signals are the parent's to handle (it ends us)."""
-    global _PLAN, _ENCODER
-    _PLAN, _ENCODER = plan, encoder
+def _start(plan: RowPlan, encoder: Encoder | None, spool: Spool | None) -> None:
+    """A worker: the plan it converts with; signals are the parent's to handle (it stops us)."""
+    global _PLAN, _ENCODER, _SPOOL
+    _PLAN, _ENCODER, _SPOOL = plan, encoder, spool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if spool is not None:
+        _end_with_parent()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """A worker that writes into the parent's staging folder ends when the parent does (even
+    killed): the next run removes a killed run's staging folder, and nothing may write into it
+    after that. Linux only; elsewhere a worker ends at its next chunk (its pipe is closed)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent ended before the line above
+        os._exit(1)
 
 
 Done = tuple[RowResult, bytes, Encoded | None]
 
 
-def _convert(chunk: list[tuple[int, list[Any]]]) -> list[Done]:
-    """A worker's share: each row's result, with its resources encoded, else as JSON bytes."""
+def _convert(slot: int, rows: list[tuple[int, list[Any]]]) -> list[Done]:
+    """A worker's share: each row's result, with its resources encoded (and written, with a
+    spool), else as JSON bytes."""
     assert _PLAN is not None, "the pool's initializer sets the plan"
     done: list[Done] = []
-    for number, cells in chunk:
+    spooled: list[tuple[int, tuple[tuple[str, int], ...]]] = []
+    """The rows of `done` the spool writes, with their resources counted by type."""
+    written: list[tuple[str, str, Any]] = []
+    for number, cells in rows:
         result = convert_row(_PLAN, number, cells)
         resources, encoded = b"", None
         if result.resources:
             if _ENCODER is not None:
-                kinds = tuple(r["resourceType"] for r in result.resources)
+                counts: dict[str, int] = {}
+                for resource in result.resources:
+                    kind = resource["resourceType"]
+                    counts[kind] = counts.get(kind, 0) + 1
+                kinds = tuple(counts.items())
                 encoded = (kinds, _ENCODER(result.resources))
+                if _SPOOL is not None:
+                    assert result.patient and result.date, "a row with resources is converted"
+                    spooled.append((len(done), kinds))
+                    written.append((result.patient, result.date, encoded[1]))
+                    encoded = None
             else:
                 resources = orjson.dumps(result.resources)
             result.resources = []
         done.append((result, resources, encoded))
+    if _SPOOL is not None and written:
+        placed = _SPOOL.write_chunk(slot, written)
+        for (index, kinds), where in zip(spooled, placed, strict=True):
+            done[index] = (done[index][0], b"", (kinds, where))
     return done
 
 
@@ -118,13 +192,21 @@ def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
 
 
 def _in_workers(
-    rows: Iterable[Row], plan: RowPlan, jobs: int, encoder: Encoder | None
+    rows: Iterable[Row], plan: RowPlan, jobs: int, encoder: Encoder | None, spool: Spool | None
 ) -> Iterator[Converted]:
-    context = multiprocessing.get_context("fork")
     chunks = _chunks(rows)
-    pending: deque[tuple[list[Row], AsyncResult[list[Done]]]] = deque()
+    slot_numbers = itertools.cycle(range(slots(jobs)))
+    pending: deque[tuple[int, list[Row], Future[list[Done]]]] = deque()
     failure: Exception | None = None
-    with context.Pool(jobs, initializer=_start, initargs=(plan, encoder)) as pool:
+    pool = ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start,
+        initargs=(plan, encoder, spool),
+    )
+    # Leaving early (an error, a stop), the chunks running end first: nothing is written into
+    # the staging folder after this returns.
+    with pool:
 
         def send() -> bool:
             nonlocal failure
@@ -136,26 +218,36 @@ def _in_workers(
                 failure = error
                 return False
             work = [(number, cells) for number, cells, problem in chunk if problem is None]
-            pending.append((chunk, pool.apply_async(_convert, (work,))))
+            slot = next(slot_numbers)
+            pending.append((slot, chunk, pool.submit(_convert, slot, work)))
             return True
 
-        more = True
-        while more and len(pending) < WINDOW * jobs:
-            more = send()
-        while pending:
-            chunk, answer = pending.popleft()
-            # Taken out one at a time, so a row's resources are freed once it is written: a
-            # chunk's worth kept alive would make every garbage collection walk them.
-            results = deque(answer.get())
-            if more:
+        try:
+            more = True
+            while more and len(pending) < WINDOW * jobs:
                 more = send()
-            for number, cells, problem in chunk:
-                if problem is not None:
-                    yield number, cells, problem, None, None
-                    continue
-                result, resources, encoded = results.popleft()
-                if resources:
-                    result.resources = orjson.loads(resources)
-                yield number, cells, problem, result, encoded
+            while pending:
+                slot, chunk, answer = pending.popleft()
+                # Taken out one at a time, so a row's resources are freed once it is written: a
+                # chunk's worth kept alive would make every garbage collection walk them.
+                try:
+                    results = deque(answer.result())
+                except BrokenProcessPool:
+                    raise InternalFault([WORKER_ENDED]) from None
+                if more:
+                    more = send()
+                for number, cells, problem in chunk:
+                    if problem is not None:
+                        yield number, cells, problem, None, None
+                        continue
+                    result, resources, encoded = results.popleft()
+                    if resources:
+                        result.resources = orjson.loads(resources)
+                    yield number, cells, problem, result, encoded
+                if spool is not None:  # every row of the chunk taken: its slot may be reused
+                    spool.release(slot)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     if failure is not None:
         raise failure

@@ -318,7 +318,9 @@ def convert_sheet(
             # The workers encode what the sink writes, unless each visit's resources are
             # compared with the previous output first.
             encoder = sink.encoder() if since is None else None
-            with closing(converted(sheet.rows, plan, jobs, encoder)) as rows:
+            spool = sink.spool() if encoder is not None and jobs > 1 else None
+            spooled = spool is not None
+            with closing(converted(sheet.rows, plan, jobs, encoder, spool)) as rows:
                 for number, cells, problem, result, encoded in rows:
                     if report.rows_read >= settings.max_sheet_rows:
                         message = f"{name} has more than {settings.max_sheet_rows} rows, the limit"
@@ -335,7 +337,17 @@ def convert_sheet(
                         continue
                     assert result is not None
                     _one_row(
-                        plan, number, cells, result, report, sink, visits, shared, since, encoded
+                        plan,
+                        number,
+                        cells,
+                        result,
+                        report,
+                        sink,
+                        visits,
+                        shared,
+                        since,
+                        encoded,
+                        spooled,
                     )
                     if progress and report.rows_read % 500 == 0:
                         progress(report.rows_read, sheet.progress())
@@ -396,10 +408,14 @@ def _one_row(
     shared: dict[Decimal, Decimal],
     since: Since | None = None,
     encoded: Encoded | None = None,
+    spooled: bool = False,
 ) -> None:
     """`visits` holds each patient's visit days, to refuse a visit twice in constant time, and
     the doses: a row whose day is new is converted, so its dose is recorded with its day; a
-    rejected row that holds a dose ends the course before it (`adapter.sheets.doses`)."""
+    rejected row that holds a dose ends the course before it (`adapter.sheets.doses`).
+
+    `encoded`: the row's resources as a worker encoded them; `spooled`: as a worker wrote them
+    (`Sink.spool`), so a row rejected here is undone in the sink."""
     if result.blank:
         report.rows_blank += 1
         return
@@ -437,6 +453,9 @@ def _one_row(
             history.rejected.append((result.date, Rejected(number)))
             result.issues.append(_dose_cut(number, plan))
         report.rejected.append(RowIssues(number, tuple(result.issues)))
+        if spooled and encoded is not None:  # a visit given twice, written by a worker
+            assert result.patient is not None and result.date is not None
+            sink.drop_spooled(result.patient, result.date, encoded[1])
         return
     report.rows_converted += 1
     if result.partial:
@@ -445,10 +464,14 @@ def _one_row(
     elif result.issues:
         report._warn(number, result.issues)
     assert result.patient is not None and result.date is not None
-    if encoded is not None:  # what the sink writes, made by a worker
+    if encoded is not None:  # what the sink writes, made (or written) by a worker
         kinds, payload = encoded
-        sink.add_encoded(result.patient, result.date, payload)
-        report.resources.update(kinds)
+        if spooled:
+            sink.add_spooled(result.patient, result.date, payload)
+        else:
+            sink.add_encoded(result.patient, result.date, payload)
+        for kind, count in kinds:  # cheaper than Counter.update, row after row
+            report.resources[kind] += count
         return
     resources = result.resources
     if since is not None:
