@@ -178,3 +178,24 @@ def test_an_error_in_a_worker_comes_back_whole(cohort, tmp_path, monkeypatch):
     assert raised.value.status == 500
     assert raised.value.issues[0].message.startswith("cannot draw SYNTH-")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_killed_ends_the_run_with_an_outcome_and_nothing_written(
+    cohort, tmp_path, monkeypatch
+):
+    """A worker the system kills (out of memory, say) ends the run with `worker-ended`
+    (exit 5), never a wait without end; nothing is written."""
+    import os
+    import signal
+
+    from adapter.outcome import InternalFault
+
+    def killed(report, stem, settings, with_index):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(usecases, "_patient_files", killed)
+    with pytest.raises(InternalFault) as raised:
+        usecases.write_reports(cohort, tmp_path / "out", SETTINGS, jobs=2)
+    assert [issue.rule for issue in raised.value.issues] == ["worker-ended"]
+    assert raised.value.exit_code == 5
+    assert not (tmp_path / "out").exists()

@@ -10,18 +10,26 @@ from __future__ import annotations
 import multiprocessing
 import re
 import signal
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from adapter import jsonio, outputs
 from adapter.bundle import BundleType
+from adapter.model import Issue
+from adapter.outcome import InternalFault
 from adapter.report import charts, html
 from adapter.report.core import FollowUp, follow_up, one_patient
 from adapter.report.observations import changes_bundle
 from adapter.settings import Settings
 from adapter.sheets.output import safe_name
+from adapter.sheets.parallel import end_with_parent
 
 Resources = Iterable[Mapping[str, Any]]
 INDEX = "index.html"
@@ -111,8 +119,10 @@ def write_reports(
     names: list[str] = []
     try:
         with outputs.output_folder(out_dir, KIND, inputs, _recognise) as staging:
-            for written in _patients_written(reports, stems, settings, with_index, staging, jobs):
-                names += written
+            written = _patients_written(reports, stems, settings, with_index, staging, jobs)
+            with closing(written):  # its workers stopped before the staging folder goes
+                for patient_names in written:
+                    names += patient_names
             if with_index:
                 pages = [f"{stem}.html" for stem in stems]
                 (staging / INDEX).write_bytes(html.index_html(reports, pages).encode())
@@ -150,30 +160,65 @@ def _patients_written(
     with_index: bool,
     staging: Path,
     jobs: int,
-) -> Iterator[list[str]]:
+) -> Generator[list[str], None, None]:
     """Each patient's files written into `staging`, their names in patient order."""
     if jobs <= 1 or len(reports) <= 1:
         for report, stem in zip(reports, stems, strict=True):
             yield _write_patient(report, stem, settings, with_index, staging)
         return
     # Forked once the reports are built: each worker inherits them and is sent only a number;
-    # matplotlib is imported before, so no worker loads it again.
+    # matplotlib is imported before, so no worker loads it again. At most two patients a worker
+    # are in flight, taken back in order.
     charts.warm()
     work = (reports, stems, settings, with_index, staging)
-    context = multiprocessing.get_context("fork")
-    with context.Pool(min(jobs, len(reports)), initializer=_start, initargs=(work,)) as pool:
-        yield from pool.imap(_write_numbered, range(len(reports)))
+    workers = min(jobs, len(reports))
+    numbers = iter(range(len(reports)))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start,
+        initargs=(work,),
+    )
+    # Leaving early (an error, a stop), the patients being drawn end first: nothing is written
+    # into the staging folder after this returns.
+    with pool:
+        pending = deque(pool.submit(_write_numbered, n) for n in islice(numbers, 2 * workers))
+        try:
+            while pending:
+                try:
+                    names = pending.popleft().result()
+                except BrokenProcessPool:
+                    raise InternalFault([WORKER_ENDED]) from None
+                following = next(numbers, None)
+                if following is not None:
+                    pending.append(pool.submit(_write_numbered, following))
+                yield names
+        finally:
+            for future in pending:
+                future.cancel()
 
+
+WORKER_ENDED = Issue(
+    "fatal",
+    "exception",
+    "a worker process ended abruptly (killed by a signal, or by the system when memory ran "
+    "short) while drawing a patient's report; nothing was written: run again, with fewer "
+    "--jobs if memory is short",
+    None,
+    "worker-ended",
+)
 
 _WORK: tuple[list[FollowUp], list[str], Settings, bool, Path] | None = None
 
 
 def _start(work: tuple[list[FollowUp], list[str], Settings, bool, Path]) -> None:
-    """A worker: what it draws from; signals are the parent's to handle (it ends us)."""
+    """A worker: what it draws from; signals are the parent's to handle (it stops us), and it
+    ends with the parent (it writes into the parent's staging folder)."""
     global _WORK
     _WORK = work
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    end_with_parent()
 
 
 def _write_numbered(number: int) -> list[str]:

@@ -118,13 +118,13 @@ def _start(plan: RowPlan, encoder: Encoder | None, spool: Spool | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if spool is not None:
-        _end_with_parent()
+        end_with_parent()
 
 
 PR_SET_PDEATHSIG = 1
 
 
-def _end_with_parent() -> None:
+def end_with_parent() -> None:
     """A worker that writes into the parent's staging folder ends when the parent does (even
     killed): the next run removes a killed run's staging folder, and nothing may write into it
     after that. Linux only; elsewhere a worker ends at its next chunk (its pipe is closed)."""
