@@ -160,9 +160,8 @@ def test_jobs_is_at_least_one():
 
 KINDS = ("QuestionnaireResponse", "Observation", "MedicationStatement")
 PATIENTS = ("P1", "P2", "a b/c", "P1 ", f"a_b_c-{hashlib.sha1(b'a b/c').hexdigest()[:8]}")
-"""Two need cleaning into file names, and the last is the file name of the one before it: two
-patients whose visits on a day take one file name, the later row's file kept (one process
-leaves that; see `safe_name`)."""
+"""Two need cleaning into file names, and the last is the name the one before it cleans to (it
+gets a hash of its own: `safe_name`)."""
 
 
 @st.composite

@@ -743,3 +743,58 @@ def test_a_dose_column_states_only_what_the_sheet_holds(tmp_path):
     (statement,) = [r for r in resources(out) if r["resourceType"] == "MedicationStatement"]
     assert statement["dosage"][0]["timing"]["repeat"]["when"] == ["HS"]
     assert "capsule" in statement["medicationCodeableConcept"]["text"]
+
+
+def test_every_patient_id_has_file_names_of_its_own():
+    """A patient id makes part of a file name: the same name is never given to two ids, also
+    when one id is the very text another is cleaned to (nothing overwritten, nothing merged)."""
+    import hashlib
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from adapter.sheets.output import safe_name
+
+    cleaned = f"a_b_c-{hashlib.sha1(b'a b/c').hexdigest()[:8]}"
+    assert safe_name("a b/c") == cleaned
+    assert safe_name(cleaned) not in (cleaned, safe_name("a b/c"))
+    assert safe_name("P001") == "P001" and safe_name("MOSER-CASE-1") == "MOSER-CASE-1"
+
+    @given(
+        st.lists(
+            st.text(min_size=1, max_size=70)
+            | st.from_regex(r"[a-z_]{1,8}-[0-9a-f]{8}", fullmatch=True),
+            min_size=2,
+            max_size=6,
+            unique=True,
+        )
+    )
+    def distinct(ids: list[str]) -> None:
+        names = [safe_name(i) for i in ids]
+        assert len(set(names)) == len(names)
+        assert all(n and len(n) <= 69 and "/" not in n for n in names)
+
+    distinct()
+
+
+def test_two_patients_one_cleaned_to_the_others_id_keep_their_visits(tmp_path):
+    """The collision `safe_name` used to allow, through the command: both patients' visits
+    are written, each Bundle in a file of its own."""
+    import hashlib
+
+    other = f"a_b_c-{hashlib.sha1(b'a b/c').hexdigest()[:8]}"
+    sheet = tmp_path / "two.csv"
+    sheet.write_text(
+        "patient_id,visit_date,phq4-nervous,phq4-worry,phq4-interest,phq4-down\n"
+        f"a b/c,2024-01-01,1,2,0,1\n{other},2024-01-01,0,1,0,0\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["convert-sheet", str(sheet), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    visits = sorted(p.name for p in (tmp_path / "o").glob("visit-*.json"))
+    assert len(visits) == 2
+    subjects = {
+        json.loads(p.read_text())["entry"][0]["resource"]["subject"]["identifier"]["value"]
+        for p in (tmp_path / "o").glob("visit-*.json")
+    }
+    assert subjects == {"a b/c", other}

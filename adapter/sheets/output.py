@@ -24,11 +24,15 @@ from adapter.outputs import MARKER as MARKER  # re-exported: the page and tests 
 from adapter.outputs import OutputFolder, commit, copy_range, marked, matching, write_pieces
 from adapter.settings import Settings
 
+HASHED_NAME = re.compile(r".*-[0-9a-f]{8}")
+"""How a cleaned name ends: an id that already ends so gets a hash of its own too, or `a b/c`
+(cleaned to `a_b_c-<hash>`) and a patient whose id is that very text would share files."""
+
 
 def safe_name(text: str) -> str:
     """A file name part for a patient id; a hash keeps ids that clean up alike apart."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:60]
-    if cleaned != text:
+    if cleaned != text or HASHED_NAME.fullmatch(text):
         cleaned += "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
     return cleaned
 

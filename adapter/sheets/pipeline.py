@@ -351,26 +351,33 @@ def convert_sheet(
                     )
                     if progress and report.rows_read % 500 == 0:
                         progress(report.rows_read, sheet.progress())
-        statements: dict[str, list[dict[str, Any]]] = {}
-        if plan.dose is not None:
-            for patient in sorted(visits):
-                made = medication_statements(
-                    Subject(system=plan.patient_system, value=patient),
-                    visits[patient].with_doses(),
-                    contract.ldn_form,
-                    contract.ldn_timing,
-                    settings,
-                    contract.test_data,
-                )
-                if since is not None:
-                    _, made = since.visit(patient, "", made)
-                statements[patient] = made
-        if since is not None:
-            _withdraw(since, sink, report, statements)
-        for patient, made in sorted(statements.items()):
+
+        def statements_of(patient: str) -> list[dict[str, Any]]:
+            return medication_statements(
+                Subject(system=plan.patient_system, value=patient),
+                visits[patient].with_doses(),
+                contract.ldn_form,
+                contract.ldn_timing,
+                settings,
+                contract.test_data,
+            )
+
+        def write(patient: str, made: list[dict[str, Any]]) -> None:
             sink.add_patient(patient, made)
             report.resources.update(r["resourceType"] for r in made)
-        if since is not None:
+
+        if since is None:
+            # each patient's written as it is made: a long sheet's courses are never all held
+            for patient in sorted(visits) if plan.dose is not None else ():
+                write(patient, statements_of(patient))
+        else:
+            # compared with the previous output first: what is withdrawn goes with the rest
+            statements: dict[str, list[dict[str, Any]]] = {}
+            for patient in sorted(visits) if plan.dose is not None else ():
+                statements[patient] = since.visit(patient, "", statements_of(patient))[1]
+            _withdraw(since, sink, report, statements)
+            for patient, made in sorted(statements.items()):
+                write(patient, made)
             since.close()
         sink.finish()
     except BaseException:
