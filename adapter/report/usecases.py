@@ -12,7 +12,7 @@ import re
 import signal
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from datetime import date
@@ -182,17 +182,17 @@ def _patients_written(
     # Leaving early (an error, a stop), the patients being drawn end first: nothing is written
     # into the staging folder after this returns.
     with pool:
-        pending = deque(pool.submit(_write_numbered, n) for n in islice(numbers, 2 * workers))
+        pending: deque[Future[list[str]]] = deque()
         try:
+            pending.extend(pool.submit(_write_numbered, n) for n in islice(numbers, 2 * workers))
             while pending:
-                try:
-                    names = pending.popleft().result()
-                except BrokenProcessPool:
-                    raise InternalFault([WORKER_ENDED]) from None
+                names = pending.popleft().result()
                 following = next(numbers, None)
                 if following is not None:
                     pending.append(pool.submit(_write_numbered, following))
                 yield names
+        except BrokenProcessPool:  # from a result, or from sending the next patient
+            raise InternalFault([WORKER_ENDED]) from None
         finally:
             for future in pending:
                 future.cancel()

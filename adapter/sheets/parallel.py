@@ -230,10 +230,7 @@ def _in_workers(
                 slot, chunk, answer = pending.popleft()
                 # Taken out one at a time, so a row's resources are freed once it is written: a
                 # chunk's worth kept alive would make every garbage collection walk them.
-                try:
-                    results = deque(answer.result())
-                except BrokenProcessPool:
-                    raise InternalFault([WORKER_ENDED]) from None
+                results = deque(answer.result())
                 if more:
                     more = send()
                 for number, cells, problem in chunk:
@@ -246,6 +243,9 @@ def _in_workers(
                     yield number, cells, problem, result, encoded
                 if spool is not None:  # every row of the chunk taken: its slot may be reused
                     spool.release(slot)
+        except BrokenProcessPool:  # from a result, or from sending the next chunk
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise InternalFault([WORKER_ENDED]) from None
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
