@@ -77,7 +77,13 @@ def run_measured(
     command: Sequence[str | Path], cwd: Path = ROOT, timeout: float = 3600
 ) -> Measured:
     """One fresh process: its wall time and its own peak RSS (ru_maxrss from os.wait4), started
-    by the spawner so that the benchmark's own memory is not counted in it."""
+    by the spawner so that the benchmark's own memory is not counted in it.
+
+    What earlier runs wrote is flushed to the disk first (`os.sync`, not timed): a 100,000-row
+    run leaves 2.5 GB in the page cache, and the kernel writing it out during the next run
+    slowed that run by up to a fifth, whichever program it was."""
+    if hasattr(os, "sync"):
+        os.sync()
     with tempfile.TemporaryDirectory(prefix="fms-fhir-bench-run-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
         answer = Spawner.run(
