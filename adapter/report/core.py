@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,7 +35,6 @@ from adapter import registry
 from adapter import report_codes as codes
 from adapter.ids import resource_id
 from adapter.instrument import Band, BandScheme, Instrument, Score
-from adapter.links import Links
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.report.rules import ResponderRule, rule_of
@@ -241,7 +241,7 @@ def day_of(text: Any) -> date | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Point:
     """One score Observation: a value, or a gap with its reason (never a zero)."""
 
@@ -250,12 +250,33 @@ class Point:
     absent: str | None
     key: str
     """Stable key of the Observation: its identifier value, `Observation/<id>`, or derived."""
-    reference: dict[str, Any] | None
-    """How a change Observation names it in derivedFrom (by identifier where it has one)."""
+    named: dict[str, Any] | None
+    """How a change Observation names it in derivedFrom when not by the project's identifier
+    (`by_system`): another identifier, or `Observation/<id>`; None with neither: no name."""
     status: str = "final"
     band: Band | None = None
     reported: bool = False
     """A total typed from a sheet (Observation.method `reported`), not computed from items."""
+    by_system: str | None = None
+    """Named by the project's identifier (this system, the key its value): that reference is made
+    when asked for, not held by each point of a long history (16 MiB at 10,000 visits)."""
+
+    @property
+    def reference(self) -> dict[str, Any] | None:
+        """How a change Observation names it in derivedFrom (by identifier where it has one)."""
+        if self.by_system is not None:
+            return {
+                "type": "Observation",
+                "identifier": {"system": self.by_system, "value": self.key},
+            }
+        return self.named
+
+    def __repr__(self) -> str:  # the reference as it is read, whether held or made
+        return (
+            f"Point(day={self.day!r}, value={self.value!r}, absent={self.absent!r}, "
+            f"key={self.key!r}, reference={self.reference!r}, status={self.status!r}, "
+            f"band={self.band!r}, reported={self.reported!r})"
+        )
 
     @property
     def number(self) -> Fraction | None:
@@ -360,8 +381,10 @@ def score_index(settings: Settings) -> dict[tuple[str, str], ScoreInfo]:
 
 def _observation_reference(
     resource: Mapping[str, Any], settings: Settings
-) -> tuple[str | None, dict[str, Any] | None]:
-    """(key, reference): by the project's identifier, another identifier, or `Observation/<id>`."""
+) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """(key, reference held, system of the project's identifier): by the project's identifier
+    (its value is the key: the reference is made from the two when asked for), another
+    identifier, or `Observation/<id>`."""
     identifiers = resource.get("identifier")
     identifiers = [identifiers] if isinstance(identifiers, MAP) else _list(identifiers)
     usable = [
@@ -371,15 +394,16 @@ def _observation_reference(
     ]
     ours = next((i for i in usable if i.get("system") == settings.identifier_system), None)
     if ours is not None:
-        return ours["value"], Links("batch", settings).to("Observation", ours["value"])
+        return ours["value"], None, settings.identifier_system
     other = next((i for i in usable if isinstance(i.get("system"), str)), None)
     if other is not None:
         found = {"system": other["system"], "value": other["value"]}
-        return f"{other['system']}|{other['value']}", {"type": "Observation", "identifier": found}
+        key = f"{other['system']}|{other['value']}"
+        return key, {"type": "Observation", "identifier": found}, None
     rid = resource.get("id")
     if isinstance(rid, str) and rid:
-        return f"Observation/{rid}", {"reference": f"Observation/{rid}"}
-    return None, None
+        return f"Observation/{rid}", {"reference": f"Observation/{rid}"}, None
+    return None, None, None
 
 
 OUT_OF_RANGE = "a number out of range"
@@ -640,7 +664,7 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
                 f"{info.label}: an Observation without a full effective date was left out"
             )
             continue
-        key, reference = _observation_reference(resource, settings)
+        key, named, by_system = _observation_reference(resource, settings)
         key = key or resource_id(patient.key, info.code, day.isoformat(), "observation")
         if key in collected.seen:  # the same Observation read twice (a folder holding copies)
             continue
@@ -659,7 +683,9 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         if isinstance(value, Fraction) and info.bands is not None:
             band = info.bands.band_for(value)
         reported = _is_reported(resource.get("method"), settings)
-        point = Point(day, value, absent, key, reference, status or "final", band, reported)
+        # A status is one of a few codes: one string for all of them, not one per Observation.
+        status = sys.intern(status) if status else "final"
+        point = Point(day, value, absent, key, named, status, band, reported, by_system)
         collected.points.setdefault(info.code, {}).setdefault(day, []).append(point)
         notes, test_data = _provenance(resource)
         collected.note(notes)
