@@ -120,3 +120,27 @@ def test_graceful_shutdown_finishes_the_running_request():
         assert response.status == 200, body[:300]
         assert "rows read 7" in json.loads(body.splitlines()[-1])["issue"][0]["diagnostics"]
         assert server.process.wait(timeout=30) == 0, server.log()
+
+
+def test_report_page_is_streamed_over_http(server):
+    """Under gunicorn the report page is sent chunked as it is made: the whole page arrives,
+    byte for byte what `render_report` makes of the same resources."""
+    from adapter.report import render_report, resources_from_ndjson
+    from adapter.settings import Settings
+
+    data = (EXAMPLES / "case-report-followup.xlsx").read_bytes()
+    headers = {"Content-Type": XLSX, "Accept": "application/fhir+ndjson"}
+    status, _, ndjson = server.request("POST", "/$convert-sheet", data, headers)
+    assert status == 200
+    resources = b"\n".join(
+        line for line in ndjson.splitlines() if b'"OperationOutcome"' not in line
+    )
+    headers = {"Content-Type": "application/fhir+ndjson", "Accept": "text/html"}
+    status, answer_headers, page = server.request("POST", "/$report", resources, headers)
+    assert status == 200, page[:300]
+    assert answer_headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in answer_headers
+    settings = Settings()
+    assert page.decode("utf-8") == render_report(
+        resources_from_ndjson(resources, settings), settings
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from adapter.report import render_report
 from adapter.settings import FHIR_JSON, MIB, Settings
 from adapter.sheets.contract import default_contract
 from adapter.sheets.output import NdjsonStreamSink
@@ -31,6 +33,7 @@ from adapter.web import create_app
 from adapter.web.examples import CSV as EXAMPLE_CSV
 from adapter.web.page import page_store as store_of
 from adapter.web.page_store import PageOptions, Store
+from adapter.web.state import state
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CASE_XLSX = EXAMPLES / "case-report-followup.xlsx"
@@ -186,18 +189,53 @@ def upload(client, data: bytes, name: str, fmt: str = "transaction", contract=No
 
 @pytest.mark.slow
 def test_report_html_is_the_default(client, case_resources):
+    pages = set()
     for accept in (None, "*/*", BROWSER["Accept"], "text/html"):
         response = post_report(client, collection(case_resources), accept=accept)
         assert response.status_code == 200, response.data[:300]
         assert response.headers["Content-Type"] == "text/html; charset=utf-8"
         assert "Accept" in response.headers["Vary"]
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
-    html = response.get_data(as_text=True)
+        pages.add(response.get_data(as_text=True))  # read as a server sends it, before the next
+    (html,) = pages
     assert '<html lang="en">' in html
     assert "Follow-up report: MOSER-CASE-1" in html
     for value in ("72.5", "37.5", "90", "55", "70", "30"):
         assert value in html
     assert_nothing_from_outside(html)
+
+
+def test_report_page_is_sent_as_it_is_made(tmp_path, case_resources, caplog):
+    """The page goes out in pieces as it is made (no Content-Length: chunked under a server),
+    the same bytes as `render_report`; the request keeps its admission slot, and is logged,
+    only once the last piece is sent."""
+    caplog.set_level(logging.INFO, "fms_fhir.http")
+    app = create_app(
+        {
+            "SETTINGS": SETTINGS,
+            "TESTING": True,
+            "PAGE_DIR": str(tmp_path / "page"),
+            "FMS_FHIR_MAX_CONCURRENT": "1",
+        }
+    )
+    client = app.test_client()
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "route=/$report" in r.getMessage()]
+
+    response = post_report(client, collection(case_resources), accept="text/html", buffered=False)
+    assert response.status_code == 200 and response.is_streamed
+    assert "Content-Length" not in response.headers
+    assert state(app).inflight == 1, "the page is still being made: its slot is held"
+    assert logged() == []
+    page = b"".join(response.iter_encoded())
+    response.close()
+    assert page.decode("utf-8") == render_report(case_resources, SETTINGS)
+    assert state(app).inflight == 0
+    (line,) = logged()
+    assert "status=200" in line
+    # An input error is still an OperationOutcome, never half a page.
+    outcome(post_report(client, b"{oops", accept="text/html"), 400)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ whatever the totals: raised, not raised (answered 0), or not answered (never rea
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from fractions import Fraction
 from html import escape
@@ -81,15 +81,22 @@ time { white-space: nowrap; }
 """
 
 
-def _page(title: str, body: str) -> str:
+def _page_start(title: str) -> str:
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta name="generator" content="fms-fhir {escape(__version__)}">\n'
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
+        "<body>\n"
     )
+
+
+PAGE_END = "\n</body>\n</html>\n"
+
+
+def _page(title: str, body: str) -> str:
+    return f"{_page_start(title)}{body}{PAGE_END}"
 
 
 def _day(day: date | None) -> str:
@@ -353,12 +360,30 @@ def _values(report: FollowUp) -> str:
 
 
 def _changes(report: FollowUp) -> str:
+    return "".join(_changes_parts(report))
+
+
+def _changes_parts(report: FollowUp) -> Iterator[str]:
+    """The change table a row at a time: with years of visits it is most of the page (26 MB
+    for 10,000 visits), so a page sent as it is made never holds it whole."""
     if not report.changes:
-        return (
+        yield (
             '<section aria-labelledby="changes">\n<h2 id="changes">Change from baseline</h2>\n'
             "<p>No visit after the baseline day: no change to show.</p>\n</section>"
         )
-    rows = []
+        return
+    yield (
+        '<section aria-labelledby="changes">\n<h2 id="changes">Change from baseline</h2>\n'
+        "<table>\n<caption>Each score at each follow-up visit against its baseline "
+        "(change = follow-up &minus; baseline; a fall is an improvement on every score "
+        "here)</caption>\n"
+        '<thead><tr><th scope="col">Score</th><th scope="col">Follow-up visit</th>'
+        '<th scope="col">Baseline</th><th scope="col">Follow-up</th><th scope="col">Change</th>'
+        '<th scope="col">Percent change</th><th scope="col">Result</th>'
+        '<th scope="col">Rule</th></tr></thead>\n'
+        "<tbody>\n"
+    )
+    separator = ""
     for change in report.changes:
         base = change.baseline
         base_text = (
@@ -376,23 +401,15 @@ def _changes(report: FollowUp) -> str:
             percent = "&mdash;"
         flag = _flag(change)
         result = f"{flag} <span class='why'>{escape(change.explanation)}</span>".strip()
-        rows.append(
-            f'<tr><th scope="row">{escape(change.series.label)}</th><td>{_day(change.day)}</td>'
+        yield (
+            f'{separator}<tr><th scope="row">{escape(change.series.label)}</th>'
+            f"<td>{_day(change.day)}</td>"
             f'<td class="num">{base_text}</td><td class="num">{follow_text}</td>'
             f'<td class="num">{delta}</td><td class="num">{percent}</td>'
             f"<td>{result}</td><td>{_rule_link(change.rule)}</td></tr>"
         )
-    return (
-        '<section aria-labelledby="changes">\n<h2 id="changes">Change from baseline</h2>\n'
-        "<table>\n<caption>Each score at each follow-up visit against its baseline "
-        "(change = follow-up &minus; baseline; a fall is an improvement on every score "
-        "here)</caption>\n"
-        '<thead><tr><th scope="col">Score</th><th scope="col">Follow-up visit</th>'
-        '<th scope="col">Baseline</th><th scope="col">Follow-up</th><th scope="col">Change</th>'
-        '<th scope="col">Percent change</th><th scope="col">Result</th>'
-        '<th scope="col">Rule</th></tr></thead>\n'
-        "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</section>"
-    )
+        separator = "\n"
+    yield "\n</tbody>\n</table>\n</section>"
 
 
 def _provenance(report: FollowUp) -> str:
@@ -482,19 +499,32 @@ def _method(series: Series) -> str:
 
 def report_html(report: FollowUp, index_href: str | None = None) -> str:
     """The page of one patient."""
+    return "".join(report_html_parts(report, index_href))
+
+
+def report_html_parts(report: FollowUp, index_href: str | None = None) -> Iterator[str]:
+    """The page of one patient in the order it reads, each part made when it is asked for:
+    what `report_html` joins, for an edge that sends the page as it is made."""
     title = f"Follow-up report: {report.patient.label}"
-    figures = "\n".join(_figure(data) for data in chart_data(report))
     back = f'<p><a href="{escape(index_href)}">All patients</a></p>\n' if index_href else ""
-    body = (
+    yield _page_start(title)
+    yield (
         f"<header>\n{back}<h1>{escape(title)}</h1>\n"
         '<p class="lead">Change over time of the fibromyalgia scores against the start of '
         "low-dose naltrexone (LDN), computed from FHIR.</p>\n</header>\n<main>\n"
         f"{_flags(report)}\n{_provenance(report)}\n{_summary(report)}\n"
         '<section aria-labelledby="charts">\n<h2 id="charts">Charts</h2>\n'
-        f"{figures}\n</section>\n{_changes(report)}\n{_values(report)}\n{_phases(report)}\n"
-        f"{_data_notes(report)}\n</main>\n{_footer(report)}"
     )
-    return _page(title, body)
+    separator = ""
+    for data in chart_data(report):
+        yield separator + _figure(data)
+        separator = "\n"
+    yield "\n</section>\n"
+    yield from _changes_parts(report)
+    yield (
+        f"\n{_values(report)}\n{_phases(report)}\n{_data_notes(report)}\n</main>\n{_footer(report)}"
+    )
+    yield PAGE_END
 
 
 def index_html(reports: Sequence[FollowUp], hrefs: Sequence[str]) -> str:

@@ -51,6 +51,18 @@ def render_report(
     return html.report_html(one_patient(follow_up(resources, settings, patient, baseline)))
 
 
+def render_report_parts(
+    resources: Resources,
+    settings: Settings,
+    patient: str | None = None,
+    baseline: date | str | None = None,
+) -> Iterator[str]:
+    """`render_report` as parts made one after another, for an edge that sends the page as it
+    is made. The resources are read and checked here, before the first part: an error of the
+    input is raised by this call, never in the middle of a page."""
+    return html.report_html_parts(one_patient(follow_up(resources, settings, patient, baseline)))
+
+
 def chart(
     resources: Resources,
     settings: Settings,

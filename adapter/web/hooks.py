@@ -13,6 +13,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import cast
 
 from flask import Flask, Response, g, request
 
@@ -116,21 +120,62 @@ def _finish(response: Response) -> Response:
     for name, value in BASELINE_HEADERS.items():
         response.headers.setdefault(name, value)  # a page sets its own policy
     origins.add_cors_headers(response, state())
-    started = g.get("started")
-    duration = (time.perf_counter() - started) * 1000 if started else 0.0
-    route = request.url_rule.rule if request.url_rule is not None else "-"
-    # Values-free by construction (a plain request id, a method of METHODS, the route's rule as
-    # the app declares it, numbers): the logs filter passes it without rewriting it.
-    log.info(
-        "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
+    line = _Line(
         request_id,
         request.method if request.method in METHODS else "other",
-        route,
+        request.url_rule.rule if request.url_rule is not None else "-",
         response.status_code,
-        duration,
-        extra=VALUES_FREE,
+        g.get("started"),
     )
+    if g.get("streamed") and response.is_streamed:
+        # A body made while it is sent (the report page): the request keeps its admission slot,
+        # and is logged, until its last piece is sent, or the server stops sending it.
+        ended = partial(_streamed_ended, state(), bool(g.pop("admitted", False)), line)
+        response.response = _sent_then(cast(Iterable[bytes], response.response), ended)
+    else:
+        line.log()
     return response
+
+
+@dataclass(frozen=True)
+class _Line:
+    """The request's one log line. Values-free by construction (a plain request id, a method of
+    METHODS, the route's rule as the app declares it, numbers): the logs filter passes it
+    without rewriting it."""
+
+    request_id: str
+    method: str
+    route: str
+    status: int
+    started: float | None
+
+    def log(self) -> None:
+        duration = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
+        log.info(
+            "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
+            self.request_id,
+            self.method,
+            self.route,
+            self.status,
+            duration,
+            extra=VALUES_FREE,
+        )
+
+
+def _sent_then(pieces: Iterable[bytes], ended: Callable[[], None]) -> Iterator[bytes]:
+    """The pieces, then `ended`: after the last one, when the server stops sending (it closes
+    the body), or when the body is dropped unsent. Needs no request context, so nothing is left
+    pushed by a body that is never read."""
+    try:
+        yield from pieces
+    finally:
+        ended()
+
+
+def _streamed_ended(current: WebState, admitted: bool, line: _Line) -> None:
+    if admitted:
+        current.release()
+    line.log()
 
 
 def _release(error: BaseException | None) -> None:

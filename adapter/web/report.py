@@ -33,7 +33,7 @@ from adapter.outcome import InvalidInput
 from adapter.report import (
     change_bundle,
     chart,
-    render_report,
+    render_report_parts,
     resources_from_json,
     resources_from_ndjson,
 )
@@ -65,6 +65,8 @@ REPORT_POLICY = (
 """The report is self-contained: the browser is told to fetch nothing else, ever."""
 STREAM_BUFFER = 1024 * 1024
 """How much of an NDJSON body is read from the server at once."""
+PAGE_PIECE = 256 * 1024
+"""The HTML page is sent in pieces of about this many characters, as it is made."""
 
 
 def _baseline() -> str | None:
@@ -147,10 +149,28 @@ def report() -> Response:
             panel,
         )
         return Response(image, headers=headers, content_type=media_type)
-    page = render_report(resources, settings, patient, baseline)
+    parts = render_report_parts(resources, settings, patient, baseline)  # input errors: here
     headers["Content-Security-Policy"] = REPORT_POLICY
     headers["X-Content-Type-Options"] = "nosniff"
-    return Response(page, headers=headers, content_type="text/html; charset=utf-8")
+    g.streamed = True  # its slot held, and the request logged, until the last piece (hooks)
+    return Response(_pieces(parts), headers=headers, content_type="text/html; charset=utf-8")
+
+
+def _pieces(parts: Iterator[str]) -> Iterator[bytes]:
+    """The page as UTF-8 pieces, sent as they are made: with years of visits a page is tens of
+    megabytes, mostly the change table, and held whole (as text, then as bytes) it set the
+    request's peak memory. The parts need no request context: they are made from the report
+    alone."""
+    batch: list[str] = []
+    size = 0
+    for part in parts:
+        batch.append(part)
+        size += len(part)
+        if size >= PAGE_PIECE:
+            yield "".join(batch).encode("utf-8")
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch).encode("utf-8")
 
 
 # --- the registry --------------------------------------------------------------------------------
