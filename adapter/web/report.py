@@ -9,7 +9,8 @@ MedicationStatements), answered by `Accept`:
 The body is a Bundle, a JSON array of resources, a single resource, or NDJSON
 (`application/fhir+ndjson`, one resource a line), within FMS_FHIR_REPORT_MAX_MB (and
 FMS_FHIR_MAX_INPUT_MB) and FMS_FHIR_REPORT_MAX_RESOURCES resources, 413 above: a report's time
-and memory grow with its visits (about 2 ms and 0.05-0.1 MiB a visit with every instrument), and
+and memory grow with its visits (about 1-2 ms a visit with every instrument; 0.1 MiB a visit for
+the change Bundle, little for the page, which is sent as it is made), and
 the bounds keep one request from holding a worker for long. `?patient=` names
 the patient (identifier value, `system|value`, or the subject reference); the HTML and the charts
 need it when the body holds several patients, the Bundle then holds every patient's changes.
