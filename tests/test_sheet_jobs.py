@@ -7,7 +7,6 @@ workers are made small so the rows of one patient straddle chunks and workers.""
 from __future__ import annotations
 
 import errno
-import gc
 import hashlib
 import os
 import random
@@ -32,6 +31,7 @@ from adapter.sheets.output import SINKS
 from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.request import SheetOptions
 from tests.support import SETTINGS
+from tests.support.memory import KeptPerRow
 from tests.support.sheets import HEADER, write_csv
 from tests.test_sheet_memory import visits_csv
 
@@ -400,27 +400,21 @@ def test_a_worker_killed_ends_the_run_with_an_outcome_and_nothing_written(tmp_pa
 @pytest.mark.usefixtures("frozen_heap")
 @pytest.mark.parametrize("output_format", FORMATS)
 def test_with_workers_this_process_keeps_a_few_bytes_a_row(tmp_path, output_format):
-    """What the workers hand back is let go once placed: traced every 500 rows from row 1,000
-    on, this process keeps what one process keeps (the visit days: a few bytes a visit)."""
+    """What the workers hand back is let go once placed: from row 1,000 to the last, this
+    process keeps what one process keeps (the visit days: a few bytes a visit)."""
     sheet = visits_csv(tmp_path / "visits.csv", 5_000)
-    traced: list[int] = []
-
-    def sample(rows: int, share: float | None) -> None:
-        gc.collect()
-        traced.append(tracemalloc.get_traced_memory()[0])
-
+    kept = KeptPerRow(5_000)
     sink = SINKS[output_format](tmp_path / "out", SETTINGS)
     tracemalloc.start()
     try:
         with open(sheet, "rb") as stream:
             report = run_pipeline(
-                stream, sheet.name, default_contract(), sink, SETTINGS, sample, jobs=2
+                stream, sheet.name, default_contract(), sink, SETTINGS, kept.sample, jobs=2
             )
     finally:
         tracemalloc.stop()
     assert report.rows_converted == report.rows_read == 5_000
-    growth = (traced[-1] - traced[1]) / (500 * (len(traced) - 2))
-    assert growth < 40, growth
+    assert kept.per_row < 40, kept.per_row
 
 
 # --- the two file operations the workers' output goes through -----------------------------------

@@ -24,6 +24,7 @@ from adapter.sheets.pipeline import Visits
 from adapter.sheets.pipeline import convert_sheet as run_pipeline
 from adapter.sheets.readers import _rows_released, read_xlsx
 from tests.support import SETTINGS
+from tests.support.memory import KeptPerRow
 
 LAST_DAY = date.max.toordinal()
 HEADER = ["patient_id", "visit_date", "ldn_dose_mg", "pain-mean", "pain-max"]
@@ -109,31 +110,26 @@ def visits_csv(path: Path, count: int, patients: int = 50) -> Path:
     return path
 
 
-def growth_per_row(path: Path, out: Path) -> float:
-    """Memory kept per row while the rows are read: traced every 500 rows, from row 1,000 on."""
-    traced: list[int] = []
-
-    def sample(rows: int, share: float | None) -> None:
-        gc.collect()
-        traced.append(tracemalloc.get_traced_memory()[0])
-
+def growth_per_row(path: Path, out: Path, rows: int) -> float:
+    """Memory kept per row while the rows are read, from row 1,000 to the last (`rows`)."""
+    kept = KeptPerRow(rows)
     tracemalloc.start()
     try:
         with open(path, "rb") as stream:
             sink = SINKS["ndjson"](out, SETTINGS)
             contract = default_contract()
-            report = run_pipeline(stream, path.name, contract, sink, SETTINGS, sample)
+            report = run_pipeline(stream, path.name, contract, sink, SETTINGS, kept.sample)
     finally:
         tracemalloc.stop()
-    assert report.rows_converted == report.rows_read
-    return (traced[-1] - traced[1]) / (500 * (len(traced) - 2))
+    assert report.rows_converted == report.rows_read == rows
+    return kept.per_row
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("frozen_heap")
 def test_a_longer_sheet_keeps_a_few_bytes_a_visit(tmp_path):
     """A set of day numbers per patient kept some 80 bytes a visit here."""
-    growth = growth_per_row(visits_csv(tmp_path / "visits.csv", 10_000), tmp_path / "out")
+    growth = growth_per_row(visits_csv(tmp_path / "visits.csv", 10_000), tmp_path / "out", 10_000)
     assert growth < 40, growth
 
 
