@@ -405,7 +405,7 @@ def test_with_workers_this_process_keeps_a_few_bytes_a_row(tmp_path, output_form
     sheet = visits_csv(tmp_path / "visits.csv", 5_000)
     kept = KeptPerRow(5_000)
     sink = SINKS[output_format](tmp_path / "out", SETTINGS)
-    tracemalloc.start(8)
+    tracemalloc.start()
     try:
         with open(sheet, "rb") as stream:
             report = run_pipeline(
