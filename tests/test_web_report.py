@@ -238,6 +238,43 @@ def test_report_page_is_sent_as_it_is_made(tmp_path, case_resources, caplog):
     outcome(post_report(client, b"{oops", accept="text/html"), 400)
 
 
+def test_a_page_that_fails_while_sent_frees_its_slot_and_says_so(
+    tmp_path, case_resources, caplog, monkeypatch
+):
+    """A page that stops before its end (a fault while it is made, or a client that leaves) still
+    gives back its admission slot, and its log line says the body was incomplete: its status,
+    200, went out with the first piece."""
+    import adapter.web.report as route
+
+    def failing(*arguments: Any) -> Any:
+        yield "<!DOCTYPE html>\n" + "<p>a piece of the page</p>\n" * 20_000  # the first piece
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(route, "render_report_parts", failing)
+    caplog.set_level(logging.INFO, "fms_fhir.http")
+    app = create_app(
+        {
+            "SETTINGS": SETTINGS,
+            "TESTING": True,
+            "PAGE_DIR": str(tmp_path / "page"),
+            "FMS_FHIR_MAX_CONCURRENT": "1",
+        }
+    )
+    client = app.test_client()
+    for read in (True, False):
+        response = post_report(
+            client, collection(case_resources), accept="text/html", buffered=False
+        )
+        assert response.status_code == 200 and state(app).inflight == 1
+        if read:
+            with pytest.raises(RuntimeError, match="drawing failed"):
+                b"".join(response.iter_encoded())
+        response.close()  # what a server does when it stops sending
+        assert state(app).inflight == 0
+    lines = [r.getMessage() for r in caplog.records if "route=/$report" in r.getMessage()]
+    assert len(lines) == 2 and all(line.endswith(" body=incomplete") for line in lines), lines
+
+
 @pytest.mark.slow
 def test_report_charts_png_and_svg(client, case_resources):
     body = collection(case_resources)

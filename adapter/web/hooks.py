@@ -149,33 +149,38 @@ class _Line:
     status: int
     started: float | None
 
-    def log(self) -> None:
+    def log(self, complete: bool = True) -> None:
+        """`complete` False: a body sent as it was made stopped before its end (it failed, or
+        the client left), which its status, sent first, cannot say."""
         duration = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
         log.info(
-            "request_id=%s method=%s route=%s status=%d duration_ms=%.1f",
+            "request_id=%s method=%s route=%s status=%d duration_ms=%.1f%s",
             self.request_id,
             self.method,
             self.route,
             self.status,
             duration,
+            "" if complete else " body=incomplete",
             extra=VALUES_FREE,
         )
 
 
-def _sent_then(pieces: Iterable[bytes], ended: Callable[[], None]) -> Iterator[bytes]:
+def _sent_then(pieces: Iterable[bytes], ended: Callable[[bool], None]) -> Iterator[bytes]:
     """The pieces, then `ended`: after the last one, when the server stops sending (it closes
     the body), or when the body is dropped unsent. Needs no request context, so nothing is left
     pushed by a body that is never read."""
+    complete = False
     try:
         yield from pieces
+        complete = True
     finally:
-        ended()
+        ended(complete)
 
 
-def _streamed_ended(current: WebState, admitted: bool, line: _Line) -> None:
+def _streamed_ended(current: WebState, admitted: bool, line: _Line, complete: bool) -> None:
     if admitted:
         current.release()
-    line.log()
+    line.log(complete)
 
 
 def _release(error: BaseException | None) -> None:
