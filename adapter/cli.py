@@ -117,6 +117,25 @@ BUNDLE_TYPE_OPTION = click.option(
 )
 
 
+def _cores_for_zero(context: click.Context, parameter: click.Parameter, jobs: int) -> int:
+    from adapter.sheets.parallel import usable_cores  # here: the pool is not every command's
+
+    return jobs or usable_cores()
+
+
+def jobs_option(what: str) -> Any:
+    """`--jobs N` (0: one process per usable core, resolved here); `what` says what N does."""
+    return click.option(
+        "--jobs",
+        type=click.IntRange(min=0),
+        default=1,
+        show_default=True,
+        metavar="N",
+        callback=_cores_for_zero,
+        help=f"{what} 0: one per usable core.",
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fms-fhir")
 @click.pass_context
@@ -315,17 +334,7 @@ def regimen(regimen_path: str, out: str | None) -> None:
         "resources, a withdrawn visit's resources marked entered-in-error)."
     ),
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    metavar="N",
-    help=(
-        "Convert rows in N processes (0: one per usable core); the output is the same, byte "
-        "for byte and in the same order."
-    ),
-)
+@jobs_option("Convert rows in N processes; the output is the same, byte for byte and in order.")
 @BUNDLE_TYPE_OPTION
 def convert_sheet(
     sheet_path: str,
@@ -350,7 +359,6 @@ def convert_sheet(
 
     With --jobs N, N processes convert the rows and this one reads and writes them, in order.
     """
-    from adapter.sheets.parallel import usable_cores
     from adapter.sheets.request import (
         CLI_PLACES,
         ContractFile,
@@ -366,7 +374,7 @@ def convert_sheet(
         patient_system=patient_system,
         test_data=test_data,
         since=since,
-        jobs=jobs or usable_cores(),
+        jobs=jobs,
     )
     inputs = (sheet_path, contract_path or "", since or "")
     try:
@@ -460,28 +468,18 @@ def serve(host: str, port: int) -> None:
     help="Compare with the values of this date (default: the last before LDN started).",
 )
 @click.option("--out", required=True, help="Output folder (HTML, PNG and SVG charts, changes).")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    metavar="N",
-    help="Draw N patients at once in N processes (0: one per usable core); the same files.",
-)
+@jobs_option("Draw N patients at once in N processes; the same files.")
 def report(input_path: str, patient: str | None, baseline: str | None, out: str, jobs: int) -> None:
     """Follow-up report: each score over time, change from baseline, responders, LDN doses.
 
     INPUT: a Bundle, a folder of Bundles or NDJSON, as convert and convert-sheet write them.
     """
     from adapter.report import load_resources, write_reports
-    from adapter.sheets.parallel import usable_cores
 
     settings = _settings()
     try:
         resources = load_resources(input_path, settings)
-        written = write_reports(
-            resources, out, settings, patient, baseline, (input_path,), jobs or usable_cores()
-        )
+        written = write_reports(resources, out, settings, patient, baseline, (input_path,), jobs)
     except FmsError as error:
         _fail(error, settings)
     click.echo(f"wrote {len(written)} files to {out}", err=True)

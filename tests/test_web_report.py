@@ -89,6 +89,19 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def one_at_a_time(tmp_path) -> Flask:
+    """An app that serves one request at a time: its admission slot shows when a request ends."""
+    return create_app(
+        {
+            "SETTINGS": SETTINGS,
+            "TESTING": True,
+            "PAGE_DIR": str(tmp_path / "page"),
+            "FMS_FHIR_MAX_CONCURRENT": "1",
+        }
+    )
+
+
 def outcome(response, status: int, rule: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.data[:500]
     assert response.headers["Content-Type"] == FHIR_JSON
@@ -205,19 +218,12 @@ def test_report_html_is_the_default(client, case_resources):
     assert_nothing_from_outside(html)
 
 
-def test_report_page_is_sent_as_it_is_made(tmp_path, case_resources, caplog):
+def test_report_page_is_sent_as_it_is_made(one_at_a_time, case_resources, caplog):
     """The page goes out in pieces as it is made (no Content-Length: chunked under a server),
     the same bytes as `render_report`; the request keeps its admission slot, and is logged,
     only once the last piece is sent."""
     caplog.set_level(logging.INFO, "fms_fhir.http")
-    app = create_app(
-        {
-            "SETTINGS": SETTINGS,
-            "TESTING": True,
-            "PAGE_DIR": str(tmp_path / "page"),
-            "FMS_FHIR_MAX_CONCURRENT": "1",
-        }
-    )
+    app = one_at_a_time
     client = app.test_client()
 
     def logged() -> list[str]:
@@ -239,7 +245,7 @@ def test_report_page_is_sent_as_it_is_made(tmp_path, case_resources, caplog):
 
 
 def test_a_page_that_fails_while_sent_frees_its_slot_and_says_so(
-    tmp_path, case_resources, caplog, monkeypatch
+    one_at_a_time, case_resources, caplog, monkeypatch
 ):
     """A page that stops before its end (a fault while it is made, or a client that leaves) still
     gives back its admission slot, and its log line says the body was incomplete: its status,
@@ -252,14 +258,7 @@ def test_a_page_that_fails_while_sent_frees_its_slot_and_says_so(
 
     monkeypatch.setattr(route, "render_report_parts", failing)
     caplog.set_level(logging.INFO, "fms_fhir.http")
-    app = create_app(
-        {
-            "SETTINGS": SETTINGS,
-            "TESTING": True,
-            "PAGE_DIR": str(tmp_path / "page"),
-            "FMS_FHIR_MAX_CONCURRENT": "1",
-        }
-    )
+    app = one_at_a_time
     client = app.test_client()
     for read in (True, False):
         response = post_report(

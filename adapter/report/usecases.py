@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-import signal
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,14 +21,13 @@ from typing import Any
 
 from adapter import jsonio, outputs
 from adapter.bundle import BundleType
-from adapter.model import Issue
 from adapter.outcome import InternalFault
 from adapter.report import charts, html
 from adapter.report.core import FollowUp, follow_up, one_patient
 from adapter.report.observations import changes_bundle
 from adapter.settings import Settings
 from adapter.sheets.output import safe_name
-from adapter.sheets.parallel import end_with_parent
+from adapter.sheets.parallel import become_worker, worker_ended
 
 Resources = Iterable[Mapping[str, Any]]
 INDEX = "index.html"
@@ -210,27 +208,16 @@ def _patients_written(
                 future.cancel()
 
 
-WORKER_ENDED = Issue(
-    "fatal",
-    "exception",
-    "a worker process ended abruptly (killed by a signal, or by the system when memory ran "
-    "short) while drawing a patient's report; nothing was written: run again, with fewer "
-    "--jobs if memory is short",
-    None,
-    "worker-ended",
-)
+WORKER_ENDED = worker_ended("drawing a patient's report")
 
 _WORK: tuple[list[FollowUp], list[str], Settings, bool, Path] | None = None
 
 
 def _start(work: tuple[list[FollowUp], list[str], Settings, bool, Path]) -> None:
-    """A worker: what it draws from; signals are the parent's to handle (it stops us), and it
-    ends with the parent (it writes into the parent's staging folder)."""
+    """A worker: what it draws from (it writes into the parent's staging folder)."""
     global _WORK
     _WORK = work
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    end_with_parent()
+    become_worker(writes=True)
 
 
 def _write_numbered(number: int) -> list[str]:

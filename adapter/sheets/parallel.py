@@ -58,15 +58,20 @@ WINDOW = 2
 """Chunks in flight per worker: one being converted, one waiting."""
 
 
-WORKER_ENDED = Issue(
-    "fatal",
-    "exception",
-    "a worker process ended abruptly (killed by a signal, or by the system when memory ran "
-    "short) while converting rows; nothing was written: run again, with fewer --jobs if "
-    "memory is short",
-    None,
-    "worker-ended",
-)
+def worker_ended(doing: str) -> Issue:
+    """A worker process that ended abruptly while `doing` (what the command's workers do)."""
+    return Issue(
+        "fatal",
+        "exception",
+        "a worker process ended abruptly (killed by a signal, or by the system when memory ran "
+        f"short) while {doing}; nothing was written: run again, with fewer --jobs if memory is "
+        "short",
+        None,
+        "worker-ended",
+    )
+
+
+WORKER_ENDED = worker_ended("converting rows")
 
 
 def slots(jobs: int) -> int:
@@ -115,9 +120,15 @@ def _start(plan: RowPlan, encoder: Encoder | None, spool: Spool | None) -> None:
     """A worker: the plan it converts with; signals are the parent's to handle (it stops us)."""
     global _PLAN, _ENCODER, _SPOOL
     _PLAN, _ENCODER, _SPOOL = plan, encoder, spool
+    become_worker(writes=spool is not None)
+
+
+def become_worker(writes: bool) -> None:
+    """In a new worker process: signals are the parent's to handle (it stops us), and a worker
+    that `writes` into the parent's staging folder ends with the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if spool is not None:
+    if writes:
         end_with_parent()
 
 
