@@ -108,27 +108,47 @@ def run_measured(
 
     What earlier runs wrote is flushed to the disk first (`os.sync`, not timed) when it is much
     (`flush_earlier_writes`)."""
+    _, (measured,) = run_together([command], cwd, timeout)
+    return measured
+
+
+def run_together(
+    commands: Sequence[Sequence[str | Path]], cwd: Path = ROOT, timeout: float = 3600
+) -> tuple[float, list[Measured]]:
+    """The commands started at once, each a fresh process as `run_measured` starts it: the wall
+    time from the first start to the last end, and each one's figures."""
     flush_earlier_writes()
     with tempfile.TemporaryDirectory(prefix="fms-fhir-bench-run-") as folder:
-        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        files = [
+            (Path(folder) / f"stdout-{n}", Path(folder) / f"stderr-{n}")
+            for n in range(len(commands))
+        ]
         answer = Spawner.run(
             {
-                "command": [str(part) for part in command],
-                "cwd": str(cwd),
-                "env": child_environment(),
-                "stdout": str(out),
-                "stderr": str(err),
-                "timeout": timeout,
+                "together": [
+                    {
+                        "command": [str(part) for part in command],
+                        "cwd": str(cwd),
+                        "env": child_environment(),
+                        "stdout": str(out),
+                        "stderr": str(err),
+                        "timeout": timeout,
+                    }
+                    for command, (out, err) in zip(commands, files, strict=True)
+                ]
             }
         )
-        return Measured(
-            answer["seconds"],
-            answer["cpu"],
-            answer["maxrss"],
-            answer["status"],
-            out.read_text(errors="replace"),
-            err.read_text(errors="replace"),
-        )
+        return answer["seconds"], [
+            Measured(
+                run["seconds"],
+                run["cpu"],
+                run["maxrss"],
+                run["status"],
+                out.read_text(errors="replace"),
+                err.read_text(errors="replace"),
+            )
+            for run, (out, err) in zip(answer["runs"], files, strict=True)
+        ]
 
 
 def median(values: Sequence[float]) -> float:

@@ -8,7 +8,9 @@ with `python -I -S`), a child's peak RSS is its own.
 
 Protocol: one JSON object per line on standard input ({"command", "cwd", "env", "stdout",
 "stderr", "timeout"}), one JSON answer per line on standard output ({"seconds", "cpu", "maxrss",
-"status"}; cpu in seconds, user and system; maxrss in bytes). End of input ends the process.
+"status"}; cpu in seconds, user and system; maxrss in bytes). A line {"together": [request, ...]}
+starts every request at once and answers {"seconds": from the first start to the last end,
+"runs": [answer, ...]} once all have ended. End of input ends the process.
 """
 
 import json
@@ -17,10 +19,11 @@ import sys
 import time
 
 
-def run(request):
+def start(request):
+    """The measured program forked and started with its own files: (pid, when it started)."""
     out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    start = time.perf_counter()
+    started = time.perf_counter()
     pid = os.fork()
     if pid == 0:  # the child: its own files, then the measured program
         try:
@@ -36,22 +39,43 @@ def run(request):
             os._exit(127)
     os.close(out)
     os.close(err)
-    deadline = start + request["timeout"]
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            break
-        if time.perf_counter() > deadline:
-            os.kill(pid, 9)
-            done, status, usage = os.wait4(pid, 0)
-            break
-        time.sleep(0.001)
+    return pid, started
+
+
+def answer(started, status, usage):
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": time.perf_counter() - started,
         "cpu": usage.ru_utime + usage.ru_stime,
         "maxrss": usage.ru_maxrss * 1024,
         "status": os.waitstatus_to_exitcode(status),
     }
+
+
+def run_together(requests):
+    """Every request started at once, each answered as it ends (killed past its timeout)."""
+    running = {}
+    for index, request in enumerate(requests):
+        pid, started = start(request)
+        running[pid] = (index, started, started + request["timeout"])
+    first = min(started for _, started, _ in running.values())
+    answers = [None] * len(requests)
+    while running:
+        for pid, (index, started, deadline) in list(running.items()):
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if not done and time.perf_counter() > deadline:
+                os.kill(pid, 9)
+                done, status, usage = os.wait4(pid, 0)
+            if done:
+                answers[index] = answer(started, status, usage)
+                del running[pid]
+        time.sleep(0.001)
+    return {"seconds": time.perf_counter() - first, "runs": answers}
+
+
+def run(request):
+    if "together" in request:
+        return run_together(request["together"])
+    return run_together([request])["runs"][0]
 
 
 def main():

@@ -5,6 +5,7 @@ same-output baseline wrote what fms-fhir writes, never how fast anything was."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def test_every_benchmark_runs_at_its_smallest_size(tmp_path):
         assert "cell values, openpyxl vs calamine" in output, shown
         assert "recommendation: " in output, shown
     assert "jobs same-bytes check: passed" in output, shown
+    # --jobs 2 is shown beside what two independent processes give on the machine at that time.
+    assert re.search(r"ceiling: +[\d,]+ +\d+\.\d\dx +\d+\.\d\dx \| +\d+% \|", output), shown
     assert "validate / parse alone: " in output, shown
     if http:
         assert "$convert-answers / trivial route, requests/s: " in output, shown
