@@ -280,10 +280,11 @@ def run_jobs(workdir: Path, sizes: list[int], repeats: int) -> dict[str, object]
 
     Beside them, the same machine's ceiling, measured in the same turns: the sheet's rows split
     in two halves converted by two `--jobs 1` processes started at once, the same rows and the
-    same bytes written, with nothing to hand over. On a shared virtual machine two busy processes can each cost more CPU than one alone
-    (the host's other tenants, or two virtual cores on one physical core's threads), and that
-    share changes from hour to hour; the ceiling says how much of a speed-up is the machine's to
-    give at that moment, and `--jobs 2` is shown against it too."""
+    same bytes written, with nothing to hand over. On a shared virtual machine two busy
+    processes can each cost more CPU than one alone (the host's other tenants, or two virtual
+    cores on one physical core's threads), and that share changes from hour to hour; the
+    ceiling says how much of a speed-up is the machine's to give at that moment, and `--jobs 2`
+    is shown against it too."""
     say(
         "fms-fhir: `fms-fhir convert-sheet FILE --format ndjson --out DIR --jobs N`, CSV; each run "
         f"a fresh process; median of {repeats} runs at every size, the commands taking turns. CPU "
