@@ -6,11 +6,11 @@ from the benchmark itself (which holds the core, the R4B models, the generated r
 child would report at least that much. Forked from this process (the standard library only, run
 with `python -I -S`), a child's peak RSS is its own.
 
-Protocol: one JSON object per line on standard input ({"command", "cwd", "env", "stdout",
-"stderr", "timeout"}), one JSON answer per line on standard output ({"seconds", "cpu", "maxrss",
-"status"}; cpu in seconds, user and system; maxrss in bytes). A line {"together": [request, ...]}
-starts every request at once and answers {"seconds": from the first start to the last end,
-"runs": [answer, ...]} once all have ended. End of input ends the process.
+Protocol: one JSON object per line on standard input, {"together": [request, ...]}, each
+request {"command", "cwd", "env", "stdout", "stderr", "timeout"}: every command is started at
+once. One JSON answer per line on standard output once all have ended: {"seconds": from the
+first start to the last end, "runs": [{"seconds", "cpu", "maxrss", "status"}, ...]} (cpu in
+seconds, user and system; maxrss in bytes). End of input ends the process.
 """
 
 import json
@@ -72,16 +72,10 @@ def run_together(requests):
     return {"seconds": time.perf_counter() - first, "runs": answers}
 
 
-def run(request):
-    if "together" in request:
-        return run_together(request["together"])
-    return run_together([request])["runs"][0]
-
-
 def main():
     for line in sys.stdin:
         if line.strip():
-            sys.stdout.write(json.dumps(run(json.loads(line))) + "\n")
+            sys.stdout.write(json.dumps(run_together(json.loads(line)["together"])) + "\n")
             sys.stdout.flush()
 
 

@@ -359,10 +359,6 @@ def _values(report: FollowUp) -> str:
     )
 
 
-def _changes(report: FollowUp) -> str:
-    return "".join(_changes_parts(report))
-
-
 def _changes_parts(report: FollowUp) -> Iterator[str]:
     """The change table a row at a time: with years of visits it is most of the page (26 MB
     for 10,000 visits), so a page sent as it is made never holds it whole."""

@@ -19,19 +19,9 @@ NOT_OURS = [
 ]
 
 
-def traced_now() -> int:
-    """Bytes alive now that were allocated since tracemalloc started, by anything but the test
-    runner (after a full collection)."""
-    return _total(_snapshot())
-
-
 def _snapshot() -> tracemalloc.Snapshot:
     gc.collect()
     return tracemalloc.take_snapshot().filter_traces(NOT_OURS)
-
-
-def _total(snapshot: tracemalloc.Snapshot) -> int:
-    return sum(stat.size for stat in snapshot.statistics("filename"))
 
 
 class KeptPerRow:
