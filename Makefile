@@ -36,7 +36,7 @@ JS_STAMP := $(VENV)/js/.installed-$(shell echo '$(JS_PACKAGES) $(FHIR_PACKAGES)'
 EXAMPLE_NOTE := Example from the published case (Moser, Cureus 2025): the totals, the baseline WPI areas, the pain ratings and LDN 4.5 mg/day follow the figure captions; the item answers, the visit days and the 1.5 -> 3 -> 4.5 mg titration are invented to match them.
 
 $(STAMP): pyproject.toml
-	@echo "== setting up $(VENV): fms-fhir and what it runs on (flask, fhir.resources, matplotlib, openpyxl, gunicorn)"
+	@echo "== setting up $(VENV): fms-fhir and what it runs on (flask, fhir.resources, openpyxl, resvg, gunicorn)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --progress-bar on --no-compile -e .
 	touch $(STAMP)

@@ -9,7 +9,6 @@ show the captions' numbers.
 from __future__ import annotations
 
 import json
-import math
 from datetime import date
 from fractions import Fraction
 from html import escape
@@ -28,7 +27,7 @@ from adapter.report import (
     change_observations,
     chart,
     chart_data,
-    charts,
+    drawing,
     follow_up,
     load_resources,
     render_report,
@@ -36,8 +35,8 @@ from adapter.report import (
     resources_from_ndjson,
     write_reports,
 )
-from adapter.report.charts import draw
 from adapter.report.core import number_text, percent_text
+from adapter.report.drawing import draw
 from adapter.report.rules import rule_for
 from adapter.sheets.contract import default_contract
 from adapter.sheets.output import SINKS
@@ -594,80 +593,57 @@ def test_chart_data_is_the_two_panels_of_the_case_report(case_report):
     assert len(set(colours)) == len(set(markers)) == 3  # told apart by more than colour
 
 
-def test_draw_hands_the_chart_data_to_matplotlib(case_report, monkeypatch):
-    from matplotlib.axes import Axes
+def test_draw_hands_the_chart_data_to_the_drawing(case_report, monkeypatch):
+    """What is drawn is the ChartData and nothing else: the lines in report order, the SVG the
+    drawing's, the PNG rasterised from it (how it is drawn: test_report_drawing)."""
+    from adapter.report import drawing
 
-    plotted, shaded = [], []
-    original_plot, original_span = Axes.plot, Axes.axvspan
-
-    def plot(self, *args, **kwargs):
-        plotted.append((list(args[0]), list(args[1]), kwargs["label"], kwargs["marker"]))
-        return original_plot(self, *args, **kwargs)
-
-    def axvspan(self, start, end, **kwargs):
-        shaded.append((start, end))
-        return original_span(self, start, end, **kwargs)
-
-    monkeypatch.setattr(Axes, "plot", plot)
-    monkeypatch.setattr(Axes, "axvspan", axvspan)
-    monkeypatch.setattr(charts, "DRAWN", charts.DrawnCharts(2**20))  # nothing drawn before
-    gap = [
-        obs("fiqr-total", "2024-01-01", 60),
-        obs("fiqr-total", "2024-02-01", absent="x"),
-        obs("fiqr-total", "2024-03-01", 50),
-    ]
-    (panel_a, _) = chart_data(one(gap))
-    draw([panel_a], "svg")
-    (xs, ys, label, marker) = plotted[0]
-    assert xs == [date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)] and label == "FIQR total"
-    assert (
-        ys[0] == 60 and math.isnan(ys[1]) and ys[2] == 50 and marker == "s"
-    )  # a gap breaks the line
-    plotted.clear()
-    draw(chart_data(case_report), "png")
-    assert [p[2] for p in plotted] == [
+    monkeypatch.setattr(drawing, "DRAWN", drawing.DrawnCharts(2**20))  # nothing drawn before
+    panels = chart_data(case_report)
+    assert [line.label for data in panels for line in data.lines] == [
         "FIQR total",
         "Pain, maximum (NRS 0-100)",
         "Pain, mean (NRS 0-100)",
         "SSS (0-12)",
         "PHQ-4 total (0-12)",
     ]
-    assert shaded[:3] == [(s.start, s.end) for s in chart_data(case_report)[0].phases]
+    assert draw(panels, "svg") == drawing.svg(panels).encode("utf-8")
+    assert draw(panels, "png") == drawing.png(drawing.svg(panels))
 
 
 @pytest.mark.slow
 def test_charts_are_png_and_svg_with_the_same_bytes_every_time(case_report, monkeypatch):
-    from adapter.report.charts import chart as draw_report
+    from adapter.report.drawing import chart as draw_report
 
-    monkeypatch.setattr(charts, "DRAWN", charts.DrawnCharts(0))  # every chart drawn anew
+    monkeypatch.setattr(drawing, "DRAWN", drawing.DrawnCharts(0))  # every chart drawn anew
     first, second = draw_report(case_report, "png"), draw_report(case_report, "png")
     assert first.startswith(b"\x89PNG\r\n\x1a\n") and first == second
     svg = draw_report(case_report, "svg")
     assert svg == draw_report(case_report, "svg") and b"<svg" in svg
     assert b"<dc:date>" not in svg and b"tIME" not in first[:2000]
     assert draw_report(case_report, "svg", panel="a") != svg
-    assert charts.DRAWN.held == 0
+    assert drawing.DRAWN.held == 0
 
 
 def test_a_chart_drawn_again_is_the_same_bytes_from_the_recent_ones(case_report, monkeypatch):
     """The same data is the same bytes: drawn once, then given from the recent charts, which
     hold no more than their budget (the oldest go first) and never one chart over a quarter."""
     drawn: list[int] = []
-    original = charts._drawn
+    original = drawing._drawn
 
     def counting(panels, fmt):
         drawn.append(len(panels))
         return original(panels, fmt)
 
-    monkeypatch.setattr(charts, "_drawn", counting)
-    monkeypatch.setattr(charts, "DRAWN", charts.DrawnCharts(2**20))
+    monkeypatch.setattr(drawing, "_drawn", counting)
+    monkeypatch.setattr(drawing, "DRAWN", drawing.DrawnCharts(2**20))
     (panel_a, panel_b) = chart_data(case_report)
     first = draw([panel_a], "svg")
     assert draw([panel_a], "svg") is first and drawn == [1]
     assert draw([panel_a], "png") != first and drawn == [1, 1]  # another format: drawn
     assert draw([panel_b], "svg") != first and drawn == [1, 1, 1]
-    assert charts.DRAWN.held == sum(len(b) for b in charts.DRAWN._charts.values())
-    small = charts.DrawnCharts(4 * len(first))
+    assert drawing.DRAWN.held == sum(len(b) for b in drawing.DRAWN._charts.values())
+    small = drawing.DrawnCharts(4 * len(first))
     small.put(((panel_a,), "svg"), first)
     small.put(((panel_b,), "svg"), b"x" * len(first))
     small.put(((panel_b,), "png"), b"y" * len(first))
@@ -766,6 +742,9 @@ def test_write_reports_writes_every_patient_and_an_index(case_dir, tmp_path):
         "MOSER-CASE-1.png",
         "MOSER-CASE-1.svg",
     ]
+    without = write_reports(resources, out, SETTINGS, png=False)  # `report --no-png`
+    assert sorted(p.name for p in without) == [n for n in names if not n.endswith(".png")]
+    assert not list(out.glob("*.png"))  # the earlier PNGs were ours: the folder is replaced
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")

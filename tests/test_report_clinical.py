@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from adapter import api, jsonio
 from adapter.report import change_observations, chart_data, follow_up, render_report
-from adapter.report.charts import draw
 from adapter.report.core import exact
+from adapter.report.drawing import draw
 from adapter.report.html import index_html
 from adapter.web import create_app
 from tests.support import SETTINGS, assert_valid_fhir

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from adapter import jsonio
 from adapter.outcome import InvalidInput
-from adapter.report import charts, follow_up, resources_from_ndjson, usecases
+from adapter.report import drawing, follow_up, resources_from_ndjson, usecases
 from adapter.report.core import exact, number_text, one_patient, percent_text, rounded
 from adapter.web import create_app
 from benchmarks.report_baseline import core as before
@@ -216,4 +216,4 @@ def test_a_chart_built_without_the_changes_is_the_same_chart():
     resources = new_instrument_resources()
     full = one_patient(follow_up(resources, SETTINGS))
     assert full.changes, "the patient has changes to leave out"
-    assert usecases.chart(resources, SETTINGS, "svg") == charts.chart(full, "svg")
+    assert usecases.chart(resources, SETTINGS, "svg") == drawing.chart(full, "svg")

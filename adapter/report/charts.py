@@ -10,33 +10,19 @@ Which score goes in which panel is declared on the score (`Score.chart_panel`, w
 layout: their styles, in the order of the scores they plot, and the scale of an empty panel.
 
 `chart_data` turns a report into plain `ChartData` (series of (day, value), LDN phases, band
-guides, a text alternative): what the tests check. `draw` hands that to matplotlib (Agg, no
-display) and returns PNG or SVG bytes, the same bytes for the same data: the SVG hash salt is
-fixed, and neither format carries a date.
+guides, a text alternative): what the tests check. `draw` hands that to `drawing`, which writes
+the SVG and rasterises the PNG from it: the same bytes for the same data, and no date in either.
 """
 
 from __future__ import annotations
 
-import io
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal
 
 from adapter.instrument import Score
-from adapter.model import Issue
-from adapter.outcome import InvalidInput
 from adapter.report.core import FollowUp, Series, number_text, shown_scores
-
-if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
-
-Format = Literal["png", "svg"]
-FORMATS: tuple[Format, ...] = ("png", "svg")
-MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 # Okabe & Ito's colour-blind-safe palette (Color Universal Design), with a marker and a line style
 # each, so no series is told apart by colour alone.
@@ -260,7 +246,7 @@ def _shown(value: float) -> str:
 
 
 def chart_data(report: FollowUp) -> tuple[ChartData, ...]:
-    """Both panels of a patient, as plain data (what matplotlib is given)."""
+    """Both panels of a patient, as plain data (what is drawn)."""
     xlim = _xlim(report)
     span = (xlim[1] - xlim[0]).days or 1
     doses = sorted({phase.dose_mg for phase in report.phases if phase.dose_mg is not None})
@@ -343,7 +329,7 @@ def _marks(report: FollowUp, codes: Sequence[str]) -> tuple[Mark, ...]:
     return tuple(sorted(marks, key=lambda mark: mark.day))
 
 
-def _month_ticks(xlim: tuple[date, date]) -> list[date]:
+def month_ticks(xlim: tuple[date, date]) -> list[date]:
     """First days of months, about six to eight of them across the axis."""
     first, last = xlim
     months = (last.year - first.year) * 12 + last.month - first.month + 1
@@ -359,166 +345,3 @@ def _month_ticks(xlim: tuple[date, date]) -> list[date]:
             ticks.append(tick)
         index += step
     return ticks
-
-
-def _draw_panel(ax: Any, data: ChartData) -> None:
-    """One panel on a matplotlib Axes: phases, guides, lines, then a legend below the plot."""
-    from matplotlib.patches import Patch
-
-    low, high = data.ylim
-    headroom = (high - low) * 0.1
-    handles = []
-    for shade in data.phases:
-        ax.axvspan(shade.start, shade.end, color=PHASE_COLOUR, alpha=shade.alpha, lw=0, zorder=0)
-        if shade.labelled:
-            middle = shade.start + (shade.end - shade.start) / 2
-            ax.text(
-                middle, high + headroom * 0.5, shade.label, ha="center", va="center",
-                fontsize=9, color="#222222", zorder=3,
-            )  # fmt: skip
-    for guide in data.guides:
-        ax.axhline(guide.value, color=GUIDE_COLOUR, lw=0.8, ls=(0, (2, 3)), zorder=1)
-    for line in data.lines:
-        xs = [day for day, _ in line.points]
-        ys = [float("nan") if value is None else value for _, value in line.points]
-        (handle,) = ax.plot(
-            xs, ys, color=line.style.colour, marker=line.style.marker, ls=line.style.linestyle,
-            lw=2, ms=7, label=line.label, zorder=4,
-        )  # fmt: skip
-        handles.append(handle)
-    legends: set[str] = set()
-    for shade in data.phases:
-        if shade.legend not in legends:
-            legends.add(shade.legend)
-            handles.append(Patch(color=PHASE_COLOUR, alpha=shade.alpha, lw=0, label=shade.legend))
-    for mark in data.marks:
-        ax.axvline(mark.day, color=FLAG_COLOUR, lw=1.2, ls="-", zorder=2)
-        ax.text(
-            mark.day, high + headroom * 0.9, mark.label, rotation=90, ha="right", va="top",
-            fontsize=8, color=FLAG_COLOUR, zorder=3,
-        )  # fmt: skip
-    if not data.lines:
-        ax.text(0.5, 0.5, "no values recorded", transform=ax.transAxes, ha="center", fontsize=11)
-    ax.set_xlim(data.xlim[0], data.xlim[1])
-    ax.set_ylim(low, high + headroom)
-    ax.set_title(data.title, loc="left", fontsize=12, fontweight="bold")
-    ax.set_ylabel(data.ylabel, fontsize=10)
-    ax.set_xlabel("Date of visit", fontsize=10)
-    ticks = _month_ticks(data.xlim)
-    ax.set_xticks(ticks, labels=[f"{day:%b}\n{day.year:04d}" for day in ticks])
-    ax.tick_params(labelsize=9)
-    ax.grid(axis="y", color="#e6e6e6", lw=0.6, zorder=0)
-    ax.spines["top"].set_visible(False)
-    if data.guides:
-        guides = ax.secondary_yaxis("right")
-        guides.set_yticks(
-            [guide.value for guide in data.guides], labels=[guide.label for guide in data.guides]
-        )
-        guides.tick_params(labelsize=8, colors="#555555", length=0)
-    else:
-        ax.spines["right"].set_visible(False)
-    if handles:
-        # anchored at the plot's left edge (centred, a legend wider than a narrow plot was cut
-        # at the figure's left edge); the guides' labels leave room on the right
-        ax.legend(
-            handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.24), ncol=min(3, len(handles)),
-            fontsize=8.5, frameon=False, borderaxespad=0.0,
-        )  # fmt: skip
-
-
-RC: dict[RcKeyType, Any] = {
-    "svg.hashsalt": "fms-fhir",
-    "svg.fonttype": "path",
-    "font.family": "DejaVu Sans",
-    "axes.titlepad": 18,
-}
-
-
-def warm() -> None:
-    """Import matplotlib and its Agg backend now (a service does so before gc.freeze())."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.backends.backend_svg  # noqa: F401
-    import matplotlib.figure  # noqa: F401
-    import matplotlib.patches  # noqa: F401
-
-
-class DrawnCharts:
-    """The charts drawn lately in this process, by their data: the same data is the same bytes,
-    so a patient's page shown again, or posted again by an engine's retry, is not drawn again.
-    Bounded by the bytes it holds (the oldest go first); one lock, for threaded servers."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.held = 0
-        self._charts: OrderedDict[tuple[tuple[ChartData, ...], Format], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[tuple[ChartData, ...], Format]) -> bytes | None:
-        with self._lock:
-            found = self._charts.get(key)
-            if found is not None:
-                self._charts.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[tuple[ChartData, ...], Format], drawn: bytes) -> None:
-        if len(drawn) > self.budget // 4:  # a very long history: drawn each time, not held
-            return
-        with self._lock:
-            if key not in self._charts:
-                self._charts[key] = drawn
-                self.held += len(drawn)
-            while self.held > self.budget:
-                _, dropped = self._charts.popitem(last=False)
-                self.held -= len(dropped)
-
-
-DRAWN = DrawnCharts(16 * 2**20)
-"""About a hundred patients' charts (60 to 150 kB each) per process."""
-
-
-def draw(panels: Sequence[ChartData], fmt: Format = "png") -> bytes:
-    """PNG or SVG of the panels, stacked; deterministic bytes for the same data."""
-    if fmt not in FORMATS:
-        message = f"unknown chart format {fmt!r}; known: {', '.join(FORMATS)}"
-        raise InvalidInput([Issue("error", "value", message, "format", "invalid-value")])
-    key = (tuple(panels), fmt)
-    drawn = DRAWN.get(key)
-    if drawn is None:
-        drawn = _drawn(panels, fmt)
-        DRAWN.put(key, drawn)
-    return drawn
-
-
-def _drawn(panels: Sequence[ChartData], fmt: Format) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(RC):
-        figure = Figure(figsize=(9, 4.6 * len(panels)), layout="constrained")
-        axes = figure.subplots(len(panels), 1, squeeze=False)
-        for row, data in enumerate(panels):
-            _draw_panel(axes[row][0], data)
-        buffer = io.BytesIO()
-        if fmt == "svg":
-            figure.savefig(buffer, format="svg", metadata={"Date": None})
-        else:
-            figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def chart(report: FollowUp, fmt: Format = "png", panel: str | None = None) -> bytes:
-    """One patient's chart: every panel, or one alone ("a", "b", or "c" when the patient has
-    its scores)."""
-    panels = chart_data(report)
-    if panel is not None:
-        drawn = ", ".join(p.panel for p in panels)
-        panels = tuple(p for p in panels if p.panel == panel)
-        if not panels:
-            message = f"no panel {panel!r} for this patient; panels: {drawn}"
-            raise InvalidInput([Issue("error", "value", message, "panel", "invalid-value")])
-    return draw(panels, fmt)

@@ -21,7 +21,7 @@ from html import escape
 
 from adapter import __version__
 from adapter import report_codes as codes
-from adapter.report.charts import ChartData, chart_data, draw
+from adapter.report.charts import ChartData, chart_data
 from adapter.report.core import (
     DAYS_PER_MONTH,
     Change,
@@ -31,6 +31,7 @@ from adapter.report.core import (
     number_text,
     percent_text,
 )
+from adapter.report.drawing import draw
 from adapter.report.rules import CHANGE_ONLY, RULES, ResponderRule
 
 DISPLAYS = dict(codes.REPORT_CODES)

@@ -14,6 +14,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import date
 from itertools import islice
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from adapter import jsonio, outputs
 from adapter.bundle import BundleType
 from adapter.outcome import InternalFault
-from adapter.report import charts, html
+from adapter.report import drawing, html
 from adapter.report.core import FollowUp, follow_up, one_patient
 from adapter.report.observations import changes_bundle
 from adapter.settings import Settings
@@ -64,7 +65,7 @@ def render_report_parts(
 def chart(
     resources: Resources,
     settings: Settings,
-    fmt: charts.Format = "png",
+    fmt: drawing.Format = "png",
     patient: str | None = None,
     baseline: date | str | None = None,
     panel: str | None = None,
@@ -72,7 +73,7 @@ def chart(
     """One patient's chart as PNG or SVG: both panels, or panel "a" or "b" (a chart shows no
     change from baseline: none is computed)."""
     report = one_patient(follow_up(resources, settings, patient, baseline, with_changes=False))
-    return charts.chart(report, fmt, panel)
+    return drawing.chart(report, fmt, panel)
 
 
 def change_bundle(
@@ -115,21 +116,23 @@ def write_reports(
     baseline: date | str | None = None,
     inputs: Iterable[str | Path] = (),
     jobs: int = 1,
+    png: bool = True,
 ) -> list[Path]:
-    """Per patient `<id>.html` (self-contained), `<id>.png`, `<id>.svg` (both panels) and
-    `<id>-changes.json` (the change Observations, a transaction Bundle); with no patient named,
-    every patient and `index.html`. Written through `adapter.outputs`: into a staging folder, moved
+    """Per patient `<id>.html` (self-contained), `<id>.png` (unless `png` is false: most of a
+    patient's time), `<id>.svg` (both panels) and `<id>-changes.json` (the change Observations,
+    a transaction Bundle); with no patient named, every patient and `index.html`. Written through `adapter.outputs`: into a staging folder, moved
     into place whole; a folder holding anything it did not write, or an input, is refused.
 
-    `jobs` > 1 draws that many patients at once in worker processes (the charts are nearly all
-    of a patient's time, and patients are independent): the same files, byte for byte."""
+    `jobs` > 1 draws that many patients at once in worker processes (the PNG is most of a
+    patient's time, and patients are independent): the same files, byte for byte."""
     reports = follow_up(resources, settings, patient, baseline)
     with_index = patient is None
     stems = _file_stems(reports)
     names: list[str] = []
     try:
         with outputs.output_folder(out_dir, KIND, inputs, _recognise) as staging:
-            written = _patients_written(reports, stems, settings, with_index, staging, jobs)
+            files = Files(with_index, png)
+            written = _patients_written(reports, stems, settings, files, staging, jobs)
             with closing(written):  # its workers stopped before the staging folder goes
                 for patient_names in written:
                     names += patient_names
@@ -142,22 +145,32 @@ def write_reports(
     return [Path(out_dir) / name for name in names]
 
 
+@dataclass(frozen=True)
+class Files:
+    """Which files a patient gets besides the page, the SVG and the changes."""
+
+    with_index: bool
+    """The page links back to `index.html` (every patient is written)."""
+    png: bool = True
+
+
 def _patient_files(
-    report: FollowUp, stem: str, settings: Settings, with_index: bool
+    report: FollowUp, stem: str, settings: Settings, files: Files
 ) -> Iterator[tuple[str, bytes]]:
     """One patient's files by name."""
-    yield f"{stem}.html", html.report_html(report, INDEX if with_index else None).encode()
-    yield f"{stem}.png", charts.chart(report, "png")
-    yield f"{stem}.svg", charts.chart(report, "svg")
+    yield f"{stem}.html", html.report_html(report, INDEX if files.with_index else None).encode()
+    if files.png:
+        yield f"{stem}.png", drawing.chart(report, "png")
+    yield f"{stem}.svg", drawing.chart(report, "svg")
     changes = _checked(changes_bundle([report], settings), settings)
     yield f"{stem}-changes.json", jsonio.dumps(changes)
 
 
 def _write_patient(
-    report: FollowUp, stem: str, settings: Settings, with_index: bool, staging: Path
+    report: FollowUp, stem: str, settings: Settings, files: Files, staging: Path
 ) -> list[str]:
     names = []
-    for name, data in _patient_files(report, stem, settings, with_index):
+    for name, data in _patient_files(report, stem, settings, files):
         (staging / name).write_bytes(data)
         names.append(name)
     return names
@@ -167,20 +180,20 @@ def _patients_written(
     reports: list[FollowUp],
     stems: list[str],
     settings: Settings,
-    with_index: bool,
+    files: Files,
     staging: Path,
     jobs: int,
 ) -> Generator[list[str], None, None]:
     """Each patient's files written into `staging`, their names in patient order."""
     if jobs <= 1 or len(reports) <= 1:
         for report, stem in zip(reports, stems, strict=True):
-            yield _write_patient(report, stem, settings, with_index, staging)
+            yield _write_patient(report, stem, settings, files, staging)
         return
     # Forked once the reports are built: each worker inherits them and is sent only a number;
-    # matplotlib is imported before, so no worker loads it again. At most two patients a worker
+    # the rasteriser is loaded before, so no worker loads it again. At most two patients a worker
     # are in flight, taken back in order.
-    charts.warm()
-    work = (reports, stems, settings, with_index, staging)
+    drawing.warm()
+    work = (reports, stems, settings, files, staging)
     workers = min(jobs, len(reports))
     numbers = iter(range(len(reports)))
     pool = ProcessPoolExecutor(
@@ -210,10 +223,10 @@ def _patients_written(
 
 WORKER_ENDED = worker_ended("drawing a patient's report")
 
-_WORK: tuple[list[FollowUp], list[str], Settings, bool, Path] | None = None
+_WORK: tuple[list[FollowUp], list[str], Settings, Files, Path] | None = None
 
 
-def _start(work: tuple[list[FollowUp], list[str], Settings, bool, Path]) -> None:
+def _start(work: tuple[list[FollowUp], list[str], Settings, Files, Path]) -> None:
     """A worker: what it draws from (it writes into the parent's staging folder)."""
     global _WORK
     _WORK = work
@@ -222,5 +235,5 @@ def _start(work: tuple[list[FollowUp], list[str], Settings, bool, Path]) -> None
 
 def _write_numbered(number: int) -> list[str]:
     assert _WORK is not None, "the pool's initializer sets the work"
-    reports, stems, settings, with_index, staging = _WORK
-    return _write_patient(reports[number], stems[number], settings, with_index, staging)
+    reports, stems, settings, files, staging = _WORK
+    return _write_patient(reports[number], stems[number], settings, files, staging)

@@ -112,9 +112,9 @@ def warm(app: Flask) -> None:
     import adapter.fhir  # noqa: F401 - the R4B models, imported on first validation otherwise
     import adapter.questionnaire  # noqa: F401
     import adapter.sheets.pipeline  # noqa: F401
-    from adapter.report import charts
+    from adapter.report import drawing
 
-    charts.warm()  # matplotlib: ~0.4 s on a worker's first report otherwise
+    drawing.warm()  # the rasteriser and its fonts, before gc.freeze()
 
     with app.test_request_context("/metadata"):
         definitions.definitions()
