@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -200,6 +201,14 @@ def test_a_legend_too_wide_for_three_columns_takes_fewer():
     assert [len(column) for column in drawing.legend_columns(entries[:3], 10_000)] == [1, 1, 1]
     five = drawing.legend_columns(entries[:1] * 5, 10_000)
     assert [len(column) for column in five] == [2, 2, 1]  # filled top to bottom, as before
+
+
+def test_a_long_guide_label_leaves_the_plot_its_room(case_report):
+    panel_a = chart_data(case_report)[0]
+    long = replace(panel_a, guides=(Guide(50.0, "x" * 400),))
+    at = drawing.frame(long, 2)
+    assert at.right - at.left > drawing.WIDTH / 2
+    assert _tree(drawing.svg([long])) is not None
 
 
 def test_the_value_axis_has_round_ticks():

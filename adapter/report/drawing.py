@@ -59,6 +59,8 @@ LINE_WIDTH, MARKER_SIZE, SPINE_WIDTH = 2 * PT, 7 * PT, 0.8 * PT
 LEGEND_GAP, LEGEND_ROW = 14.0, LEGEND_SIZE * 1.45
 HANDLE, HANDLE_PAD, COLUMN_GAP = 2 * LEGEND_SIZE, 0.8 * LEGEND_SIZE, 2 * LEGEND_SIZE
 MAX_COLUMNS = 3
+MOST_RIGHT_ROOM = 0.4 * WIDTH
+"""The guides' labels take at most this much of the panel; a longer one runs off its edge."""
 LINE_SPACING = 1.2
 FONT_FAMILY = "DejaVu Sans, Verdana, Geneva, sans-serif"
 TEXT_COLOUR, PHASE_TEXT, GUIDE_TEXT, GRID = "#000000", "#222222", "#555555", "#e6e6e6"
@@ -237,7 +239,7 @@ def frame(data: ChartData, legend_rows: int) -> Frame:
     return Frame(
         left=left,
         top=top,
-        right=WIDTH - MARGIN - right_room,
+        right=WIDTH - MARGIN - min(right_room, MOST_RIGHT_ROOM),
         bottom=HEIGHT - below,
         first_day=data.xlim[0].toordinal(),
         last_day=data.xlim[1].toordinal(),
