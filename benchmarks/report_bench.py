@@ -30,7 +30,7 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -293,15 +293,7 @@ def _same_content(left: Path, right: Path) -> bool:
 def same_content(left: Path, right: Path) -> tuple[int, list[str]]:
     """(files compared, names that differ or exist on one side only): every file the same
     bytes, but the charts, drawn from the same data by another renderer (`_same_content`)."""
-    names = sorted({p.name for p in left.iterdir()} | {p.name for p in right.iterdir()})
-    differ = [
-        name
-        for name in names
-        if not (left / name).is_file()
-        or not (right / name).is_file()
-        or not _same_content(left / name, right / name)
-    ]
-    return len(names), differ
+    return same_folders(left, right, _same_content)
 
 
 def chart_data_differences(resources: Any) -> list[str]:
@@ -323,15 +315,22 @@ def chart_data_differences(resources: Any) -> list[str]:
     return differ
 
 
-def same_folders(left: Path, right: Path) -> tuple[int, list[str]]:
-    """(files compared, names that differ or exist on one side only), byte for byte."""
+def _same_bytes(left: Path, right: Path) -> bool:
+    return filecmp.cmp(left, right, shallow=False)
+
+
+def same_folders(
+    left: Path, right: Path, same: Callable[[Path, Path], bool] = _same_bytes
+) -> tuple[int, list[str]]:
+    """(files compared, names that differ or exist on one side only), byte for byte unless
+    `same` says how."""
     names = sorted({p.name for p in left.iterdir()} | {p.name for p in right.iterdir()})
     differ = [
         name
         for name in names
         if not (left / name).is_file()
         or not (right / name).is_file()
-        or not filecmp.cmp(left / name, right / name, shallow=False)
+        or not same(left / name, right / name)
     ]
     return len(names), differ
 
