@@ -364,9 +364,11 @@ def _inside(data: ChartData, at: Frame) -> bool:
     return True
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=6)
 def panel_body(data: ChartData) -> str:
-    """One panel's elements, at the panel's own origin: drawn once, reused alone and stacked."""
+    """One panel's elements, at the panel's own origin: drawn once, reused alone and stacked.
+    Kept for the last two patients' panels (the page draws them alone, then the files stacked):
+    a 10,000-visit panel is about 2 MB of text."""
     entries = legend_entries(data)
     room = WIDTH - 2 * MARGIN
     columns = legend_columns(entries, room) if entries else []
