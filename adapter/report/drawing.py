@@ -1,8 +1,8 @@
 """The report's charts drawn from their `ChartData`: SVG written directly, PNG rasterised from it.
 
-matplotlib laid out and drew four figures a patient (about 1.3 s of CPU), ten times what the
-rest of a report costs; a chart here is a line chart of known parts, so it is laid out with the
-fonts' own widths and written as SVG text (milliseconds). Each panel is drawn once and reused:
+matplotlib laid out and drew four figures a patient (about 1.3 s of CPU), a hundred times what
+the rest of a report costs; a chart here is a line chart of known parts, so it is laid out with
+the font's own widths and written as SVG text (about a millisecond a panel). Each panel is drawn once and reused:
 alone for the HTML page, stacked for the SVG file, and the stacked SVG rasterised for the PNG
 (resvg, with the fonts bundled in `fonts/`, so a PNG is the same on every machine). The same data
 gives the same bytes; nothing carries a date.
