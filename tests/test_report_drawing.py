@@ -158,11 +158,11 @@ def test_the_png_shows_what_the_svg_shows(case_report):
     document = drawing.svg(panels)
     image = Image.open(io.BytesIO(drawing.png(document))).convert("RGB")
     assert image.size == (990, round(460 * 1.1 * len(panels)))
-    root = _tree(document)
     for row, data in enumerate(panels):
+        alone = _tree(drawing.svg([data]))
         for line in data.lines:
             colour = tuple(int(line.style.colour[n : n + 2], 16) for n in (1, 3, 5))
-            for x, y in _markers(_tree(drawing.svg([data])), line.style)[:-1]:
+            for x, y in _markers(alone, line.style)[:-1]:
                 at = (round(x * 1.1), round((y + 460 * row) * 1.1))
                 seen = image.getpixel(at)
                 assert max(abs(a - b) for a, b in zip(seen, colour, strict=True)) < 40, (
@@ -170,7 +170,6 @@ def test_the_png_shows_what_the_svg_shows(case_report):
                     at,
                     seen,
                 )
-    assert root is not None
 
 
 def test_a_value_beyond_the_axis_is_cut_at_the_plots_edge():
