@@ -80,7 +80,24 @@ def exact(value: Any) -> Fraction | None:
 
     Parsers give an int, a float or a Decimal (`adapter.jsonio.loads` keeps decimals exact).
     None also for a number outside +-LARGEST (1e308, 1e4300, 9e9999999999: turning those into
-    fractions would take a worker's memory and time); digits beyond PLACES are rounded."""
+    fractions would take a worker's memory and time); digits beyond PLACES are rounded.
+
+    A float or an int is remembered (a score has few values, read again at every visit: the
+    conversion was a tenth of reading an Observation); a float and an int are kept apart, so
+    that each is converted by its own rule."""
+    kind = type(value)
+    if kind is float or kind is int:
+        known = _EXACT_FLOATS if kind is float else _EXACT_INTS
+        found = known.get(value)
+        if found is None:
+            found = _exact(value)
+            if found is not None:
+                _keep(known, value, found)
+        return found
+    return _exact(value)
+
+
+def _exact(value: Any) -> Fraction | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, float):
@@ -106,6 +123,8 @@ CACHED = 65536
 a score has few values, a change and a percent fewer than the pairs of them)."""
 K = TypeVar("K")
 V = TypeVar("V")
+_EXACT_FLOATS: dict[float, Fraction] = {}
+_EXACT_INTS: dict[int, Fraction] = {}
 _ROUNDED: dict[tuple[int, int, int], Decimal] = {}
 _NUMBER_TEXTS: dict[tuple[int, int, int, bool], str] = {}
 _PERCENT_TEXTS: dict[tuple[int, int, bool], str] = {}
@@ -180,15 +199,23 @@ class Patient:
         return name in (self.key, self.label)
 
 
-def patient_of(subject: Any) -> Patient | None:
+def patient_of(subject: Any, known: dict[tuple[str, str], Patient] | None = None) -> Patient | None:
+    """The patient a subject names; `known` keeps the patients already named by an identifier
+    (a history names the same one at every Observation: made once)."""
     if not isinstance(subject, MAP):
         return None
     ident = subject.get("identifier")
     if isinstance(ident, MAP) and isinstance(ident.get("value"), str) and ident["value"]:
-        value = ident["value"]
-        system = ident.get("system") if isinstance(ident.get("system"), str) else ""
-        element = {"system": system, "value": value} if system else {"value": value}
-        return Patient(f"{system}|{value}", value, {"identifier": element})
+        value: str = ident["value"]
+        written = ident.get("system")
+        system = written if isinstance(written, str) else ""
+        found = known.get((system, value)) if known is not None else None
+        if found is None:
+            element = {"system": system, "value": value} if system else {"value": value}
+            found = Patient(f"{system}|{value}", value, {"identifier": element})
+            if known is not None:
+                known[(system, value)] = found
+        return found
     reference = subject.get("reference")
     if isinstance(reference, str) and reference:
         return Patient(reference, reference, {"reference": reference})
@@ -386,6 +413,11 @@ def _observation_reference(
     (its value is the key: the reference is made from the two when asked for), another
     identifier, or `Observation/<id>`."""
     identifiers = resource.get("identifier")
+    if type(identifiers) is list and identifiers and type(identifiers[0]) is dict:
+        first = identifiers[0]  # the project's own identifier comes first in what it writes
+        value = first.get("value")
+        if first.get("system") == settings.identifier_system and isinstance(value, str) and value:
+            return value, None, settings.identifier_system
     identifiers = [identifiers] if isinstance(identifiers, MAP) else _list(identifiers)
     usable = [
         i
@@ -580,7 +612,7 @@ def _provenance(resource: Mapping[str, Any]) -> tuple[list[str], bool]:
     """(what the resource says of its origin, whether it is tagged as test data): its notes, and
     for test data (HTEST) its narrative, which says what in it is invented."""
     test_data = _is_test_data(resource)
-    notes = [note[:MAX_NOTE] for note in _notes(resource)]
+    notes = [note[:MAX_NOTE] for note in _notes(resource)] if "note" in resource else []
     return (_narrative(resource) + notes if test_data else notes), test_data
 
 
@@ -603,9 +635,14 @@ class _Collected:
     warnings: list[str] = field(default_factory=list)
     test_data: bool = False
     seen: set[str] = field(default_factory=set)
+    noted: set[str] = field(default_factory=set)
+    """The notes' texts, to keep each once whatever the number of resources repeating it."""
 
     def note(self, texts: Iterable[str]) -> None:
-        self.notes.extend(text for text in texts if text not in self.notes)
+        for text in texts:
+            if text not in self.noted:
+                self.noted.add(text)
+                self.notes.append(text)
 
 
 def _is_reported(method: Any, settings: Settings) -> bool:
@@ -633,6 +670,7 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
     """Score Observations and LDN MedicationStatements grouped by patient (one pass, bounded)."""
     index = score_index(settings)
     found: dict[str, _Collected] = {}
+    known: dict[tuple[str, str], Patient] = {}
     # (patient, phases, notes, test data) of each LDN statement: small, whatever the input size
     statements: list[tuple[Patient, list[DosePhase], list[str], bool]] = []
     for resource in resources:
@@ -650,7 +688,7 @@ def collect(resources: Iterable[Mapping[str, Any]], settings: Settings) -> dict[
         if info is None:
             continue
         resource = scrub(resource)
-        patient = patient_of(resource.get("subject"))
+        patient = patient_of(resource.get("subject"), known)
         if patient is None:
             continue
         collected = found.get(patient.key) or found.setdefault(patient.key, _Collected(patient))
@@ -866,6 +904,8 @@ class FollowUp:
 
 def _pick(points: list[Point], label: str, warnings: list[str]) -> Point:
     """One Observation of a score per day: a value before a gap, then the first by key."""
+    if len(points) == 1:  # nearly every day: nothing to choose
+        return points[0]
     ordered = sorted(points, key=lambda p: (p.value is None, p.key))
     chosen = ordered[0]
     if len({(p.value, p.absent) for p in points}) > 1:
@@ -1001,7 +1041,7 @@ def build(
     for code, info in index.items():
         days = collected.points.get(code)
         if days:
-            points = tuple(_pick(found, info.label, warnings) for _, found in sorted(days.items()))
+            points = tuple(_pick(days[day], info.label, warnings) for day in sorted(days))
             series.append(Series(info, points))
     phases = tuple(sorted(collected.phases, key=lambda p: (p.start, p.end or date.max)))
     ldn_start = phases[0].start if phases else None
