@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Sequence
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 from html import escape
 
@@ -145,8 +146,17 @@ def _on_ldn(days: int | None) -> str:
         return "no LDN record"
     if days < 0:
         return f"{-days} days before LDN"
-    months = Fraction(days) / DAYS_PER_MONTH
-    return f"day {days} ({number_text(months, 1)} months)"
+    return f"day {days} ({_months(days)} months)"
+
+
+def _months(days: int) -> str:
+    """`days` (0 or more) in months to one decimal, half up, a trailing .0 dropped: what
+    `number_text(days / DAYS_PER_MONTH, 1)` gives, in integers (one visit a day is a new number
+    of days at every row of a long history)."""
+    per_month = DAYS_PER_MONTH.numerator
+    tenths = (20 * days * DAYS_PER_MONTH.denominator + per_month) // (2 * per_month)
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole}.{tenth}" if tenth else f"{whole}"
 
 
 def _badge(code: str) -> str:
@@ -328,27 +338,20 @@ def _values(report: FollowUp) -> str:
         else ""
     )
     head = "".join(f'<th scope="col">{escape(s.label)}</th>' for s in shown)
+    texts = _Texts()
     rows = []
     for visit in report.visits:
         cells = []
         for series in shown:
-            point = series.at(visit.day)
             if series.info.flag:
                 cells.append(_flag_cell(report, visit.day, series))
                 continue
-            base = report.baselines.get(series.code)
-            text = _value(point, series)
-            result = _result(series, point)
-            if result:
-                text += f" {result}"
-            if base is not None and point is not None and point.key == base.key:
-                text += ' <span class="tag">baseline</span>'
-            numeric = point is not None and isinstance(point.value, Fraction)
-            cells.append(f'<td class="{"num" if numeric else "text"}">{text}</td>')
-        dose = f"{visit.dose_mg.normalize():f} mg/day" if visit.dose_mg else "&mdash;"
+            cells.append(texts.value_cell(series, series.at(visit.day), report))
         rows.append(
-            f'<tr><th scope="row">{_day(visit.day)}</th>'
-            f"<td>{_on_ldn(visit.days_on_ldn)}</td><td>{dose}</td>" + "".join(cells) + "</tr>"
+            f'<tr><th scope="row">{texts.day(visit.day)}</th>'
+            f"<td>{texts.on_ldn(visit.days_on_ldn)}</td><td>{texts.dose(visit.dose_mg)}</td>"
+            + "".join(cells)
+            + "</tr>"
         )
     return (
         '<section aria-labelledby="values">\n<h2 id="values">Scores at each visit</h2>\n'
@@ -358,6 +361,128 @@ def _values(report: FollowUp) -> str:
         f'<th scope="col">LDN dose</th>{head}</tr></thead>\n'
         "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</section>"
     )
+
+
+class _Texts:
+    """The texts of one page's two long tables, each made once: years of daily visits repeat
+    the same few values, days, doses and changes tens of thousands of times (a 10,000-visit
+    page formatted each of them again: a third of its time).
+
+    Keys name what a text shows; objects are named by identity only while the report holding
+    them is alive (one page), so a key never outlives what it names."""
+
+    def __init__(self) -> None:
+        self._days: dict[date, str] = {}
+        self._on_ldn: dict[int | None, str] = {}
+        self._doses: dict[Decimal | None, str] = {}
+        self._values: dict[tuple[object, ...] | None, str] = {}
+        self._cells: dict[tuple[object, ...], str] = {}
+        self._rows: dict[tuple[object, ...], str] = {}
+        self._bases: dict[int, str] = {}
+        self._labels: dict[int, str] = {}
+
+    def day(self, day: date) -> str:
+        text = self._days.get(day)
+        if text is None:
+            text = self._days[day] = _day(day)
+        return text
+
+    def on_ldn(self, days: int | None) -> str:
+        text = self._on_ldn.get(days)
+        if text is None:
+            text = self._on_ldn[days] = _on_ldn(days)
+        return text
+
+    def dose(self, dose: Decimal | None) -> str:
+        text = self._doses.get(dose)
+        if text is None:
+            text = f"{dose.normalize():f} mg/day" if dose else "&mdash;"
+            self._doses[dose] = text
+        return text
+
+    def value(self, point: Point | None, series: Series) -> str:
+        key = _shown(point)
+        text = self._values.get(key)
+        if text is None:
+            text = self._values[key] = _value(point, series)
+        return text
+
+    def value_cell(self, series: Series, point: Point | None, report: FollowUp) -> str:
+        """A score's cell in the visits table: its value, its per-visit result, the baseline."""
+        base = report.baselines.get(series.code)
+        is_base = base is not None and point is not None and point.key == base.key
+        key = (id(series), _shown(point), is_base)
+        cell = self._cells.get(key)
+        if cell is None:
+            text = self.value(point, series)
+            result = _result(series, point)
+            if result:
+                text += f" {result}"
+            if is_base:
+                text += ' <span class="tag">baseline</span>'
+            numeric = point is not None and isinstance(point.value, Fraction)
+            cell = self._cells[key] = f'<td class="{"num" if numeric else "text"}">{text}</td>'
+        return cell
+
+    def change_row(self, change: Change) -> str:
+        """A row of the change table after its score and day; the parts of a change are shared
+        by every follow-up with the same value (`core.build` classifies each pair once)."""
+        base = change.baseline
+        key = (
+            id(change.series),
+            id(base),
+            _shown(change.follow_up),
+            id(change.change),
+            id(change.percent),
+            change.category,
+            id(change.extras),
+            id(change.explanation),
+        )
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = self._change_cells(change)
+        return f"{self._label(change.series)}<td>{self.day(change.day)}</td>{row}"
+
+    def _label(self, series: Series) -> str:
+        text = self._labels.get(id(series))
+        if text is None:
+            text = self._labels[id(series)] = f'<tr><th scope="row">{escape(series.label)}</th>'
+        return text
+
+    def _change_cells(self, change: Change) -> str:
+        base = change.baseline
+        base_text = (
+            self._bases.get(id(base)) if base is not None else '<span class="absent">none</span>'
+        )
+        if base is not None and base_text is None:
+            base_text = self._bases[id(base)] = (
+                f"{self.value(base, change.series)} <span class='why'>on {self.day(base.day)}"
+                "</span>"
+            )
+        follow_text = self.value(change.follow_up, change.series)
+        delta = _signed(change.change) if change.change is not None else "&mdash;"
+        if change.percent is not None:
+            percent = _percent(change.percent)
+        elif change.change is not None:
+            percent = '<span class="why">undefined (baseline 0)</span>'
+        else:
+            percent = "&mdash;"
+        flag = _flag(change)
+        result = f"{flag} <span class='why'>{escape(change.explanation)}</span>".strip()
+        return (
+            f'<td class="num">{base_text}</td><td class="num">{follow_text}</td>'
+            f'<td class="num">{delta}</td><td class="num">{percent}</td>'
+            f"<td>{result}</td><td>{_rule_link(change.rule)}</td></tr>"
+        )
+
+
+def _shown(point: Point | None) -> tuple[object, ...] | None:
+    """What `_value` shows of a point, by identity: the same value object (a score's few
+    values are shared objects, `core.exact`), gap reason, band, status and origin, the same
+    text. Distinct equal objects only make two keys of one text."""
+    if point is None:
+        return None
+    return (id(point.value), point.absent, id(point.band), point.status, point.reported)
 
 
 def _changes_parts(report: FollowUp) -> Iterator[str]:
@@ -380,31 +505,10 @@ def _changes_parts(report: FollowUp) -> Iterator[str]:
         '<th scope="col">Rule</th></tr></thead>\n'
         "<tbody>\n"
     )
+    texts = _Texts()
     separator = ""
     for change in report.changes:
-        base = change.baseline
-        base_text = (
-            f"{_value(base, change.series)} <span class='why'>on {_day(base.day)}</span>"
-            if base
-            else '<span class="absent">none</span>'
-        )
-        follow_text = _value(change.follow_up, change.series)
-        delta = _signed(change.change) if change.change is not None else "&mdash;"
-        if change.percent is not None:
-            percent = _percent(change.percent)
-        elif change.change is not None:
-            percent = '<span class="why">undefined (baseline 0)</span>'
-        else:
-            percent = "&mdash;"
-        flag = _flag(change)
-        result = f"{flag} <span class='why'>{escape(change.explanation)}</span>".strip()
-        yield (
-            f'{separator}<tr><th scope="row">{escape(change.series.label)}</th>'
-            f"<td>{_day(change.day)}</td>"
-            f'<td class="num">{base_text}</td><td class="num">{follow_text}</td>'
-            f'<td class="num">{delta}</td><td class="num">{percent}</td>'
-            f"<td>{result}</td><td>{_rule_link(change.rule)}</td></tr>"
-        )
+        yield f"{separator}{texts.change_row(change)}"
         separator = "\n"
     yield "\n</tbody>\n</table>\n</section>"
 
