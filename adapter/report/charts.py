@@ -183,11 +183,19 @@ def _title(key: str, scores: Sequence[Score]) -> str:
 
 
 def _line(series: Series, label: str, style: Style) -> Line:
-    points = tuple(
-        (point.day, float(point.number) if point.number is not None else None)
-        for point in series.points
-    )
-    return Line(series.code, label, style, points)
+    # A score's few values are shared objects (`core.exact`): each turned into a float once.
+    floats: dict[int, float] = {}
+    points: list[tuple[date, float | None]] = []
+    for point in series.points:
+        value = point.value
+        if isinstance(value, Fraction):
+            number = floats.get(id(value))
+            if number is None:
+                number = floats[id(value)] = float(value)
+            points.append((point.day, number))
+        else:
+            points.append((point.day, None))
+    return Line(series.code, label, style, tuple(points))
 
 
 def _guides(report: FollowUp, codes: Sequence[str], low: float) -> tuple[Guide, ...]:
@@ -228,13 +236,21 @@ def _xlim(report: FollowUp) -> tuple[date, date]:
 def _alt(title: str, lines: Sequence[Line], report: FollowUp) -> str:
     parts = []
     for line in lines:
-        valued = [(day, value) for day, value in line.points if value is not None]
-        if not valued:
+        # the first and the last value, read from each end (years of visits lie between)
+        first = next((i for i, (_, value) in enumerate(line.points) if value is not None), None)
+        if first is None:
             parts.append(f"{line.label}: no values")
-        elif len(valued) == 1:
-            parts.append(f"{line.label}: {_shown(valued[0][1])} on {valued[0][0]}")
+            continue
+        last = (
+            len(line.points)
+            - next(i for i, (_, value) in enumerate(reversed(line.points)) if value is not None)
+            - 1
+        )
+        (d0, v0), (d1, v1) = line.points[first], line.points[last]
+        assert v0 is not None and v1 is not None  # found as values above
+        if first == last:
+            parts.append(f"{line.label}: {_shown(v0)} on {d0}")
         else:
-            (d0, v0), (d1, v1) = valued[0], valued[-1]
             parts.append(f"{line.label}: {_shown(v0)} on {d0} to {_shown(v1)} on {d1}")
     parts = parts or ["no values recorded"]
     parts.append(f"LDN from {report.ldn_start}" if report.ldn_start else "no LDN recorded")

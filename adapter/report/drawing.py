@@ -319,14 +319,24 @@ def _line(line: Line, at: Frame) -> str:
         f'fill="none" stroke="{line.style.colour}" stroke-width="{_n(LINE_WIDTH)}" '
         f'stroke-linejoin="round"{_dash(DASHES[line.style.linestyle], LINE_WIDTH)}'
     )
-    parts = []
-    runs = _runs(line, at)
-    for run in runs:
-        if len(run) > 1:
-            points = " ".join(f"{_n(x)},{_n(y)}" for x, y in run)
-            parts.append(f'<polyline points="{points}" {stroke}/>')
+    # Each coordinate written once for the line and its markers; a score's few values give
+    # few heights, written once each (10,000 visits are 40,000 coordinates a line).
+    texts: dict[float, str] = {}
+
+    def text(value: float) -> str:
+        found = texts.get(value)
+        if found is None:
+            found = texts[value] = _n(value)
+        return found
+
+    runs = [[(text(x), text(y)) for x, y in run] for run in _runs(line, at)]
+    parts = [
+        f'<polyline points="{" ".join(f"{x},{y}" for x, y in run)}" {stroke}/>'
+        for run in runs
+        if len(run) > 1
+    ]
     href = marker_id(line.style)
-    parts.extend(f'<use href="#{href}" x="{_n(x)}" y="{_n(y)}"/>' for run in runs for x, y in run)
+    parts.extend(f'<use href="#{href}" x="{x}" y="{y}"/>' for run in runs for x, y in run)
     return "".join(parts)
 
 
