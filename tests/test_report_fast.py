@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from benchmarks import report_bench
 from benchmarks.report_baseline import core as before
 from benchmarks.report_baseline import usecases as baseline
 from tests.support import SETTINGS
-from tests.support.reports import new_instrument_resources
+from tests.support.reports import ldn, new_instrument_resources, obs
 
 
 def _ndjson(sheet: Path) -> list[dict[str, Any]]:
@@ -129,6 +130,67 @@ def test_the_content_check_sees_a_changed_page_and_a_changed_chart(case_dir, tmp
     assert report_bench.chart_data_differences(resources) == ["MOSER-CASE-1"]
 
 
+# --- texts made once a page, against the baseline that made each again ----------------------
+
+SCORE_VALUES = {
+    "fiqr-total": st.sampled_from([0, 38.9, 39, 58.99, 59, 72.5, 100, 101]),
+    "pain-mean": st.sampled_from([0, 30, 70, 90]),
+    "44261-6": st.sampled_from([0, 4, 5, 9, 10, 27]),  # PHQ-9: points, response, remission
+    "phq9-q9-flag": st.sampled_from([0, 1, 3]),  # a flag, its own column
+    "pgic-score": st.sampled_from([1, 5, 6, 7]),  # a per-visit result
+    "70272-0": st.sampled_from([0, 2, 3, 6, 9, 12]),  # PHQ-4 bands
+    "acr2016-criteria": st.booleans(),  # a yes or no, never the number 1
+}
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A patient's visits where the same values come back with other statuses, origins and
+    gaps: what the page's remembered texts must tell apart."""
+    days = draw(st.lists(st.dates(date(2020, 1, 1), date(2020, 12, 31)), min_size=1, max_size=12))
+    resources = []
+    for n, day in enumerate(sorted(set(days))):
+        for code in draw(st.lists(st.sampled_from(sorted(SCORE_VALUES)), min_size=1, unique=True)):
+            gap = draw(st.sampled_from([None, None, None, "asked, not answered"]))
+            value = None if gap else draw(SCORE_VALUES[code])
+            status = draw(st.sampled_from(["final", "final", "amended", "preliminary"]))
+            resource = obs(
+                code, day.isoformat(), value, absent=gap, status=status, oid=f"o{n}{code}"
+            )
+            if draw(st.booleans()):
+                resource["method"] = {
+                    "coding": [{"system": SETTINGS.codesystem_url, "code": "reported"}]
+                }
+            resources.append(resource)
+    if draw(st.booleans()):
+        start = draw(st.dates(date(2019, 12, 1), date(2020, 12, 31))).isoformat()
+        resources.append(ldn([("4.5", start, None)]))
+    return resources
+
+
+def _page_without_charts(module: Any, report: Any, patched: pytest.MonkeyPatch) -> str:
+    """The page with each chart a placeholder (charts are compared by their data elsewhere)."""
+    patched.setattr(module, "_figure", lambda data: f"(chart {data.panel})")
+    return module.report_html(report)
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(histories(), st.sampled_from([None, "2020-06-01"]))
+def test_the_page_says_what_the_baseline_says_for_any_repeated_values(resources, day):
+    """Texts are made once a page and found again by what they show: the same value with
+    another status, origin, band or a gap, and a yes beside the number 1, keep their own."""
+    from adapter.report import html as ours
+    from benchmarks.report_baseline import html as theirs
+
+    mine = fast.follow_up(resources, SETTINGS, baseline=day)
+    old = before.follow_up(resources, SETTINGS, baseline=day)
+    with pytest.MonkeyPatch.context() as patched:
+        for report, report_before in zip(mine, old, strict=True):
+            assert _page_without_charts(ours, report, patched) == _page_without_charts(
+                theirs, report_before, patched
+            )
+
+
 # --- the pieces made linear, against what they replaced ----------------------------------------
 
 DAYS = st.dates(date(2020, 1, 1), date(2020, 3, 1))
@@ -171,6 +233,32 @@ JSON_VALUES = st.recursive(
 def test_lone_surrogates_are_replaced_as_before(value):
     assert fast.scrub(value) == before.scrub(value)
     assert repr(fast.scrub(value)) == repr(before.scrub(value))
+
+
+NUMBERS = (
+    st.floats()
+    | st.integers(-(2**70), 2**70)
+    | st.booleans()
+    | st.decimals(allow_nan=True, places=14)
+    | st.sampled_from([0.0, -0.0, 1, 1.0, True, 10**15, 1e15, 0.1 + 0.2])
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(NUMBERS, min_size=1, max_size=6))
+def test_numbers_remembered_are_read_as_before(values):
+    """A float or an int is converted once and remembered: read again, alone or after an equal
+    value of another type (1 after 1.0 and True), it is what the baseline reads."""
+    for value in values + values[::-1]:
+        assert repr(fast.exact(value)) == repr(before.exact(value))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.integers(0, 4_000_000))
+def test_months_on_ldn_in_integers_are_the_fractions_rounding(days):
+    from adapter.report import html
+
+    assert html._months(days) == fast.number_text(Fraction(days) / fast.DAYS_PER_MONTH, 1)
 
 
 @pytest.mark.slow  # three patients' charts drawn twice
