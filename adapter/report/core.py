@@ -91,8 +91,8 @@ def exact(value: Any) -> Fraction | None:
         found = known.get(value)
         if found is None:
             found = _exact(value)
-            if found is not None:
-                _keep(known, value, found)
+            if found is not None and len(known) < EXACT_CACHED:  # bounded, as `_keep`
+                known[value] = found
         return found
     return _exact(value)
 
@@ -123,6 +123,9 @@ CACHED = 65536
 a score has few values, a change and a percent fewer than the pairs of them)."""
 K = TypeVar("K")
 V = TypeVar("V")
+EXACT_CACHED = 16384
+"""Numbers remembered by `exact`, of each type: every value a FIQR total can take (0-100 to two
+decimals) fits; a few MB at most in a service worker, whatever its clients send."""
 _EXACT_FLOATS: dict[float, Fraction] = {}
 _EXACT_INTS: dict[int, Fraction] = {}
 _ROUNDED: dict[tuple[int, int, int], Decimal] = {}
