@@ -143,6 +143,18 @@ def test_lines_read_from_a_stream_are_the_lines_of_the_bytes(lines, ends):
     assert read(io.BufferedReader(io.BytesIO(body))) == read(body)
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    st.binary(max_size=60).map(lambda b: b.translate(bytes(b"ab\r\n"[i % 4] for i in range(256)))),
+    st.integers(1, 9),
+)
+def test_lines_cut_a_block_at_a_time_are_the_lines_of_the_bytes(body, block):
+    """Blocks ending inside a line, between a \\r and its \\n, or on a line end: the same lines."""
+    from adapter.report.load import _lines
+
+    assert list(_lines(io.BytesIO(body), block)) == body.splitlines()
+
+
 @FAST
 @given(
     st.fractions(min_value=-1000, max_value=1000, max_denominator=400),
