@@ -1073,7 +1073,7 @@ def build(
             continue
         # A follow-up is classified by its value and band alone (the baseline is the series'):
         # each pair once, however many visits repeat it.
-        classified: dict[tuple[int, int, Band | None], Classified] = {}
+        classified: dict[tuple[int, int], Classified] = {}
         for point in later:
             if base is None:
                 text = (
@@ -1086,8 +1086,9 @@ def build(
                 text = f"no value at this visit ({point.absent}): no change computed"
                 changes.append(Change(item, point.day, base, point, None, None, rule, None, text))
             else:
-                number = point.number
-                key = (number.numerator, number.denominator, point.band)
+                # by identity: a score's values are shared objects (`exact`), its bands the
+                # scheme's own; an equal value held twice is only classified twice
+                key = (id(point.value), id(point.band))
                 found = classified.get(key)
                 if found is None:
                     found = classified[key] = classify(rule, item, base, point)

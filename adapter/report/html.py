@@ -103,7 +103,10 @@ def _page(title: str, body: str) -> str:
 
 def _day(day: date | None) -> str:
     """A date that never wraps inside a table cell."""
-    return f'<time datetime="{day}">{day}</time>' if day else ""
+    if not day:
+        return ""
+    text = day.isoformat()
+    return f'<time datetime="{text}">{text}</time>'
 
 
 def _number(value: Fraction) -> str:
