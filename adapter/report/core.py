@@ -91,8 +91,8 @@ def exact(value: Any) -> Fraction | None:
         found = known.get(value)
         if found is None:
             found = _exact(value)
-            if found is not None and len(known) < EXACT_CACHED:  # bounded, as `_keep`
-                known[value] = found
+            if found is not None:
+                _keep(known, value, found, EXACT_CACHED)
         return found
     return _exact(value)
 
@@ -133,8 +133,8 @@ _NUMBER_TEXTS: dict[tuple[int, int, int, bool], str] = {}
 _PERCENT_TEXTS: dict[tuple[int, int, bool], str] = {}
 
 
-def _keep(cache: dict[K, V], key: K, value: V) -> V:
-    if len(cache) < CACHED:  # bounded: a long-running service formats ever new values
+def _keep(cache: dict[K, V], key: K, value: V, most: int = CACHED) -> V:
+    if len(cache) < most:  # bounded: a long-running service formats ever new values
         cache[key] = value
     return value
 

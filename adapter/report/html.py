@@ -381,7 +381,6 @@ class _Texts:
         self._values: dict[tuple[object, ...] | None, str] = {}
         self._cells: dict[tuple[object, ...], str] = {}
         self._rows: dict[tuple[object, ...], str] = {}
-        self._bases: dict[int, str] = {}
         self._labels: dict[int, str] = {}
 
     def day(self, day: date) -> str:
@@ -454,14 +453,10 @@ class _Texts:
 
     def _change_cells(self, change: Change) -> str:
         base = change.baseline
-        base_text = (
-            self._bases.get(id(base)) if base is not None else '<span class="absent">none</span>'
-        )
-        if base is not None and base_text is None:
-            base_text = self._bases[id(base)] = (
-                f"{self.value(base, change.series)} <span class='why'>on {self.day(base.day)}"
-                "</span>"
-            )
+        if base is None:
+            base_text = '<span class="absent">none</span>'
+        else:  # a change row is made once per value, not per visit: its baseline's text too
+            base_text = f"{self.value(base, change.series)} <span class='why'>on {self.day(base.day)}</span>"
         follow_text = self.value(change.follow_up, change.series)
         delta = _signed(change.change) if change.change is not None else "&mdash;"
         if change.percent is not None:
