@@ -723,7 +723,7 @@ def test_write_reports_writes_every_patient_and_an_index(case_dir, tmp_path):
     ]
     resources = [*load_resources(case_dir, SETTINGS), *extra]
     out = tmp_path / "reports"
-    written = write_reports(resources, out, SETTINGS)
+    written = write_reports(resources, out, SETTINGS, png=True)  # `report --png`
     names = sorted(path.name for path in written)
     assert "index.html" in names and "MOSER-CASE-1.html" in names and "MOSER-CASE-1.png" in names
     assert "MOSER-CASE-1.svg" in names and "MOSER-CASE-1-changes.json" in names
@@ -733,16 +733,15 @@ def test_write_reports_writes_every_patient_and_an_index(case_dir, tmp_path):
     changes = json.loads((out / "MOSER-CASE-1-changes.json").read_text())
     assert_valid_fhir(changes)
     assert len(changes["entry"]) == 5
-    again = write_reports(resources, out, SETTINGS)  # its own folder: replaced
+    again = write_reports(resources, out, SETTINGS, png=True)  # its own folder: replaced
     assert sorted(p.name for p in again) == names
     single = write_reports(resources, tmp_path / "one", SETTINGS, patient="MOSER-CASE-1")
-    assert sorted(p.name for p in single) == [
+    assert sorted(p.name for p in single) == [  # no PNG unless asked for
         "MOSER-CASE-1-changes.json",
         "MOSER-CASE-1.html",
-        "MOSER-CASE-1.png",
         "MOSER-CASE-1.svg",
     ]
-    without = write_reports(resources, out, SETTINGS, png=False)  # `report --no-png`
+    without = write_reports(resources, out, SETTINGS)  # `report`, the default
     assert sorted(p.name for p in without) == [n for n in names if not n.endswith(".png")]
     assert not list(out.glob("*.png"))  # the earlier PNGs were ours: the folder is replaced
     foreign = tmp_path / "foreign"

@@ -90,7 +90,7 @@ def test_the_report_of_every_patient_is_the_baselines(name, request):
 def test_every_report_file_says_what_the_baselines_says(name, request, tmp_path):
     """The same files, the same bytes but for the charts; the charts drawn from the same data."""
     resources = _inputs(name, request)
-    ours = usecases.write_reports(resources, tmp_path / "ours", SETTINGS)
+    ours = usecases.write_reports(resources, tmp_path / "ours", SETTINGS, png=True)
     theirs = baseline.write_reports(resources, tmp_path / "theirs", SETTINGS)
     assert [p.name for p in ours] == [p.name for p in theirs]
     assert {p.suffix for p in ours} >= {".html", ".png", ".svg", ".json"}
@@ -263,8 +263,9 @@ def test_months_on_ldn_in_integers_are_the_fractions_rounding(days):
 
 @pytest.mark.slow  # three patients' charts drawn twice
 def test_report_jobs_writes_the_same_files_as_one_process(cohort, tmp_path):
-    """`fms-fhir report --jobs 2`: patients drawn in two processes, the same files, the same
-    order of names, the same bytes; `--jobs 0` takes every usable core."""
+    """`fms-fhir report --png --jobs 2`: patients drawn in two processes, the same files, the
+    same order of names, the same bytes; `--jobs 0` takes every usable core; without `--png` (the
+    default) the same files but the PNGs."""
     from click.testing import CliRunner
 
     from adapter.cli import main
@@ -273,9 +274,8 @@ def test_report_jobs_writes_the_same_files_as_one_process(cohort, tmp_path):
     source.write_text("".join(json.dumps(resource) + "\n" for resource in cohort))
     outputs = {}
     for jobs in ("1", "2", "0"):
-        result = CliRunner().invoke(
-            main, ["report", str(source), "--out", str(tmp_path / jobs), "--jobs", jobs]
-        )
+        arguments = ["report", str(source), "--out", str(tmp_path / jobs), "--jobs", jobs, "--png"]
+        result = CliRunner().invoke(main, arguments)
         assert result.exit_code == 0, result.output
         outputs[jobs] = sorted(p.name for p in (tmp_path / jobs).iterdir())
     assert outputs["1"] == outputs["2"] == outputs["0"]
@@ -283,14 +283,14 @@ def test_report_jobs_writes_the_same_files_as_one_process(cohort, tmp_path):
     for jobs in ("2", "0"):
         compared, differ = report_bench.same_folders(tmp_path / "1", tmp_path / jobs)
         assert compared == len(outputs["1"]) and not differ
-    lean = tmp_path / "no-png"
-    arguments = ["report", str(source), "--out", str(lean), "--jobs", "2", "--no-png"]
-    result = CliRunner().invoke(main, arguments)
-    assert result.exit_code == 0, result.output
-    kept = sorted(p.name for p in lean.iterdir())
-    assert kept == [name for name in outputs["1"] if not name.endswith(".png")]
-    same = [n for n in kept if n != MARKER]  # the marker lists what each run wrote
-    assert all(filecmp.cmp(lean / n, tmp_path / "1" / n, shallow=False) for n in same)
+    for lean, extra in ((tmp_path / "default", []), (tmp_path / "no-png", ["--no-png"])):
+        arguments = ["report", str(source), "--out", str(lean), "--jobs", "2", *extra]
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 0, result.output
+        kept = sorted(p.name for p in lean.iterdir())
+        assert kept == [name for name in outputs["1"] if not name.endswith(".png")]
+        same = [n for n in kept if n != MARKER]  # the marker lists what each run wrote
+        assert all(filecmp.cmp(lean / n, tmp_path / "1" / n, shallow=False) for n in same)
 
 
 def test_an_error_in_a_worker_comes_back_whole(cohort, tmp_path, monkeypatch):

@@ -116,15 +116,17 @@ def write_reports(
     baseline: date | str | None = None,
     inputs: Iterable[str | Path] = (),
     jobs: int = 1,
-    png: bool = True,
+    png: bool = False,
 ) -> list[Path]:
-    """Per patient `<id>.html` (self-contained), `<id>.png` (unless `png` is false: most of a
-    patient's time), `<id>.svg` (both panels) and `<id>-changes.json` (the change Observations,
-    a transaction Bundle); with no patient named, every patient and `index.html`. Written through `adapter.outputs`: into a staging folder, moved
-    into place whole; a folder holding anything it did not write, or an input, is refused.
+    """Per patient `<id>.html` (self-contained, its charts inline), `<id>.svg` (both panels),
+    `<id>-changes.json` (the change Observations, a transaction Bundle) and, when `png` is
+    asked for, `<id>.png` (the same charts rasterised: about nine tenths of a patient's time, so
+    drawn only on request); with no patient named, every patient and `index.html`. Written
+    through `adapter.outputs`: into a staging folder, moved into place whole; a folder holding
+    anything it did not write, or an input, is refused.
 
-    `jobs` > 1 draws that many patients at once in worker processes (the PNG is most of a
-    patient's time, and patients are independent): the same files, byte for byte."""
+    `jobs` > 1 draws that many patients at once in worker processes (patients are independent):
+    the same files, byte for byte."""
     reports = follow_up(resources, settings, patient, baseline)
     with_index = patient is None
     stems = _file_stems(reports)
@@ -151,7 +153,7 @@ class Files:
 
     with_index: bool
     """The page links back to `index.html` (every patient is written)."""
-    png: bool = True
+    png: bool = False
 
 
 def _patient_files(
