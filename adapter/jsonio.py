@@ -31,6 +31,16 @@ SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """Where a JSON text can spell one (raw UTF-8 cannot: the decoder refuses it)."""
 
 
+class SurrogateFree(dict[str, Any]):
+    """A JSON object read by `loads` or `loads_written`, as a reader hands it on: no string in
+    it, at any depth, holds a lone surrogate (`loads` refuses one, and `loads_written`'s C path
+    only keeps what orjson can write again, which it cannot be), so what reads it next need not
+    look again (the report's `scrub`, a walk of every string). Only the object itself carries
+    the mark; what it holds is plain JSON."""
+
+    __slots__ = ()
+
+
 def dumps(value: Any, pretty: bool = True) -> bytes:
     option = orjson.OPT_INDENT_2 if pretty else 0
     return orjson.dumps(value, option=option | orjson.OPT_APPEND_NEWLINE)

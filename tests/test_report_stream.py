@@ -229,3 +229,67 @@ def test_a_chart_built_without_the_changes_is_the_same_chart():
     full = one_patient(follow_up(resources, SETTINGS))
     assert full.changes, "the patient has changes to leave out"
     assert usecases.chart(resources, SETTINGS, "svg") == drawing.chart(full, "svg")
+
+
+# --- resources vouched for by their reader ---------------------------------------------------
+
+SURROGATE_TEXT = st.lists(  # lone halves, pairs and plain text
+    st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d\ude00"])
+    | st.characters(codec="utf-8"),
+    max_size=6,
+).map("".join)
+WITH_SURROGATES = st.recursive(
+    st.none() | st.integers(-5, 5) | SURROGATE_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(SURROGATE_TEXT, children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in (key, *_strings(item))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+@FAST
+@given(WITH_SURROGATES, st.booleans())
+def test_a_resource_marked_surrogate_free_holds_no_lone_surrogate(extra, pretty):
+    """The mark that spares the report its walk of every string is never wrong: a line holding
+    a lone surrogate anywhere (escaped as JSON allows) is refused, and what is read carries
+    none, whether orjson wrote the line or not."""
+    resource = {"resourceType": "Observation", "extra": extra}
+    text = json.dumps(resource, indent=1 if pretty else None).replace("\n", " ").encode()
+    try:
+        (read,) = resources_from_ndjson(text + b"\n", SETTINGS)
+    except InvalidInput as error:
+        assert error.issues[0].rule == "lone-surrogate"
+        assert any(jsonio.SURROGATE.search(s) for s in _strings(resource))
+        return
+    assert type(read) is jsonio.SurrogateFree
+    assert not any(jsonio.SURROGATE.search(s) for s in _strings(read))
+    assert read == json.loads(text)
+
+
+def test_every_reader_hands_on_marked_resources_and_scrub_lets_them_through(tmp_path):
+    from adapter.report import core, load_resources
+
+    observation = obs("pain-mean", "2024-01-01", 50)
+    (tmp_path / "one.json").write_text(
+        json.dumps({"resourceType": "Bundle", "entry": [{"resource": observation}]})
+    )
+    (tmp_path / "two.ndjson").write_text(json.dumps(observation) + "\n")
+    read = [
+        *load_resources(tmp_path, SETTINGS),
+        *resources_from_ndjson(io.BytesIO(orjson.dumps(observation) + b"\n"), SETTINGS),
+    ]
+    assert len(read) == 3 and all(type(r) is jsonio.SurrogateFree for r in read)
+    assert all(core.scrub(r) is r for r in read)
+    # a plain dict is still looked at, and a lone surrogate in it replaced
+    plain = {**observation, "note": [{"text": "a\ud800b"}]}
+    assert core.scrub(plain)["note"] == [{"text": "a\ufffdb"}]

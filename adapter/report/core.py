@@ -35,6 +35,7 @@ from adapter import registry
 from adapter import report_codes as codes
 from adapter.ids import resource_id
 from adapter.instrument import Band, BandScheme, Instrument, Score
+from adapter.jsonio import SurrogateFree
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.report.rules import ResponderRule, rule_of
@@ -236,7 +237,10 @@ def scrub(value: Any) -> Any:
 
     Nearly every resource holds none: orjson, which refuses a lone surrogate anywhere in a
     value, finds that out in C, and only a value it refuses (for that or for a number beyond
-    64 bits) is walked and copied in Python."""
+    64 bits) is walked and copied in Python; a resource its reader vouches for
+    (`SurrogateFree`: read by `adapter.jsonio`, which refuses lone surrogates) is not looked at."""
+    if type(value) is SurrogateFree:
+        return value
     if isinstance(value, Mapping | list):
         try:
             orjson.dumps(value, default=str)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from adapter.jsonio import loads, loads_written, too_large
+from adapter.jsonio import SurrogateFree, loads, loads_written, too_large
 from adapter.model import Issue
 from adapter.outcome import InvalidInput
 from adapter.settings import Settings
@@ -27,23 +27,31 @@ def unreadable(message: str, rule: str = "unreadable-file", status: int = 400) -
     return InvalidInput([Issue("fatal", "not-found", message, None, rule)], status=status)
 
 
-def resources_from_json(value: Any, where: str = "input") -> Iterator[dict[str, Any]]:
-    """Resources of a parsed JSON value: a Bundle's entries, an array's items, or the resource."""
+def resources_from_json(
+    value: Any, where: str = "input", read_by_jsonio: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Resources of a parsed JSON value: a Bundle's entries, an array's items, or the resource.
+
+    `read_by_jsonio`: the value is what `adapter.jsonio`'s `loads` or `loads_written` returned,
+    so each resource is handed on as a `SurrogateFree` (a shallow copy, 0.3 us) and the report
+    does not walk its strings again (about 4 us a resource)."""
     if isinstance(value, list):
         for index, item in enumerate(value):
-            yield from resources_from_json(item, f"{where}[{index}]")
+            yield from resources_from_json(item, f"{where}[{index}]", read_by_jsonio)
         return
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
         message = f"{where} is not a FHIR resource or Bundle (no resourceType)"
         raise InvalidInput([Issue("error", "structure", message, None, "not-a-resource")])
     if value["resourceType"] != "Bundle":
-        yield value
+        yield SurrogateFree(value) if read_by_jsonio else value
         return
     entries = value.get("entry")
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict):
-            yield from resources_from_json(resource, f"{where}.entry[{index}].resource")
+            yield from resources_from_json(
+                resource, f"{where}.entry[{index}].resource", read_by_jsonio
+            )
 
 
 BLOCK = 1 << 16
@@ -81,7 +89,7 @@ def resources_from_ndjson(
         if line.strip():
             where = f"{what} line {number}"
             value = loads_written(line, where, settings.max_input_bytes, settings.max_json_depth)
-            yield from resources_from_json(value, where)
+            yield from resources_from_json(value, where, read_by_jsonio=True)
 
 
 def _files(path: Path) -> list[Path]:
@@ -106,7 +114,7 @@ def _read_json_file(file: Path, settings: Settings) -> Iterator[dict[str, Any]]:
     if len(data) > limit:
         raise too_large(str(file), limit)
     yield from resources_from_json(
-        loads(data, str(file), limit, settings.max_json_depth), str(file)
+        loads(data, str(file), limit, settings.max_json_depth), str(file), read_by_jsonio=True
     )
 
 
@@ -124,7 +132,7 @@ def _read_ndjson_file(file: Path, settings: Settings) -> Iterator[dict[str, Any]
                     raise too_large(where, limit)
                 text = line.rstrip(b"\r\n")
                 value = loads_written(text, where, limit, settings.max_json_depth)
-                yield from resources_from_json(value, where)
+                yield from resources_from_json(value, where, read_by_jsonio=True)
 
 
 def _read_files(files: list[Path], settings: Settings) -> Iterator[dict[str, Any]]:

@@ -123,7 +123,7 @@ def read_resources(settings: Settings) -> Iterator[dict[str, Any]]:
         if len(data) > limit:
             raise jsonio.too_large("the body", limit)
         resources = resources_from_json(
-            api.read_json(data, settings, "the body", limit), "the body"
+            api.read_json(data, settings, "the body", limit), "the body", read_by_jsonio=True
         )
     return _counted(resources, options.report_max_resources)
 
