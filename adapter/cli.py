@@ -473,7 +473,7 @@ def serve(host: str, port: int) -> None:
     default=False,
     show_default=True,
     help="Also write each patient's charts as PNG (for documents and slides; the page and the "
-    "SVG show the same charts). About ten times a patient's time without it.",
+    "SVG show the same charts); a patient takes about 14 times as long with it.",
 )
 @jobs_option("Draw N patients at once in N processes; the same files.")
 def report(
