@@ -862,3 +862,27 @@ def test_the_band_scheme_chosen_in_the_settings_is_the_one_reported(case_dir):
         if o["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "fiqr-total"
     ]
     assert "Salaffi" in resource["component"][-1]["valueCodeableConcept"]["text"]
+
+
+def test_patients_whose_ids_differ_only_in_case_get_files_apart(tmp_path):
+    """On a file system that does not tell case apart (macOS, Windows), "abc" and "ABC" would
+    be one file, and the index would open one patient's report for the other."""
+    ids = ["abc", "ABC", "Abc", "other"]
+    resources = [obs("pain-mean", "2024-01-01", 40 + n, patient=p) for n, p in enumerate(ids)]
+    written = write_reports(resources, tmp_path / "out", SETTINGS)
+    pages = sorted(p.name for p in written if p.suffix == ".html" and p.name != "index.html")
+    assert len(pages) == 4 and len({name.casefold() for name in pages}) == 4
+    assert "other.html" in pages  # a name apart from every other keeps its plain form
+    assert len({p.name.casefold() for p in written}) == len(written)
+    index = (tmp_path / "out" / "index.html").read_text()
+    for n, patient in enumerate(ids):  # each link opens that patient's own report
+        (page,) = [
+            name
+            for name in pages
+            if f"<h1>Follow-up report: {patient}</h1>" in (tmp_path / "out" / name).read_text()
+        ]
+        assert f'href="{page}"' in index, patient
+        assert (
+            f"Pain, mean (NRS 0-100): {40 + n} on 2024-01-01"
+            in (tmp_path / "out" / page).read_text()
+        )

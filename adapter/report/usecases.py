@@ -7,9 +7,10 @@ taxonomy in `adapter.outcome`.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -89,12 +90,21 @@ def change_bundle(
 
 
 def _file_stems(reports: list[FollowUp]) -> list[str]:
-    labels = [report.patient.label for report in reports]
-    return [
-        safe_name(
-            report.patient.label if labels.count(report.patient.label) == 1 else report.patient.key
-        )
+    """Each patient's file name, apart from every other patient's even where the file system
+    does not tell case apart (macOS, Windows): patients "ab" and "AB" would write one file, and
+    the index would open one patient's report for the other. Names that differ only in case get
+    a hash of the patient's key, whatever their order."""
+    labels = Counter(report.patient.label for report in reports)
+    stems = [
+        safe_name(report.patient.label if labels[report.patient.label] == 1 else report.patient.key)
         for report in reports
+    ]
+    folded = Counter(stem.casefold() for stem in stems)
+    return [
+        f"{stem}-{hashlib.sha1(report.patient.key.encode()).hexdigest()[:8]}"
+        if folded[stem.casefold()] > 1
+        else stem
+        for stem, report in zip(stems, reports, strict=True)
     ]
 
 
