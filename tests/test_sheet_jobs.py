@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import random
 import signal
@@ -125,6 +126,47 @@ def test_jobs_with_since_writes_what_one_process_writes(tmp_path, monkeypatch, o
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
 
 
+@pytest.mark.parametrize("output_format", ["transaction", "patient"])
+def test_patients_whose_ids_differ_only_in_case_keep_files_of_their_own(
+    tmp_path, monkeypatch, output_format
+):
+    """On macOS and Windows `visit-abc-…` and `visit-ABC-…` are one file: each patient's files
+    must have names apart there too, with one process or several, and hold that patient's
+    resources only."""
+    monkeypatch.setattr(parallel, "CHUNK", 2)  # the patients' rows in different workers
+    ids = ["abc", "ABC", "Abc", "P1"]
+    rows = [
+        [patient, f"2024-01-{day:02d}", "4.5", 1, 2, 0, 1, "", 30, 60]
+        for day in (1, 2, 3)
+        for patient in ids
+    ]
+    sheet = write_csv(tmp_path / "case.csv", [HEADER, *rows])
+    one = _convert(sheet, tmp_path / "one", output_format, 1)
+    two = _convert(sheet, tmp_path / "two", output_format, 2)
+    assert two == one
+    files = _files(tmp_path / "one")
+    assert _files(tmp_path / "two") == files
+    folded = [name.casefold() for name in files if name != outputs.MARKER]
+    assert len(set(folded)) == len(folded)
+    expected = 3 * len(ids) + len(ids) if output_format == "transaction" else len(ids)
+    assert len(folded) == expected
+    found: dict[str, int] = {}
+    for name, content in files.items():
+        if name == outputs.MARKER:
+            continue
+        subjects = {
+            resource["subject"]["identifier"]["value"]
+            for entry in json.loads(content)["entry"]
+            for resource in [entry["resource"]]
+        }
+        assert len(subjects) == 1, name  # one patient's resources in a file
+        (patient,) = subjects
+        assert name.split("-", 1)[1].startswith(patient)
+        found[patient] = found.get(patient, 0) + 1
+    assert found == {patient: len(folded) // len(ids) for patient in ids}
+    assert "visit-abc-2024-01-01.json" in files or "patient-abc.json" in files  # no clash: plain
+
+
 def test_a_reader_error_comes_after_the_rows_before_it(monkeypatch):
     monkeypatch.setattr(parallel, "CHUNK", 3)
     from adapter.links import links_for
@@ -159,9 +201,19 @@ def test_jobs_is_at_least_one():
 
 
 KINDS = ("QuestionnaireResponse", "Observation", "MedicationStatement")
-PATIENTS = ("P1", "P2", "a b/c", "P1 ", f"a_b_c-{hashlib.sha1(b'a b/c').hexdigest()[:8]}")
-"""Two need cleaning into file names, and the last is the name the one before it cleans to (it
-gets a hash of its own: `safe_name`)."""
+PATIENTS = (
+    "P1",
+    "P2",
+    "a b/c",
+    "P1 ",
+    f"a_b_c-{hashlib.sha1(b'a b/c').hexdigest()[:8]}",
+    "p2",
+    "pp",
+    "PP",
+)
+"""Two need cleaning into file names; the fifth is the name the one before it cleans to (it gets
+a hash of its own: `safe_name`); the last three differ from another only in case (the one named
+second gets a hash: `FileNames`)."""
 
 
 @st.composite
@@ -227,6 +279,8 @@ def test_what_workers_write_is_placed_as_one_process_writes_it(
     one.finish()
     many.finish()
     assert _files(folder / "many") == _files(folder / "one")
+    names = [path.name.casefold() for path in (folder / "one").iterdir()]
+    assert len(set(names)) == len(names)
     assert not [p for p in folder.iterdir() if ".partial-" in p.name]
 
 

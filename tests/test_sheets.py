@@ -777,6 +777,47 @@ def test_every_patient_id_has_file_names_of_its_own():
     distinct()
 
 
+def test_patient_names_stay_apart_where_case_is_not_told_apart():
+    """`abc` and `ABC` are one file name on macOS and Windows: the patient named second (in the
+    order read) gets a hash of its id, whatever ids came before; an id without such a clash
+    keeps `safe_name`'s plain name; the same id keeps its name."""
+    import hashlib
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from adapter.sheets.output import FileNames, safe_name
+
+    names = FileNames()
+    assert [names(i) for i in ("abc", "P001", "ABC", "abc", "Abc")] == [
+        "abc",
+        "P001",
+        f"ABC-{hashlib.sha1(b'ABC').hexdigest()[:8]}",
+        "abc",
+        f"Abc-{hashlib.sha1(b'Abc').hexdigest()[:8]}",
+    ]
+
+    ids = st.text("aAbB-_ ./", min_size=1, max_size=12) | st.from_regex(
+        r"[a-zA-Z]{1,3}-[0-9a-fA-F]{8}", fullmatch=True
+    )
+
+    @given(st.lists(ids, min_size=1, max_size=30))
+    def apart(order: list[str]) -> None:
+        names = FileNames()
+        given_names = {i: names(i) for i in order}
+        assert {i: names(i) for i in reversed(order)} == given_names  # named once, kept
+        folded = [n.casefold() for n in given_names.values()]
+        assert len(set(folded)) == len(folded)
+        earlier: set[str] = set()
+        for i in dict.fromkeys(order):
+            plain = safe_name(i)
+            if plain.casefold() not in earlier:
+                assert given_names[i] == plain
+            earlier.add(given_names[i].casefold())
+
+    apart()
+
+
 def test_two_patients_one_cleaned_to_the_others_id_keep_their_visits(tmp_path):
     """The collision `safe_name` used to allow, through the command: both patients' visits
     are written, each Bundle in a file of its own."""

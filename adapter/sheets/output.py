@@ -8,6 +8,7 @@ into place only when the whole file converted, so a file that fails midway leave
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -35,6 +36,36 @@ def safe_name(text: str) -> str:
     if cleaned != text or HASHED_NAME.fullmatch(text):
         cleaned += "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
     return cleaned
+
+
+class FileNames:
+    """Each patient's part of the output's file names, apart from every other patient's even
+    where the file system does not tell case apart (macOS, Windows): `abc` and `ABC` would
+    share one file there, one patient's visits overwriting the other's.
+
+    A patient's name is chosen when its first file is written, in the order the rows are read
+    (so `--jobs N` names as one process does): `safe_name(id)`, unless an earlier patient's name
+    is the same but for case; then it is followed by `-` and hex digits of the id's SHA-1. The
+    same sheet always gets the same names, and a sheet without such ids keeps its plain names."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._folded: set[str] = set()
+
+    def __call__(self, patient: str) -> str:
+        name = self._names.get(patient)
+        if name is None:
+            name = safe_name(patient)
+            if name.casefold() in self._folded:
+                digest = hashlib.sha1(patient.encode()).hexdigest()
+                tried = itertools.chain(
+                    (f"{name}-{digest[:8]}", f"{name}-{digest}"),
+                    (f"{name}-{digest}-{n}" for n in itertools.count(2)),
+                )
+                name = next(c for c in tried if c.casefold() not in self._folded)
+            self._folded.add(name.casefold())
+            self._names[patient] = name
+        return name
 
 
 class Sink:
@@ -187,6 +218,7 @@ class FolderSink(Sink):
         self.target = self.output.target
         self.staging = self.output.staging
         self.hold = hold
+        self.names = FileNames()
         try:
             self._start()
         except BaseException:
@@ -269,7 +301,7 @@ class TransactionSink(FolderSink):
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         if resources:
-            path = self.staging / f"visit-{safe_name(patient)}-{visit}.json"
+            path = self._visit_path(patient, visit)
             path.write_bytes(jsonio.dumps(bundle(resources, self.settings, self.bundle_type)))
 
     def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
@@ -282,25 +314,31 @@ class TransactionSink(FolderSink):
 
     def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
         if encoded:
-            (self.staging / f"visit-{safe_name(patient)}-{visit}.json").write_bytes(encoded)
+            self._visit_path(patient, visit).write_bytes(encoded)
 
     def add_patient(self, patient: str, resources: list[dict[str, Any]]) -> None:
         if resources:
-            path = self.staging / f"medication-{safe_name(patient)}.json"
+            path = self.staging / f"medication-{self.names(patient)}.json"
             path.write_bytes(jsonio.dumps(bundle(resources, self.settings, self.bundle_type)))
 
-    # With workers, each writes a visit's file under its final name when no file has that
-    # name yet (O_EXCL), else in SPOOL (a visit given twice: which row keeps the name is known
-    # only here, in the order read). A kept row's spooled file then takes the name, and the
-    # file there is moved aside, known by its inode, for its own row to claim or drop: the
-    # names end up as `add_visit` would leave them, with no call at all for most rows.
+    def _visit_path(self, patient: str, visit: str) -> Path:
+        return self.staging / f"visit-{self.names(patient)}-{visit}.json"
+
+    # With workers, each writes a visit's file under its plain name (`safe_name`) when no file
+    # has that name yet (O_EXCL), else in SPOOL (a visit given twice: which row keeps the name
+    # is known only here, in the order read; or, where case is not told apart, a patient whose
+    # name differs only in case). A kept row's spooled file then takes its final name
+    # (`FileNames`), and a file there is moved aside, known by its inode, for its own row to
+    # claim or drop; a file written under a plain name that is not its patient's is renamed.
+    # The names end up as `add_visit` would leave them, with no call at all for most rows.
 
     def spool(self) -> Spool | None:
         self._open_spool()
         self._aside: dict[int, Path] = {}
         return self
 
-    def _visit_path(self, patient: str, visit: str) -> Path:
+    def _written_path(self, patient: str, visit: str) -> Path:
+        """Where a worker writes a visit (workers do not know the patients named before)."""
         return self.staging / f"visit-{safe_name(patient)}-{visit}.json"
 
     def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
@@ -309,7 +347,7 @@ class TransactionSink(FolderSink):
         for index, (patient, visit, encoded) in enumerate(rows):
             spare: str | None = None
             try:
-                handle = os.open(self._visit_path(patient, visit), _CREATE, 0o666)
+                handle = os.open(self._written_path(patient, visit), _CREATE, 0o666)
             except FileExistsError:
                 spare = f"{slot}-{index}.json"  # gone before the slot is reused
                 handle = os.open(self.spooled / spare, _CREATE, 0o666)
@@ -321,10 +359,11 @@ class TransactionSink(FolderSink):
     def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
         spare, inode = placed
         final = self._visit_path(patient, visit)
-        if spare is None:  # written under its name; moved aside if a spooled row took it
+        if spare is None:  # written under its plain name; moved aside if a spooled row took it
             aside = self._aside.pop(inode, None)
-            if aside is not None:
-                os.replace(aside, final)
+            written = aside if aside is not None else self._written_path(patient, visit)
+            if written != final:
+                os.replace(written, final)
             return
         assert self.spooled is not None, "spool() made the folder"
         try:
@@ -343,8 +382,8 @@ class TransactionSink(FolderSink):
             assert self.spooled is not None, "spool() made the folder"
             os.unlink(self.spooled / spare)
         else:
-            aside = self._aside.pop(inode, None)  # else it is still under its name
-            os.unlink(aside if aside is not None else self._visit_path(patient, visit))
+            aside = self._aside.pop(inode, None)  # else it is still where it was written
+            os.unlink(aside if aside is not None else self._written_path(patient, visit))
 
     def release(self, slot: int) -> None:
         """Nothing to do: a chunk's rows are files of their own, placed or dropped one by one."""
@@ -365,7 +404,7 @@ class PatientSink(FolderSink):
 
     def _part(self, patient: str) -> Path:
         if patient not in self.patients:
-            self.patients[patient] = self.parts / f"{safe_name(patient)}.ndjson"
+            self.patients[patient] = self.parts / f"patient-{self.names(patient)}.ndjson"
         return self.patients[patient]
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
@@ -406,6 +445,7 @@ class PatientSink(FolderSink):
         return placed
 
     def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
+        self.names(patient)  # named in the order read, though its bytes are copied later
         slot, start, length = placed
         run = self._run
         if run is not None and run[0] == patient and run[1] == slot and run[3] == start:
@@ -444,7 +484,7 @@ class PatientSink(FolderSink):
                     for line in handle:
                         yield orjson.loads(line)
 
-            path = self.staging / f"patient-{safe_name(patient)}.json"
+            path = self.staging / f"patient-{self.names(patient)}.json"
             with open(path, "wb") as out:
                 write_bundle(resources, self.settings, self.bundle_type, out.write)
         shutil.rmtree(self.parts)
