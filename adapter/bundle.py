@@ -20,7 +20,7 @@ A Flag is the exception: once on the server it is the clinicians' (they review i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import orjson
@@ -66,10 +66,52 @@ def entry_id(entry: dict[str, Any]) -> str | None:
 
 def bundle_id(bundle_type: str, resource_ids: Iterable[str]) -> str:
     """Deterministic, from the entries in order; computable in one pass over a stream."""
-    digest = hashlib.sha256()
+    digest = BundleIds()
     for rid in resource_ids:
         digest.update(rid.encode() + b"\n")
-    return resource_id("Bundle", bundle_type, digest.hexdigest())
+    return digest.bundle_id(bundle_type)
+
+
+class BundleIds:
+    """`bundle_id` fed piece by piece: the entries' fullUrls, each followed by a newline, as a
+    Bundle written entry by entry (`bundle_head`) gets them."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def update(self, full_urls: bytes) -> None:
+        self._digest.update(full_urls)
+
+    def bundle_id(self, bundle_type: str) -> str:
+        return resource_id("Bundle", bundle_type, self._digest.hexdigest())
+
+
+# A Bundle written entry by entry, memory holding one entry at a time: `bundle_head`, then the
+# entries, each after ENTRY_SEPARATOR but the first, then BUNDLE_TAIL. The same Bundle as
+# `bundle` (as JSON; the bytes have a line per entry). Its id comes first and depends on every
+# entry: `BundleIds`, fed with `entries_with_urls`' fullUrls.
+
+ENTRY_SEPARATOR = b",\n"
+BUNDLE_TAIL = b"\n]}\n"
+
+
+def bundle_head(bundle_type: str, rid: str) -> bytes:
+    """What comes before the first entry; as long for every id (a UUID)."""
+    head = orjson.dumps({"resourceType": "Bundle", "id": rid, "type": bundle_type})
+    return head[:-1] + b',"entry":[\n'
+
+
+def entries_with_urls(
+    resources: Iterable[dict[str, Any]], settings: Settings
+) -> tuple[bytes, bytes]:
+    """The resources' entries, each after ENTRY_SEPARATOR, and their fullUrls for `BundleIds`."""
+    urls: list[bytes] = []
+    entries: list[bytes] = []
+    for resource in resources:
+        made = entry(resource, settings)
+        urls.append(made["fullUrl"].encode() + b"\n")
+        entries.append(ENTRY_SEPARATOR + orjson.dumps(made))
+    return b"".join(urls), b"".join(entries)
 
 
 def bundle(
@@ -84,21 +126,3 @@ def bundle(
         "type": bundle_type,
         "entry": entries,
     }
-
-
-def write_bundle(
-    resources: Callable[[], Iterable[dict[str, Any]]],
-    settings: Settings,
-    bundle_type: BundleType,
-    write: Callable[[bytes], Any],
-) -> None:
-    """The same Bundle as `bundle`, written entry by entry: memory holds one resource at a time.
-
-    `resources` is called twice (the id is derived from every entry, and comes first).
-    """
-    rid = bundle_id(bundle_type, (full_url(r["id"]) for r in resources()))
-    head = {"resourceType": "Bundle", "id": rid, "type": bundle_type}
-    write(orjson.dumps(head)[:-1] + b',"entry":[\n')
-    for number, resource in enumerate(resources()):
-        write((b",\n" if number else b"") + orjson.dumps(entry(resource, settings)))
-    write(b"\n]}\n")

@@ -167,6 +167,36 @@ def test_patients_whose_ids_differ_only_in_case_keep_files_of_their_own(
     assert "visit-abc-2024-01-01.json" in files or "patient-abc.json" in files  # no clash: plain
 
 
+@pytest.mark.parametrize("bundle_type", ["transaction", "batch"])
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_patients_file_is_its_bundle_written_entry_by_entry(
+    tmp_path, monkeypatch, bundle_type, jobs
+):
+    """`--format patient` writes each entry once, in its patient's file, and the head (whose id
+    depends on every entry) last, in the room left for it: the file is `bundle()` of the
+    patient's resources in the order read, one line per entry, whichever process wrote what."""
+    import orjson
+
+    from adapter.sheets.output import MemorySink
+
+    monkeypatch.setattr(parallel, "CHUNK", 3)
+    sheet = _sheet(tmp_path / "visits.csv", 4, 80)
+    out = tmp_path / "out"
+    folder = SINKS["patient"](out, SETTINGS, bundle_type)  # type: ignore[arg-type]
+    memory = MemorySink(SETTINGS, "patient", bundle_type)  # type: ignore[arg-type]
+    for sink, processes in ((folder, jobs), (memory, 1)):
+        with open(sheet, "rb") as stream:
+            run_pipeline(stream, sheet.name, default_contract(), sink, SETTINGS, jobs=processes)
+    expected = memory.bundles()
+    written = sorted(out.glob("patient-*.json"))
+    assert len(written) == len(expected) > 1
+    for path, made in zip(written, expected, strict=True):
+        head = orjson.dumps({k: made[k] for k in ("resourceType", "id", "type")})
+        lines = b",\n".join(orjson.dumps(entry) for entry in made["entry"])
+        assert path.read_bytes() == head[:-1] + b',"entry":[\n' + lines + b"\n]}\n"
+    assert not (out / ".parts").exists()
+
+
 def test_a_reader_error_comes_after_the_rows_before_it(monkeypatch):
     monkeypatch.setattr(parallel, "CHUNK", 3)
     from adapter.links import links_for

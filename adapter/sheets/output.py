@@ -12,14 +12,24 @@ import itertools
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import orjson
 
 from adapter import jsonio
-from adapter.bundle import BundleType, Format, bundle, write_bundle
+from adapter.bundle import (
+    BUNDLE_TAIL,
+    ENTRY_SEPARATOR,
+    BundleIds,
+    BundleType,
+    Format,
+    bundle,
+    bundle_head,
+    entries_with_urls,
+)
 from adapter.links import Links, links_for
 from adapter.outputs import MARKER as MARKER  # re-exported: the page and tests use it here
 from adapter.outputs import OutputFolder, commit, copy_range, marked, matching, write_pieces
@@ -393,7 +403,12 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 class PatientSink(FolderSink):
-    """One transaction Bundle per patient, gathered through a file per patient (bounded memory)."""
+    """One transaction Bundle per patient, streamed into a file per patient (bounded memory).
+
+    A patient's file is its Bundle from the start: room for the Bundle's head (its id depends on
+    every entry), then each entry as it comes, encoded once (by a worker, with `--jobs`).
+    finish() writes each head in its room, the tail after the last entry, and gives the file its
+    name: no entry is read or written again, however long the history."""
 
     format: Format = "patient"
 
@@ -401,33 +416,51 @@ class PatientSink(FolderSink):
         self.parts = self.staging / ".parts"
         self.parts.mkdir()
         self.patients: dict[str, Path] = {}
+        self._ids: dict[str, BundleIds] = {}
+        self._room = len(bundle_head(self.bundle_type, str(uuid.UUID(int=0)))) - len(
+            ENTRY_SEPARATOR
+        )
+        """The head's room: its last bytes take the place of the first entry's separator."""
 
     def _part(self, patient: str) -> Path:
-        if patient not in self.patients:
-            self.patients[patient] = self.parts / f"patient-{self.names(patient)}.ndjson"
-        return self.patients[patient]
+        part = self.patients.get(patient)
+        if part is None:
+            part = self.patients[patient] = self.parts / f"patient-{self.names(patient)}.json"
+            part.write_bytes(b" " * self._room)
+        return part
+
+    def _entries(self, resources: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+        return entries_with_urls(resources, self.settings)
+
+    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        return self._entries
+
+    def _add(self, patient: str, urls: bytes) -> None:
+        """The fullUrls of the patient's next entries, for its Bundle's id (in the order read)."""
+        ids = self._ids.get(patient)
+        if ids is None:
+            self.names(patient)
+            ids = self._ids[patient] = BundleIds()
+        ids.update(urls)
+
+    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
+        urls, entries = encoded
+        if entries:
+            self._add(patient, urls)
+            with open(self._part(patient), "ab") as handle:
+                handle.write(entries)
 
     def add_visit(self, patient: str, visit: str, resources: list[dict[str, Any]]) -> None:
         if resources:
-            with open(self._part(patient), "ab") as handle:
-                handle.writelines(
-                    orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in resources
-                )
+            self.add_encoded(patient, visit, self._entries(resources))
 
     def add_patient(self, patient: str, resources: list[dict[str, Any]]) -> None:
         self.add_visit(patient, "", resources)
 
-    def encoder(self) -> Callable[[list[dict[str, Any]]], Any] | None:
-        return _lines
-
-    def add_encoded(self, patient: str, visit: str, encoded: Any) -> None:
-        if encoded:
-            with open(self._part(patient), "ab") as handle:
-                handle.write(encoded)
-
-    # With workers, each writes a chunk's rows one after the other in its slot's file; here
-    # each kept row's bytes are copied to its patient's part file (the kernel copies), the
-    # rows that follow each other in a chunk and belong to one patient in one copy.
+    # With workers, each writes a chunk's rows' entries one after the other in its slot's file,
+    # and sends back where each row's are and their fullUrls; here each kept row's bytes are
+    # copied to its patient's file (the kernel copies), the rows that follow each other in a
+    # chunk and belong to one patient in one copy.
 
     def spool(self) -> Spool | None:
         self._open_spool()
@@ -436,17 +469,17 @@ class PatientSink(FolderSink):
         return self
 
     def write_chunk(self, slot: int, rows: list[tuple[str, str, Any]]) -> list[Any]:
-        placed: list[tuple[int, int, int]] = []
+        placed: list[tuple[int, int, int, bytes]] = []
         offset = 0
-        for _, _, encoded in rows:
-            placed.append((slot, offset, len(encoded)))
-            offset += len(encoded)
-        self._write_slot(slot, [encoded for _, _, encoded in rows])
+        for _, _, (urls, entries) in rows:
+            placed.append((slot, offset, len(entries), urls))
+            offset += len(entries)
+        self._write_slot(slot, [entries for _, _, (_, entries) in rows])
         return placed
 
     def add_spooled(self, patient: str, visit: str, placed: Any) -> None:
-        self.names(patient)  # named in the order read, though its bytes are copied later
-        slot, start, length = placed
+        slot, start, length, urls = placed
+        self._add(patient, urls)
         run = self._run
         if run is not None and run[0] == patient and run[1] == slot and run[3] == start:
             run[3] = start + length
@@ -467,7 +500,7 @@ class PatientSink(FolderSink):
         patient, slot, start, end = self._run
         self._run = None
         # Not O_APPEND: copy_file_range refuses such a target; the copy starts at the end.
-        part = os.open(self._part(patient), os.O_WRONLY | os.O_CREAT, 0o666)
+        part = os.open(self._part(patient), os.O_WRONLY, 0o666)
         try:
             os.lseek(part, 0, os.SEEK_END)
             copy_range(self._source(slot), part, start, end - start)
@@ -475,19 +508,16 @@ class PatientSink(FolderSink):
             os.close(part)
 
     def finish(self) -> None:
-        """Each patient's Bundle is streamed from the part file: a patient with tens of
-        thousands of visits costs one resource of memory, not the whole history."""
-        for patient, part in sorted(self.patients.items()):
-
-            def resources(part: Path = part) -> Iterator[dict[str, Any]]:
-                with open(part, "rb") as handle:
-                    for line in handle:
-                        yield orjson.loads(line)
-
-            path = self.staging / f"patient-{self.names(patient)}.json"
-            with open(path, "wb") as out:
-                write_bundle(resources, self.settings, self.bundle_type, out.write)
-        shutil.rmtree(self.parts)
+        self._close_spool()
+        for patient, part in self.patients.items():
+            head = bundle_head(self.bundle_type, self._ids[patient].bundle_id(self.bundle_type))
+            assert len(head) == self._room + len(ENTRY_SEPARATOR), "a bundle id is a UUID"
+            with open(part, "r+b") as handle:
+                handle.write(head)  # over the room and the first entry's separator
+                handle.seek(0, os.SEEK_END)
+                handle.write(BUNDLE_TAIL)
+            os.replace(part, self.staging / part.name)
+        self.parts.rmdir()
         super().finish()
 
 
