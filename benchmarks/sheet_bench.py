@@ -246,8 +246,12 @@ def run(workdir: Path, kinds: list[str], sizes: list[int], repeats: int) -> dict
 JOBS = (1, 2)
 
 
-def jobs_command(sheet: Path, out: Path, jobs: int) -> list[str | Path]:
-    return [*ours(sheet, out), "--jobs", str(jobs)]
+def jobs_command(
+    sheet: Path, out: Path, jobs: int, output_format: str = "ndjson"
+) -> list[str | Path]:
+    command = [*ours(sheet, out), "--jobs", str(jobs)]
+    command[command.index("--format") + 1] = output_format
+    return command
 
 
 def _same_folder(first: Path, second: Path) -> bool:
@@ -352,7 +356,64 @@ def run_jobs(workdir: Path, sizes: list[int], repeats: int) -> dict[str, object]
             + f"{figures['ceiling_cpu']:>8.2f}x | {rate[2] / ceiling:>16.0%} | "
             + ("yes" if same else "NO")
         )
+    formats = _jobs_formats(workdir, sizes[len(sizes) // 2], repeats)
+    all_same &= all(bool(f["same"]) for f in formats)
     say(f"jobs same-bytes check: {'passed' if all_same else 'FAILED'}")
     if not all_same:
         raise CheckFailed("--jobs 2 did not write what --jobs 1 writes (see above)")
-    return {"figures": results}
+    return {"figures": results, "formats": formats}
+
+
+OTHER_FORMATS = ("transaction", "patient")
+"""The default format (a Bundle a visit: a file a row) and a Bundle a patient."""
+
+
+def _jobs_formats(workdir: Path, rows: int, repeats: int) -> list[dict[str, object]]:
+    """`--jobs 2` against `--jobs 1` in the other output formats, at one size: what a user of
+    the default format gets (a file a visit costs the file system more than NDJSON lines)."""
+    say()
+    say(
+        f"the other formats, {count(rows)} rows (`--format F`), median of {repeats} runs, the "
+        "commands taking turns:"
+    )
+    say(
+        f"{'format':>12} | "
+        + " | ".join(f"jobs {j}: {'rows/s':>8} {'CPU s':>7}" for j in JOBS)
+        + f" | {'speed-up':>8} | same bytes"
+    )
+    path = generate.ensure(workdir, "csv", rows)
+    found: list[dict[str, object]] = []
+    for output_format in OTHER_FORMATS:
+        seconds: dict[int, list[float]] = {j: [] for j in JOBS}
+        cpu: dict[int, list[float]] = {j: [] for j in JOBS}
+        outs: dict[int, Path] = {}
+        for attempt in range(repeats):
+            for jobs in JOBS:
+                out = workdir / f"out-{output_format}-jobs{jobs}-{rows}"
+                measured = _measure(jobs_command(path, out, jobs, output_format), out)
+                seconds[jobs].append(measured.seconds)
+                cpu[jobs].append(measured.cpu)
+                outs[jobs] = out
+                if attempt < repeats - 1:
+                    shutil.rmtree(out, ignore_errors=True)
+        same = _same_folder(outs[1], outs[2])
+        for out in outs.values():
+            shutil.rmtree(out, ignore_errors=True)
+        rate = {j: rows / median(seconds[j]) for j in JOBS}
+        found.append(
+            {
+                "format": output_format,
+                "rows": rows,
+                "rate": rate,
+                "cpu": {j: median(cpu[j]) for j in JOBS},
+                "speedup": rate[2] / rate[1],
+                "same": same,
+            }
+        )
+        say(
+            f"{output_format:>12} | "
+            + " | ".join(f"jobs {j}: {count(rate[j]):>8} {median(cpu[j]):>7.2f}" for j in JOBS)
+            + f" | {rate[2] / rate[1]:>7.2f}x | "
+            + ("yes" if same else "NO")
+        )
+    return found

@@ -59,6 +59,9 @@ def test_every_benchmark_runs_at_its_smallest_size(tmp_path):
     assert "jobs same-bytes check: passed" in output, shown
     # --jobs 2 is shown beside what two independent processes give on the machine at that time.
     assert re.search(r"ceiling: +[\d,]+ +\d+\.\d\dx +\d+\.\d\dx \| +\d+% \|", output), shown
+    for output_format in ("transaction", "patient"):  # the default format, and one per patient
+        row = rf"{output_format} \| jobs 1: +[\d,]+ +[\d.]+ \| jobs 2: .* \d+\.\d\dx \| yes"
+        assert re.search(row, output), shown
     assert "validate / parse alone: " in output, shown
     if http:
         assert "$convert-answers / trivial route, requests/s: " in output, shown
