@@ -277,8 +277,65 @@ def test_what_workers_write_is_placed_as_one_process_writes_it(
     chunks written in any order within the window of chunks in flight (so a visit given twice
     may be written first by the later row), slots reused, rows given twice dropped, then the
     patients' own resources written by this process into the same files."""
+    _placed_as_one_process_places(tmp_path_factory.mktemp("spool"), output_format, run, window)
+
+
+class CaseBlindOs:
+    """The `os` functions a folder sink's spool calls, as a file system that does not tell case
+    apart sees them (macOS and Windows by default): a name that differs only in case from an
+    entry of its folder is that entry (`O_EXCL` fails on it, a rename onto it replaces it).
+    This machine's file systems tell case apart; everything else is the real `os`."""
+
+    @staticmethod
+    def _seen(path: str | os.PathLike[str]) -> str:
+        folder, name = os.path.split(os.fspath(path))
+        if os.path.lexists(os.path.join(folder, name)) or not os.path.isdir(folder):
+            return os.path.join(folder, name)
+        for entry in os.listdir(folder):
+            if entry.casefold() == name.casefold():
+                return os.path.join(folder, entry)
+        return os.path.join(folder, name)
+
+    def open(self, path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        return os.open(self._seen(path), flags, mode)
+
+    def lstat(self, path: str | os.PathLike[str]) -> os.stat_result:
+        return os.lstat(self._seen(path))
+
+    def unlink(self, path: str | os.PathLike[str]) -> None:
+        os.unlink(self._seen(path))
+
+    def rename(self, source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        os.rename(self._seen(source), self._seen(target))
+
+    def replace(self, source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        os.replace(self._seen(source), self._seen(target))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(run=_spooled_runs(), window=st.integers(1, 4))
+def test_workers_place_visits_where_case_is_not_told_apart(
+    tmp_path_factory, monkeypatch, run, window
+):
+    """The same where `visit-pp-…` and `visit-PP-…` are one name: a worker's O_EXCL fails on
+    another patient's file, a file is moved aside from under a name that differs only in case,
+    and still every visit ends in its own patient's file, as one process writes them."""
+    from adapter.sheets import output
+
+    monkeypatch.setattr(output, "os", CaseBlindOs())
+    _placed_as_one_process_places(tmp_path_factory.mktemp("caseblind"), "transaction", run, window)
+
+
+def _placed_as_one_process_places(
+    folder: Path, output_format: str, run: tuple[list, int, list[int]], window: int
+) -> None:
     rows, size, order = run
-    folder = tmp_path_factory.mktemp("spool")
     one = SINKS[output_format](folder / "one", SETTINGS)
     many = SINKS[output_format](folder / "many", SETTINGS)
     encode = one.encoder()
