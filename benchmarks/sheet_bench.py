@@ -37,10 +37,10 @@ class CheckFailed(RuntimeError):
     """The baseline does not write what fms-fhir writes: its figures would mean nothing."""
 
 
-def ours(sheet: Path, out: Path) -> list[str | Path]:
+def ours(sheet: Path, out: Path, output_format: str = "ndjson") -> list[str | Path]:
     script = BIN / "fms-fhir"
     entry: list[str | Path] = [script] if script.exists() else [sys.executable, "-m", "adapter.cli"]
-    return [*entry, "convert-sheet", sheet, "--format", "ndjson", "--out", out]
+    return [*entry, "convert-sheet", sheet, "--format", output_format, "--out", out]
 
 
 def baseline(sheet: Path, out: Path) -> list[str | Path]:
@@ -249,9 +249,7 @@ JOBS = (1, 2)
 def jobs_command(
     sheet: Path, out: Path, jobs: int, output_format: str = "ndjson"
 ) -> list[str | Path]:
-    command = [*ours(sheet, out), "--jobs", str(jobs)]
-    command[command.index("--format") + 1] = output_format
-    return command
+    return [*ours(sheet, out, output_format), "--jobs", str(jobs)]
 
 
 def _same_folder(first: Path, second: Path) -> bool:

@@ -508,7 +508,6 @@ class PatientSink(FolderSink):
             os.close(part)
 
     def finish(self) -> None:
-        self._close_spool()
         for patient, part in self.patients.items():
             head = bundle_head(self.bundle_type, self._ids[patient].bundle_id(self.bundle_type))
             assert len(head) == self._room + len(ENTRY_SEPARATOR), "a bundle id is a UUID"
