@@ -30,8 +30,6 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import orjson
@@ -202,25 +200,92 @@ def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
         yield chunk
 
 
+class WorkerEnded(Exception):
+    """A worker process ended before it answered (killed, or out of memory)."""
+
+
+class _Worker:
+    """One forked worker with a task queue and a result pipe of its own.
+
+    A worker killed while it writes an answer leaves a partial message in its pipe. Had the
+    workers shared one pipe (as `concurrent.futures.ProcessPoolExecutor`'s do), the reader of
+    that pipe would wait for the rest of the message forever, and the other workers for its
+    lock. Here only that worker writes into its pipe, so its death ends the message: reading
+    it fails at once (`WorkerEnded`)."""
+
+    def __init__(
+        self, context: Any, plan: RowPlan, encoder: Encoder | None, spool: Spool | None
+    ) -> None:
+        self.tasks = context.Queue()  # a feeder thread sends: a chunk never waits for a worker
+        self.tasks.cancel_join_thread()  # a dead worker's unread chunk never holds up the exit
+        self.results, writer = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_serve, args=(self.tasks, writer, plan, encoder, spool), daemon=True
+        )
+        self.process.start()
+        writer.close()  # the worker holds the only writing end (see the class)
+
+    def send(self, slot: int, rows: list[tuple[int, list[Any]]]) -> None:
+        self.tasks.put((slot, rows))
+
+    def answer(self) -> list[Done]:
+        """The answer to the oldest chunk sent; raises what `_convert` raised there."""
+        try:
+            ok, value = self.results.recv()
+        except (EOFError, OSError):
+            raise WorkerEnded from None
+        if not ok:
+            raise value
+        return value
+
+    def stop(self, finished: bool) -> None:
+        """Finished: the worker is told to end; else (an error, a stop) it is killed. Either
+        way it has ended when this returns: nothing more is written into the staging folder."""
+        if finished:
+            self.tasks.put(None)
+            self.process.join(30)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.tasks.close()
+        self.results.close()
+
+
+def _serve(
+    tasks: Any, results: Any, plan: RowPlan, encoder: Encoder | None, spool: Spool | None
+) -> None:
+    """A worker's loop: a chunk in, its answer out, until told to end."""
+    _start(plan, encoder, spool)
+    while (task := tasks.get()) is not None:
+        try:
+            answer: tuple[bool, Any] = (True, _convert(*task))
+        except Exception as error:  # handed to the calling process, raised there
+            answer = (False, error)
+        try:
+            results.send(answer)
+        except Exception as error:  # an exception that cannot be pickled: its text
+            results.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
+
+
 def _in_workers(
     rows: Iterable[Row], plan: RowPlan, jobs: int, encoder: Encoder | None, spool: Spool | None
 ) -> Iterator[Converted]:
+    """Chunk n goes to worker n % jobs, so each worker's answers come back in the order its
+    chunks were sent, and taking worker n % jobs's next answer gives chunk n's."""
     chunks = _chunks(rows)
     slot_numbers = itertools.cycle(range(slots(jobs)))
-    pending: deque[tuple[int, list[Row], Future[list[Done]]]] = deque()
+    pending: deque[tuple[int, list[Row], _Worker]] = deque()
     failure: Exception | None = None
-    pool = ProcessPoolExecutor(
-        jobs,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_start,
-        initargs=(plan, encoder, spool),
-    )
-    # Leaving early (an error, a stop), the chunks running end first: nothing is written into
-    # the staging folder after this returns.
-    with pool:
+    context = multiprocessing.get_context("fork")
+    workers: list[_Worker] = []
+    sent = 0
+    finished = False
+    try:
+        for _ in range(jobs):
+            workers.append(_Worker(context, plan, encoder, spool))
 
         def send() -> bool:
-            nonlocal failure
+            nonlocal failure, sent
             try:
                 chunk = next(chunks)
             except StopIteration:
@@ -230,35 +295,37 @@ def _in_workers(
                 return False
             work = [(number, cells) for number, cells, problem in chunk if problem is None]
             slot = next(slot_numbers)
-            pending.append((slot, chunk, pool.submit(_convert, slot, work)))
+            worker = workers[sent % jobs]
+            sent += 1
+            worker.send(slot, work)
+            pending.append((slot, chunk, worker))
             return True
 
-        try:
-            more = True
-            while more and len(pending) < WINDOW * jobs:
+        more = True
+        while more and len(pending) < WINDOW * jobs:
+            more = send()
+        while pending:
+            slot, chunk, worker = pending.popleft()
+            # Taken out one at a time, so a row's resources are freed once it is written: a
+            # chunk's worth kept alive would make every garbage collection walk them.
+            results = deque(worker.answer())
+            if more:
                 more = send()
-            while pending:
-                slot, chunk, answer = pending.popleft()
-                # Taken out one at a time, so a row's resources are freed once it is written: a
-                # chunk's worth kept alive would make every garbage collection walk them.
-                results = deque(answer.result())
-                if more:
-                    more = send()
-                for number, cells, problem in chunk:
-                    if problem is not None:
-                        yield number, cells, problem, None, None
-                        continue
-                    result, resources, encoded = results.popleft()
-                    if resources:
-                        result.resources = orjson.loads(resources)
-                    yield number, cells, problem, result, encoded
-                if spool is not None:  # every row of the chunk taken: its slot may be reused
-                    spool.release(slot)
-        except BrokenProcessPool:  # from a result, or from sending the next chunk
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise InternalFault([WORKER_ENDED]) from None
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+            for number, cells, problem in chunk:
+                if problem is not None:
+                    yield number, cells, problem, None, None
+                    continue
+                result, resources, encoded = results.popleft()
+                if resources:
+                    result.resources = orjson.loads(resources)
+                yield number, cells, problem, result, encoded
+            if spool is not None:  # every row of the chunk taken: its slot may be reused
+                spool.release(slot)
+        finished = True
+    except WorkerEnded:
+        raise InternalFault([WORKER_ENDED]) from None
+    finally:
+        for worker in workers:
+            worker.stop(finished)
     if failure is not None:
         raise failure
